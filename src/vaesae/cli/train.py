@@ -1,0 +1,50 @@
+"""Entry point of the four training rules.
+
+    python -m vaesae.cli.train {pretrain,init,sparsify,extend} --dataset FILE.h5 --seed 42 --params JSON \
+        [--init CKPT] [--method topk|l1] --out-model model.pt --out-history history.csv [--threads N]
+
+``--params`` carries only the config sections the stage uses (the Snakemake rule builds it from config.yaml).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from vaesae.io import parse_params
+from vaesae.train.loop import STAGES, StageRunner
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m vaesae.cli.train", description=__doc__.split("\n\n")[0])
+    ap.add_argument("stage", choices=STAGES)
+    ap.add_argument("--dataset", required=True, help="canonical dataset HDF5")
+    ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--params", required=True, help="JSON object of the config sections this stage uses")
+    ap.add_argument("--init", default=None, help="checkpoint of the previous stage")
+    ap.add_argument("--method", default="none", choices=["none", "topk", "l1"])
+    ap.add_argument("--out-model", required=True)
+    ap.add_argument("--out-history", required=True)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runner = StageRunner(
+        args.stage,
+        dataset_file=args.dataset,
+        seed=args.seed,
+        params=parse_params(args.params),
+        out_model=args.out_model,
+        out_history=args.out_history,
+        init_checkpoint=args.init,
+        method=args.method,
+        threads=args.threads,
+        progress=not args.no_progress,
+    )
+    runner.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

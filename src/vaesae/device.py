@@ -1,0 +1,25 @@
+"""Device selection: ``auto`` uses CUDA when available; asking for CUDA without one is an error."""
+
+from __future__ import annotations
+
+import torch
+
+
+class DeviceError(RuntimeError):
+    pass
+
+
+def resolve_device(name: str = "auto", tf32: bool = True) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise DeviceError(
+                f"config key device={name!r} asks for a GPU, but torch {torch.__version__} sees none "
+                "(torch.cuda.is_available() is False). Use device: auto or device: cpu."
+            )
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+    elif name != "cpu":
+        raise DeviceError(f"config key device must be auto, cpu or cuda, got {name!r}")
+    return torch.device(name)

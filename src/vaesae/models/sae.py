@@ -1,0 +1,53 @@
+"""Sparse autoencoder with Top-k activation sparsity, eqs. (1)–(3) of the paper.
+
+    a  = ReLU(W_e h + b_e + b_boost)        W_e = Dᵀ ∈ R^{m×d}                  (1)
+    ã  = a ⊙ 1_topk(|a|)                    keep the k largest activations       (2)
+    ĥ  = W_d ã                               W_d = D ∈ R^{d×m}                   (3)
+
+``k = None`` disables Top-k (the L1 method). ``b_boost`` is the non-trainable bias-boosting buffer
+(``vaesae.train.revival``); it is zero unless bias boosting is on. Since a ≥ 0 after the ReLU, |a| = a.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def topk_mask(a: torch.Tensor, k: int | None) -> torch.Tensor:
+    """ã = a ⊙ 1_topk(a) along the last dimension; ``k`` ≥ width or ``None`` returns ``a`` unchanged."""
+    if k is None or k >= a.shape[-1]:
+        return a
+    values, indices = torch.topk(a, k, dim=-1, sorted=False)
+    return torch.zeros_like(a).scatter_(-1, indices, values)
+
+
+class SparseAutoencoder(nn.Module):
+    """d → m → d dictionary; plain tensors in and out."""
+
+    def __init__(self, d: int, m: int):
+        super().__init__()
+        self.d, self.m = d, m
+        self.W_e = nn.Parameter(torch.empty(m, d))
+        self.b_e = nn.Parameter(torch.zeros(m))
+        self.W_d = nn.Parameter(torch.empty(d, m))
+        self.register_buffer("b_boost", torch.zeros(m))
+        bound = 1.0 / math.sqrt(d)
+        nn.init.uniform_(self.W_e, -bound, bound)
+        with torch.no_grad():  # tied initialisation D = W_eᵀ, columns normalised
+            self.W_d.copy_(self.W_e.t() / self.W_e.norm(dim=1).clamp_min(1e-8))
+
+    def encode(self, h: torch.Tensor, k: int | None) -> torch.Tensor:
+        """ã (B, m): eqs. (1)–(2)."""
+        a = torch.relu(torch.addmm(self.b_e + self.b_boost, h, self.W_e.t()))
+        return topk_mask(a, k)
+
+    def decode(self, a: torch.Tensor) -> torch.Tensor:
+        """ĥ (B, d): eq. (3)."""
+        return a @ self.W_d.t()
+
+    def forward(self, h: torch.Tensor, k: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        a = self.encode(h, k)
+        return a, self.decode(a)
