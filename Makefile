@@ -1,0 +1,32 @@
+# Set-up and entry points. Every target creates .venv (torch pinned to 2.13.0) the first time and reuses it after.
+VENV   ?= .venv
+PYTHON ?= python3
+CORES  ?= 2
+BIN    := $(abspath $(VENV))/bin
+export PATH := $(BIN):$(PATH)
+
+.PHONY: setup quick test paper report lint clean-quick
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+quick: setup  ## the whole DAG on the quick preset (2 CPU cores, a few minutes) -> results/quick
+	snakemake all --cores $(CORES) --configfile workflow/presets/quick.yaml
+
+test: setup  ## the test suite
+	pytest -q
+
+paper: setup  ## the paper configuration on one GPU -> results/paper
+	snakemake all --cores 1 --resources gpu=1
+
+report: setup  ## self-contained HTML report of the quick preset
+	snakemake --configfile workflow/presets/quick.yaml --report results/quick/report.html
+
+lint: setup
+	snakemake --lint
+	snakefmt --check .

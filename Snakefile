@@ -1,0 +1,29 @@
+# Reproduction of Roy, Misra & Singh (2026), "Fundamental Limits of Neural Network Sparsification".
+# The paper run:   snakemake --cores 1 --resources gpu=1 all
+# The quick preset: snakemake --cores 2 --configfile workflow/presets/quick.yaml all
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/init.smk"
+include: "workflow/rules/sparsify.smk"
+include: "workflow/rules/extend.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/sweep.smk"
+include: "workflow/rules/render.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_outputs(),

@@ -1,0 +1,120 @@
+"""Training stages on a tiny procedural dSprites: outputs, determinism, resumption, failures."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from vaesae.device import DeviceError, resolve_device
+from vaesae.train.checkpoint import CheckpointError, load_checkpoint
+from vaesae.train.loop import HISTORY_COLUMNS, NonFiniteLossError, StageRunner
+
+from conftest import stage_params
+
+
+def run(stage, data, tmp, params, init=None, method="none", tag="", stop_after=None):
+    out = tmp / f"{stage}{tag}"
+    runner = StageRunner(
+        stage,
+        dataset_file=str(data),
+        seed=7,
+        params=params,
+        out_model=str(out / "model.pt"),
+        out_history=str(out / "history.csv"),
+        init_checkpoint=None if init is None else str(init),
+        method=method,
+        progress=False,
+    )
+    runner.run(stop_after=stop_after)
+    return out
+
+
+@pytest.fixture(scope="module")
+def chain(tiny_cfg, dsprites_small, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("chain")
+    params = stage_params(tiny_cfg)
+    vae = run("pretrain", dsprites_small, tmp, params)
+    init = run("init", dsprites_small, tmp, params, init=vae / "model.pt")
+    topk = run("sparsify", dsprites_small, tmp, params, init=init / "model.pt", method="topk")
+    return {"tmp": tmp, "params": params, "vae": vae, "init": init, "topk": topk}
+
+
+def test_stage_outputs_and_history(chain, tiny_cfg):
+    hist = pd.read_csv(chain["topk"] / "history.csv")
+    assert list(hist.columns) == HISTORY_COLUMNS
+    sp = tiny_cfg["sparsify"]
+    assert len(hist) == sp["epochs"]
+    assert hist["k"].iloc[0] == sp["k_start"] and hist["k"].iloc[-1] == sp["k_end"]
+    assert hist[["loss", "mig", "mse", "dead_pct"]].notna().all().all()
+    assert ((hist["dead_pct"] >= 0) & (hist["dead_pct"] <= 100)).all()
+    assert (hist["mse"] > 0).all() and (hist["mse"] < 1).all()
+    ckpt = load_checkpoint(chain["topk"] / "model.pt")
+    assert ckpt["k"] == sp["k_end"] and "optimizer" in ckpt and "revival" in ckpt
+    assert not (chain["topk"] / "model.pt.resume").exists()  # resume file removed on success
+    init_hist = pd.read_csv(chain["init"] / "history.csv")
+    assert (init_hist["k"] == sp["k_start"]).all()
+
+
+def test_history_is_byte_identical_across_runs(chain, dsprites_small):
+    again = run("sparsify", dsprites_small, chain["tmp"], chain["params"], init=chain["init"] / "model.pt",
+                method="topk", tag="_again")  # fmt: skip
+    a = (chain["topk"] / "history.csv").read_text().splitlines()
+    b = (again / "history.csv").read_text().splitlines()
+    strip = lambda lines: [",".join(line.split(",")[:-1]) for line in lines]  # noqa: E731 (drop wall time)
+    assert strip(a) == strip(b)
+
+
+def test_killed_job_resumes_to_the_same_numbers(chain, dsprites_small):
+    out = run("sparsify", dsprites_small, chain["tmp"], chain["params"], init=chain["init"] / "model.pt",
+              method="topk", tag="_killed", stop_after=2)  # fmt: skip
+    assert (out / "model.pt.resume").exists() and not (out / "model.pt").exists()
+    run("sparsify", dsprites_small, chain["tmp"], chain["params"], init=chain["init"] / "model.pt",
+        method="topk", tag="_killed")  # fmt: skip
+    full = pd.read_csv(chain["topk"] / "history.csv").drop(columns="seconds")
+    resumed = pd.read_csv(out / "history.csv").drop(columns="seconds")
+    pd.testing.assert_frame_equal(full, resumed)
+    a, b = load_checkpoint(chain["topk"] / "model.pt"), load_checkpoint(out / "model.pt")
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+
+
+def test_l1_and_extend_stages(chain, dsprites_small, tiny_cfg):
+    l1 = run("sparsify", dsprites_small, chain["tmp"], chain["params"], init=chain["init"] / "model.pt", method="l1")
+    hist = pd.read_csv(l1 / "history.csv")
+    assert hist["k"].isna().all()
+    assert hist["l1_lambda"].iloc[0] == pytest.approx(tiny_cfg["sparsify"]["l1_start"])
+    assert hist["l1_lambda"].iloc[-1] == pytest.approx(tiny_cfg["sparsify"]["l1_end"])
+    ext = run("extend", dsprites_small, chain["tmp"], chain["params"], init=chain["topk"] / "model.pt",
+              method="topk")  # fmt: skip
+    ext_hist = pd.read_csv(ext / "history.csv")
+    assert (ext_hist["k"] == tiny_cfg["sparsify"]["k_end"]).all()
+    assert len(ext_hist) == tiny_cfg["extend"]["epochs"]
+    ckpt = load_checkpoint(ext / "model.pt")
+    assert ckpt["revival"]["epochs_done"] == tiny_cfg["sparsify"]["epochs"] + tiny_cfg["extend"]["epochs"]
+
+
+def test_nan_loss_stops_with_stage_epoch_step_and_writes_nothing(chain, dsprites_small):
+    params = dict(chain["params"], optim=dict(chain["params"]["optim"], lr=float("inf")))
+    out = chain["tmp"] / "nan"
+    with pytest.raises(NonFiniteLossError, match=r"stage sparsify .* epoch 0, step \d+"):
+        run("sparsify", dsprites_small, chain["tmp"], params, init=chain["init"] / "model.pt", method="topk",
+            tag="_nan")  # fmt: skip
+    assert not (chain["tmp"] / "sparsify_nan" / "model.pt").exists()
+    assert not (chain["tmp"] / "sparsify_nan" / "history.csv").exists()
+    assert not out.exists()
+
+
+def test_cuda_request_without_gpu_is_a_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(DeviceError, match="device='cuda'.*sees none"):
+        resolve_device("cuda")
+    assert resolve_device("auto").type == "cpu"
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot be loaded"):
+        load_checkpoint(bad)

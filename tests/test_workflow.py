@@ -1,0 +1,178 @@
+"""The Snakemake workflow under the real CLI: DAG shape, config rejection, a tiny end-to-end run, rerun scope."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import ROOT
+
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def snakemake(*args, check=True, timeout=900):
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run(
+        [SNAKEMAKE, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Parse the 'Job stats' table of a dry run ({} when there is nothing to do)."""
+    if "Nothing to be done" in output:
+        return {}
+    table = output.split("Job stats:")[1]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", table, flags=re.M))
+    counts.pop("total", None)
+    return {k: int(v) for k, v in counts.items()}
+
+
+def write_config(tmp_path: Path, **overrides) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(overrides))
+    return path
+
+
+def test_paper_dag_has_the_papers_jobs():
+    proc = snakemake("-n", "all", "--cores", "1", "--resources", "gpu=1")
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts["dataset"] == 2
+    assert counts["pretrain_vae"] == 6 and counts["init_sae"] == 6
+    assert counts["sparsify"] == 12 and counts["extend"] == 6
+    assert counts["evaluate"] == 24 and counts["sweep"] == 1
+    assert counts["tables"] == counts["figures"] == counts["claims"] == 1
+    out = proc.stdout + proc.stderr
+    for n in range(1, 8):
+        assert f"results/paper/tables/table{n}.csv" in out and f"results/paper/tables/table{n}.md" in out
+    for n in range(1, 12):
+        assert f"results/paper/figures/figure{n:02d}.png" in out
+    assert "results/paper/claims.md" in out
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        ({"seeds": []}, "seeds"),
+        ({"methods": ["topk", "magnitude"]}, "methods"),
+        ({"datasets": ["mnist"]}, "datasets"),
+        ({"optim": {"batch_size": "large"}}, "batch_size"),
+        ({"sparsify": {"k_start": 50, "k_end": 500}}, "sparsify.k_end"),
+        ({"eval": {"n_bins": 20, "bogus_key": 1}}, "bogus_key"),
+        ({"data": {"source": "path"}}, "data.path.dsprites"),
+    ],
+)
+def test_bad_config_stops_before_any_job_and_names_the_key(tmp_path, overrides, key):
+    proc = snakemake("-n", "--configfile", str(write_config(tmp_path, **overrides)), check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert key in out, out[-3000:]
+    assert "Job stats" not in out
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("tiny")
+    cfg = yaml.safe_load((ROOT / "workflow/presets/tiny.yaml").read_text())
+    cfg["results_dir"] = str(tmp / "results")
+    cfg["resources_dir"] = str(tmp / "resources")
+    configfile = tmp / "tiny.yaml"
+    configfile.write_text(yaml.safe_dump(cfg))
+    snakemake("all", "--cores", "2", "--configfile", str(configfile))
+    return {"res": Path(cfg["results_dir"]), "configfile": configfile, "cfg": cfg, "tmp": tmp}
+
+
+@pytest.mark.slow
+def test_tiny_run_produces_every_output_with_sane_numbers(tiny_run):
+    res = tiny_run["res"]
+    for n in range(1, 8):
+        assert (res / f"tables/table{n}.csv").stat().st_size > 0
+        assert "±" in (res / f"tables/table{n}.md").read_text() or n in (6,)
+    for n in range(1, 12):
+        assert (res / f"figures/figure{n:02d}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (res / f"figures/figure{n:02d}.pdf").stat().st_size > 1000
+    claims = pd.read_csv(res / "claims.csv")
+    assert sorted(claims["claim"].unique()) == [f"C{i}" for i in range(1, 9)]
+    assert set(claims["verdict"].str.split().str[0]) <= {"reproduced", "not", "inconclusive"}
+    assert "contradictions" in (res / "claims.md").read_text().lower()
+    n_neurons = tiny_run["cfg"]["model"]["conv_sae_neurons"]
+    for ds in ("dsprites", "shapes3d"):
+        for seed in tiny_run["cfg"]["seeds"]:
+            for phase in ("init", "topk", "l1", "topk_extended"):
+                with h5py.File(res / f"eval/{ds}/seed{seed}/{phase}.h5") as f:
+                    assert 0 <= f.attrs["dead_pct"] <= 100
+                    assert 0 <= f.attrs["mig"] <= 1 and 0 < f.attrs["mse"] < 1
+                    mi = f["conv_sae/mi"][:]
+                    assert mi.shape == (n_neurons, 5 if ds == "dsprites" else 6)
+                    assert np.all((mi >= -1e-12) & (mi <= 1 + 1e-9))
+                    indptr = f["conv_sae/indptr"][:]
+                    assert indptr[-1] == len(f["conv_sae/values"]) and np.all(f["conv_sae/values"][:] > 0)
+                    if phase in ("topk", "topk_extended"):
+                        assert np.diff(indptr).max() <= tiny_run["cfg"]["sparsify"]["k_end"]
+    sweep = pd.read_csv(res / "sweeps/thresholds.csv")
+    assert set(sweep["kind"]) == {"specialization", "dead"}
+    bench = list((res / "benchmarks").glob("*.tsv"))
+    assert len(bench) == 2 * 2 * 5
+
+
+def _dry(tiny_run):
+    proc = snakemake("-n", "all", "--cores", "2", "--configfile", str(tiny_run["configfile"]))
+    return job_counts(proc.stdout + proc.stderr)
+
+
+def _touch(rel: str):
+    path = ROOT / rel
+    st = path.stat()
+    os.utime(path)  # now
+    return path, st
+
+
+@pytest.mark.slow
+def test_second_dry_run_has_nothing_to_do(tiny_run):
+    assert _dry(tiny_run) == {}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "module, expected",
+    [
+        ("src/vaesae/report/figures.py", {"figures", "all"}),
+        ("src/vaesae/report/tables.py", {"tables", "all"}),
+        ("src/vaesae/metrics/specialization.py", {"evaluate", "sweep", "tables", "figures", "claims", "all"}),
+        ("src/vaesae/models/sae.py", {"pretrain_vae", "init_sae", "sparsify", "extend", "evaluate", "sweep",
+                                      "tables", "figures", "claims", "all"}),
+    ],
+)  # fmt: skip
+def test_editing_a_module_reruns_only_what_depends_on_it(tiny_run, module, expected):
+    path, st = _touch(module)
+    try:
+        counts = _dry(tiny_run)
+    finally:
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert set(counts) == expected, counts
+    assert _dry(tiny_run) == {}
+
+
+@pytest.mark.slow
+def test_editing_one_config_key_reruns_only_its_dependents(tiny_run):
+    cfg = dict(tiny_run["cfg"], sparsify=dict(tiny_run["cfg"]["sparsify"], l1_end=0.05))
+    edited = tiny_run["tmp"] / "edited.yaml"
+    edited.write_text(yaml.safe_dump(cfg))
+    proc = snakemake("-n", "all", "--cores", "2", "--configfile", str(edited))
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts["sparsify"] == 4  # the L1 runs only: 2 datasets x 2 seeds
+    assert counts["evaluate"] == 4
+    assert "pretrain_vae" not in counts and "init_sae" not in counts and "extend" not in counts
+    assert re.findall(r"output: \S+/runs/\w+/seed\d+/(\w+)/model.pt", proc.stdout) == ["l1"] * 4
