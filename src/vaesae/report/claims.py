@@ -1,0 +1,518 @@
+"""Verdicts on the paper's claims C1-C8 (shared/reference/method-notes.md), from this run's results.
+
+Nothing here hard-codes a number of the paper: the reported values come from the config's ``claims.paper`` block
+and the tolerance rules from the other ``claims:`` keys, so a reader sees and can change both.
+
+:func:`evaluate_claims` returns one row per verdict. ``level == "claim"`` rows (``dataset == "all"``) give one
+verdict per claim C1-C8; ``level == "detail"`` rows give the verdict of each dataset (C6: each method) that the
+claim-level verdict combines: any "not reproduced" -> "not reproduced"; otherwise any "inconclusive" ->
+"inconclusive"; otherwise "reproduced". ``verdict`` is always one of :data:`VERDICTS`; ``reason`` says why a row
+is inconclusive (for example ``too few seeds (n=1 < min_seeds=3)``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from vaesae.report.style import dataset_label, method_label
+from vaesae.report.tables import DATASET_ORDER, ordered, paired, ratio_stats, summarize
+
+REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
+
+COLUMNS = (
+    "claim", "level", "description", "dataset", "condition", "paper_value", "measured", "measured_mean",
+    "measured_std", "n", "test", "statistic", "p_value", "effect_size", "tolerance", "verdict", "reason",
+)
+
+#: The tolerance rules' defaults (the same as config.yaml); the paper's numbers have no default.
+RULE_DEFAULTS = {
+    "min_seeds": 3,
+    "dead_pct_tolerance": 5.0,
+    "extended_change_tolerance": 3.0,
+    "ratio_tolerance": 0.25,
+    "p_value": 0.05,
+    "mse_relative_tolerance": 0.10,
+}
+
+DESCRIPTIONS = {
+    "C1": "Top-k dead % (conv SAE) at k_end matches the paper",
+    "C2": "L1 gives equal or more dead neurons than Top-k",
+    "C3": "MIG at k_end is not significantly different from MIG at k_start (stable global metric)",
+    "C4": "Validation MSE stays stable through stage 3 (no degradation as neurons die)",
+    "C5": "Extended training at k_end changes dead % as the paper reports (no real recovery)",
+    "C6": "Complexity scaling: dead % Shapes3D / dSprites matches the paper's ratio",
+    "C7": "Collapse (more dead AND fewer specialized at k_end than at k_start) holds at every swept threshold",
+    "C8": "Specialized-neuron counts fall from k_start to k_end",
+}
+
+
+# --------------------------------------------------------------------------------------------------- helpers
+def _rules(cfg: dict | None) -> dict:
+    cfg = cfg or {}
+    return {key: type(default)(cfg.get(key, default)) for key, default in RULE_DEFAULTS.items()}
+
+
+def _paper(cfg: dict | None, key: str, sub: str | None = None):
+    """``cfg["paper"][key][sub]`` or None."""
+    block = ((cfg or {}).get("paper") or {}).get(key)
+    if sub is None or block is None:
+        return block
+    return block.get(sub) if isinstance(block, dict) else None
+
+
+def _mean_std(value) -> tuple[float, float]:
+    """A paper value given as ``[mean, std]``, ``{mean:, std:}`` or a bare number."""
+    if value is None:
+        return math.nan, math.nan
+    if isinstance(value, dict):
+        return float(value.get("mean", math.nan)), float(value.get("std", math.nan) or math.nan)
+    if isinstance(value, (list, tuple)):
+        return float(value[0]), (float(value[1]) if len(value) > 1 and value[1] is not None else math.nan)
+    return float(value), math.nan
+
+
+def _fmt(mean: float, std: float = math.nan, digits: int = 1, signed: bool = False) -> str:
+    if mean is None or not np.isfinite(mean):
+        return "n/a"
+    out = f"{mean:+,.{digits}f}" if signed else f"{mean:,.{digits}f}"
+    if std is not None and np.isfinite(std):
+        out += f" ± {std:,.{digits}f}"
+    return out
+
+
+def _paper_text(value, digits: int = 1, unit: str = "") -> str:
+    m, s = _mean_std(value)
+    return "n/a (not in config)" if not np.isfinite(m) else _fmt(m, s, digits) + unit
+
+
+def _measured(mean, std, n, digits=1, unit="", signed=False) -> str:
+    if n == 0 or not np.isfinite(mean):
+        return "no data"
+    return f"{_fmt(mean, std, digits, signed)}{unit} (n={n})"
+
+
+def _paired_test(a, b) -> tuple[float, float, float]:
+    """Paired t-test of b vs a (``scipy.stats.ttest_rel(a, b)``) and Cohen's d_z of b - a: (t, p, d_z)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.size < 2:
+        return math.nan, math.nan, math.nan
+    diff = b - a
+    if np.allclose(diff, 0.0):
+        return 0.0, 1.0, 0.0
+    sd = diff.std(ddof=1)
+    if sd == 0:  # identical non-zero differences: the test is degenerate (infinitely significant)
+        return math.copysign(math.inf, -diff.mean()), 0.0, math.copysign(math.inf, diff.mean())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scipy's precision-loss note on near-identical data
+        res = stats.ttest_rel(a, b)
+    return float(res.statistic), float(res.pvalue), float(diff.mean() / sd)
+
+
+def _row(claim: str, dataset: str, condition: str = "", **values) -> dict:
+    row = {col: None for col in COLUMNS}
+    row.update({"claim": claim, "level": "detail", "description": DESCRIPTIONS[claim], "dataset": dataset,
+                "condition": condition})
+    row.update(values)
+    return row
+
+
+def _few_seeds(n: int, rules: dict) -> str | None:
+    return f"too few seeds (n={n} < min_seeds={rules['min_seeds']})" if n < rules["min_seeds"] else None
+
+
+def _decide(row: dict, ok: bool | None, n: int, rules: dict, missing: str | None = None) -> dict:
+    """Set verdict/reason: inconclusive for missing inputs or n < min_seeds, else by ``ok``."""
+    reason = missing or _few_seeds(n, rules)
+    if reason or ok is None:
+        row.update(verdict=INCONCLUSIVE, reason=reason or "rule could not be evaluated")
+    else:
+        row.update(verdict=REPRODUCED if ok else NOT_REPRODUCED, reason="")
+    return row
+
+
+def _phase_values(scalars: pd.DataFrame, dataset: str, phase: str, column: str) -> pd.Series:
+    sub = scalars[(scalars["dataset"] == dataset) & (scalars["phase"] == phase)]
+    return sub.set_index("seed")[column].dropna().sort_index()
+
+
+def _datasets(scalars: pd.DataFrame, phases) -> list[str]:
+    sub = scalars[scalars["phase"].isin(phases)]
+    return ordered(sub["dataset"].dropna().tolist(), DATASET_ORDER)
+
+
+# --------------------------------------------------------------------------------------------------- claims
+def _c1(scalars, cfg, rules) -> list[dict]:
+    rows, tol = [], rules["dead_pct_tolerance"]
+    for d in _datasets(scalars, ["topk"]):
+        vals = _phase_values(scalars, d, "topk", "dead_pct")
+        m, s, n = summarize(vals)
+        pm, ps = _mean_std(_paper(cfg, "dead_pct_topk", d))
+        t = p = eff = math.nan
+        if n >= 2 and np.isfinite(pm):
+            if s > 0:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    res = stats.ttest_1samp(vals.to_numpy(float), pm)
+                t, p, eff = float(res.statistic), float(res.pvalue), (m - pm) / s
+        diff = abs(m - pm)
+        ok = bool(diff <= tol or (np.isfinite(s) and diff <= 2 * s)) if np.isfinite(pm) else None
+        row = _row("C1", d, "topk", paper_value=_paper_text(_paper(cfg, "dead_pct_topk", d), 1, " %"),
+                   measured=_measured(m, s, n, 1, " %"), measured_mean=m, measured_std=s, n=n,
+                   test="one-sample t-test vs the paper's mean (informative); effect = Cohen's d",
+                   statistic=t, p_value=p, effect_size=eff,
+                   tolerance=f"|measured - paper| <= {tol:g} points, or <= 2 std of the seeds")
+        rows.append(_decide(row, ok, n, rules, None if np.isfinite(pm) else "paper value missing from config"))
+    return rows
+
+
+def _c2(scalars, cfg, rules) -> list[dict]:
+    rows, tol, alpha = [], rules["dead_pct_tolerance"], rules["p_value"]
+    for d in _datasets(scalars, ["topk", "l1"]):
+        pairs = paired(scalars, d, "topk", "l1", "dead_pct")
+        diff = pairs["b"] - pairs["a"]
+        m, s, n = summarize(diff)
+        t, p, dz = _paired_test(pairs["a"], pairs["b"])
+        if n == 0:
+            ok = None
+        else:
+            not_lower = (not np.isfinite(p)) or p >= alpha or m >= 0
+            ok = bool(m >= 0 or (abs(m) <= tol and not_lower))
+        pl, _ = _mean_std(_paper(cfg, "dead_pct_l1", d))
+        pt, _ = _mean_std(_paper(cfg, "dead_pct_topk", d))
+        paper = (f"L1 {pl:.1f} % >= Top-k {pt:.1f} % (difference {pl - pt:+.1f} points)"
+                 if np.isfinite(pl) and np.isfinite(pt) else "L1 >= Top-k (values not in config)")
+        row = _row("C2", d, "l1 - topk", paper_value=paper,
+                   measured=_measured(m, s, n, 1, " points (L1 - Top-k)", signed=True), measured_mean=m, measured_std=s, n=n,
+                   test="paired t-test over seeds, L1 vs Top-k dead %; effect = Cohen's d_z",
+                   statistic=t, p_value=p, effect_size=dz,
+                   tolerance=f"mean(L1 - Top-k) >= 0, or |mean| <= {tol:g} points and not significantly lower "
+                             f"(p >= {alpha:g})")
+        rows.append(_decide(row, ok, n, rules, "no seed with both Top-k and L1" if n == 0 else None))
+    return rows
+
+
+def _c3(scalars, cfg, rules) -> list[dict]:
+    rows, alpha = [], rules["p_value"]
+    for d in _datasets(scalars, ["init", "topk"]):
+        pairs = paired(scalars, d, "init", "topk", "mig")
+        diff = pairs["b"] - pairs["a"]
+        m, s, n = summarize(diff)
+        t, p, dz = _paired_test(pairs["a"], pairs["b"])
+        test = "paired t-test (scipy.stats.ttest_rel) of MIG at k_start vs k_end; effect = Cohen's d_z"
+        p_w = math.nan
+        if n >= 6 and not np.allclose(diff, 0):
+            p_w = float(stats.wilcoxon(pairs["a"], pairs["b"]).pvalue)
+            test += f"; Wilcoxon signed-rank p = {p_w:.3g}"
+        ok = None if not np.isfinite(p) else bool(p >= alpha and (not np.isfinite(p_w) or p_w >= alpha))
+        label = _paper(cfg, "mig_change", d)
+        mig = _paper(cfg, "mig_topk", d)
+        paper = "no statistically significant change (§4.2)"
+        if label:
+            paper += f"; Table 2: {label}"
+        if mig is not None:
+            paper += f"; MIG at k=50: {_paper_text(mig, 3)}"
+        row = _row("C3", d, "topk - init", paper_value=paper,
+                   measured=_measured(m, s, n, 3, " (MIG change)", signed=True), measured_mean=m, measured_std=s, n=n,
+                   test=test, statistic=t, p_value=p, effect_size=dz,
+                   tolerance=f"no significant change: p >= {alpha:g}")
+        missing = "no seed with both k_start and k_end" if n == 0 else None
+        rows.append(_decide(row, ok, n, rules, missing))
+    return rows
+
+
+def _c4(histories, cfg, rules) -> list[dict]:
+    rows, tol = [], rules["mse_relative_tolerance"]
+    h = histories if histories is not None else pd.DataFrame(columns=["dataset", "stage", "phase"])
+    h = h[h["stage"] == "sparsify"] if len(h) else h
+    datasets = ordered(h["dataset"].dropna().tolist(), DATASET_ORDER) if len(h) else []
+    for d in datasets:
+        for method in ("topk", "l1"):
+            cur = h[(h["dataset"] == d) & (h["phase"] == method)].dropna(subset=["mse", "epoch"])
+            if cur.empty:
+                continue
+            first, last = {}, {}
+            for seed, g in cur.groupby("seed"):
+                g = g.sort_values("epoch")
+                if len(g) >= 2:
+                    first[seed], last[seed] = float(g["mse"].iloc[0]), float(g["mse"].iloc[-1])
+            a, b = pd.Series(first, dtype=float), pd.Series(last, dtype=float)
+            rel = (b - a) / a.where(a > 0)
+            m, s, n = summarize(rel)
+            t, p, dz = _paired_test(a, b)
+            ok = bool(abs(m) <= tol) if n else None
+            rng = _paper(cfg, "mse_topk_range", d)
+            paper = "stable, no degradation (Table 6" + (
+                f": {float(rng[0]):.4f} - {float(rng[1]):.4f} across seeds at k=50)" if rng else ")")
+            row = _row("C4", d, method, paper_value=paper,
+                       measured=_measured(m * 100, s * 100, n, 1, " % (relative MSE change over stage 3)", signed=True),
+                       measured_mean=m, measured_std=s, n=n,
+                       test="relative change of MSE, first vs last stage-3 epoch of history.csv; paired t-test "
+                            "(informative); effect = Cohen's d_z",
+                       statistic=t, p_value=p, effect_size=dz,
+                       tolerance=f"|mean relative change| <= {tol:.0%}")
+            rows.append(_decide(row, ok, n, rules, "fewer than 2 stage-3 epochs" if n == 0 else None))
+    return rows
+
+
+def _c5(scalars, cfg, rules) -> list[dict]:
+    rows, tol = [], rules["extended_change_tolerance"]
+    for d in _datasets(scalars, ["topk_extended"]):
+        pairs = paired(scalars, d, "topk", "topk_extended", "dead_pct")
+        diff = pairs["b"] - pairs["a"]
+        m, s, n = summarize(diff)
+        t, p, dz = _paired_test(pairs["a"], pairs["b"])
+        pc = _paper(cfg, "extended_change_points", d)
+        pc = float(pc) if pc is not None else math.nan
+        final = _paper(cfg, "extended_dead_pct", d)
+        start = _paper(cfg, "dead_pct_topk", d)
+        paper = "n/a (not in config)" if not np.isfinite(pc) else f"{pc:+.1f} points"
+        if final is not None and start is not None:
+            paper += f" ({_paper_text(start)} -> {_paper_text(final)} %)"
+        ok = bool(abs(m - pc) <= tol) if (n and np.isfinite(pc)) else None
+        row = _row("C5", d, "topk_extended - topk", paper_value=paper,
+                   measured=_measured(m, s, n, 1, " points", signed=True), measured_mean=m, measured_std=s, n=n,
+                   test="paired t-test of dead % before vs after extended training (informative); "
+                        "effect = Cohen's d_z",
+                   statistic=t, p_value=p, effect_size=dz,
+                   tolerance=f"|measured change - paper change| <= {tol:g} points")
+        missing = ("no seed with both topk and topk_extended" if n == 0
+                   else None if np.isfinite(pc) else "paper value missing from config")
+        rows.append(_decide(row, ok, n, rules, missing))
+    return rows
+
+
+def _c6(scalars, cfg, rules) -> list[dict]:
+    rows, tol = [], rules["ratio_tolerance"]
+    for method in ("topk", "l1"):
+        cur = scalars[scalars["phase"] == method]
+        if cur.empty:
+            continue
+        a = cur.loc[cur["dataset"] == "dsprites", "dead_pct"].dropna()
+        b = cur.loc[cur["dataset"] == "shapes3d", "dead_pct"].dropna()
+        r, s, n = ratio_stats(summarize(b), summarize(a))
+        pr = _paper(cfg, "complexity_ratio", method)
+        pr = float(pr) if pr is not None else math.nan
+        t = p = math.nan
+        if len(a) >= 2 and len(b) >= 2 and (a.std() > 0 or b.std() > 0):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                res = stats.ttest_ind(b, a, equal_var=False)
+            t, p = float(res.statistic), float(res.pvalue)
+        dev = r / pr - 1 if np.isfinite(pr) and np.isfinite(r) else math.nan
+        ok = bool(abs(dev) <= tol) if np.isfinite(dev) else None
+        missing = None
+        if a.empty or b.empty:
+            missing = "needs both dSprites and Shapes3D"
+        elif not np.isfinite(pr):
+            missing = "paper value missing from config"
+        row = _row("C6", "shapes3d / dsprites", method,
+                   paper_value="n/a (not in config)" if not np.isfinite(pr) else f"{pr:g}x",
+                   measured=_measured(r, s, n, 2, "x"), measured_mean=r, measured_std=s, n=n,
+                   test="ratio of mean dead % (std by error propagation); Welch t-test Shapes3D vs dSprites "
+                        "(informative); effect = relative deviation from the paper's ratio",
+                   statistic=t, p_value=p, effect_size=dev,
+                   tolerance=f"|measured / paper - 1| <= {tol:g}")
+        rows.append(_decide(row, ok, n, rules, missing))
+    return rows
+
+
+def _c7(sweep, cfg, rules) -> list[dict]:
+    rows = []
+    sw = sweep if sweep is not None else pd.DataFrame(columns=["dataset", "phase", "sae"])
+    sw = sw[sw["sae"] == "conv"] if len(sw) else sw
+    datasets = ordered(sw.loc[sw["phase"] == "topk", "dataset"].dropna().tolist(), DATASET_ORDER) if len(sw) else []
+    for d in datasets:
+        cur = sw[sw["dataset"] == d]
+        seeds = sorted(set(cur.loc[cur["phase"] == "topk", "seed"]) & set(cur.loc[cur["phase"] == "init", "seed"]))
+        n = len(seeds)
+        checks, failed = {}, []
+        for kind in ("dead", "specialization"):
+            k = cur[(cur["kind"] == kind) & cur["seed"].isin(seeds)]
+            means = k.groupby(["phase", "threshold"])["value"].mean().unstack("phase")
+            if means.empty or not {"init", "topk"} <= set(means.columns):
+                continue
+            means = means.dropna(subset=["init", "topk"])
+            holds = means["topk"] > means["init"] if kind == "dead" else means["topk"] < means["init"]
+            checks[kind] = (int(holds.sum()), int(len(holds)))
+            failed += [f"{kind} {thr:g}" for thr, h in holds.items() if not h]
+        held = sum(v[0] for v in checks.values())
+        total = sum(v[1] for v in checks.values())
+        missing = None
+        if n == 0:
+            missing = "no init-phase (k_start) sweep rows to compare with"
+        elif set(checks) != {"dead", "specialization"}:
+            missing = "sweep lacks the " + " and ".join(sorted({"dead", "specialization"} - set(checks))) + " kind"
+        measured = (f"collapse at {held}/{total} thresholds ("
+                    + ", ".join(f"{kind} {v[0]}/{v[1]}" for kind, v in checks.items()) + f"; n={n} seeds)")
+        if failed:
+            measured += "; fails at " + ", ".join(failed)
+        thr = _paper(cfg, "threshold_ranges") or {}
+        paper = "collapse at every threshold"
+        if thr:
+            paper += " (" + "; ".join(f"{k} {v[0]:g}-{v[1]:g}" for k, v in thr.items()) + ")"
+        row = _row("C7", d, "topk vs init, conv SAE", paper_value=paper, measured=measured if total else "no data",
+                   measured_mean=held / total if total else math.nan, measured_std=math.nan, n=n,
+                   test="per threshold: mean over seeds at k_end vs k_start; statistic = thresholds where the "
+                        "collapse holds; measured_mean = their fraction",
+                   statistic=float(held) if total else math.nan, p_value=math.nan, effect_size=math.nan,
+                   tolerance="dead % (k_end) > dead % (k_start) at every dead threshold AND specialized (k_end) < "
+                             "specialized (k_start) at every specialization threshold")
+        rows.append(_decide(row, bool(total and held == total), n, rules, missing))
+    return rows
+
+
+def _c8(scalars, cfg, rules) -> list[dict]:
+    rows = []
+    for d in _datasets(scalars, ["init", "topk"]):
+        pairs = paired(scalars, d, "init", "topk", "specialized")
+        diff = pairs["b"] - pairs["a"]
+        m, s, n = summarize(diff)
+        t, p, dz = _paired_test(pairs["a"], pairs["b"])
+        a, b = _paper(cfg, "specialized_init", d), _paper(cfg, "specialized_topk", d)
+        paper = (f"{_paper_text(a, 0)} -> {_paper_text(b, 0)}" if a is not None and b is not None
+                 else "fall (values not in config)")
+        row = _row("C8", d, "topk - init", paper_value=paper,
+                   measured=_measured(m, s, n, 0, " neurons (k_end - k_start)", signed=True)
+                   + (f"; {summarize(pairs['a'])[0]:,.0f} -> {summarize(pairs['b'])[0]:,.0f}" if n else ""),
+                   measured_mean=m, measured_std=s, n=n,
+                   test="paired t-test over seeds, specialized at k_start vs k_end (informative); "
+                        "effect = Cohen's d_z",
+                   statistic=t, p_value=p, effect_size=dz,
+                   tolerance="mean specialized at k_end < mean at k_start")
+        rows.append(_decide(row, bool(m < 0) if n else None, n, rules,
+                            "no seed with both k_start and k_end" if n == 0 else None))
+    return rows
+
+
+def _combine(claim: str, details: list[dict]) -> dict:
+    row = {col: None for col in COLUMNS}
+    row.update({"claim": claim, "level": "claim", "description": DESCRIPTIONS[claim], "dataset": "all"})
+    if not details:
+        row.update(verdict=INCONCLUSIVE, reason="no data for this claim in this run", measured="no data",
+                   paper_value="", n=0, measured_mean=math.nan, measured_std=math.nan)
+        return row
+    verdicts = [r["verdict"] for r in details]
+    if NOT_REPRODUCED in verdicts:
+        verdict, reason = NOT_REPRODUCED, ""
+    elif INCONCLUSIVE in verdicts:
+        verdict = INCONCLUSIVE
+        reason = "; ".join(sorted({r["reason"] for r in details if r["verdict"] == INCONCLUSIVE and r["reason"]}))
+    else:
+        verdict, reason = REPRODUCED, ""
+
+    def name(r):
+        label = dataset_label(r["dataset"]) if r["dataset"] in DATASET_ORDER else r["dataset"]
+        return f"{label} {method_label(r['condition'])}" if claim in ("C4", "C6") else label
+
+    one = len(details) == 1
+    row.update(
+        condition="; ".join(dict.fromkeys(str(r["condition"]) for r in details)),
+        paper_value="; ".join(f"{name(r)}: {r['paper_value']}" for r in details),
+        measured="; ".join(f"{name(r)}: {r['measured']}" for r in details),
+        measured_mean=details[0]["measured_mean"] if one else math.nan,
+        measured_std=details[0]["measured_std"] if one else math.nan,
+        n=min(int(r["n"]) for r in details),
+        test=details[0]["test"], statistic=details[0]["statistic"] if one else math.nan,
+        p_value=details[0]["p_value"] if one else math.nan, effect_size=details[0]["effect_size"] if one else math.nan,
+        tolerance=details[0]["tolerance"], verdict=verdict, reason=reason,
+    )
+    return row
+
+
+def evaluate_claims(scalars: pd.DataFrame, histories: pd.DataFrame | None, sweep: pd.DataFrame | None,
+                    cfg: dict[str, Any] | None) -> pd.DataFrame:
+    """Verdicts on C1-C8: a claim-level row per claim (dataset "all"), then its per-dataset/method details.
+
+    ``cfg`` is the config's ``claims:`` mapping (tolerance rules and the ``paper`` block of reported values).
+    """
+    from vaesae.report.collect import EVAL_COLUMNS
+
+    scalars = pd.DataFrame(columns=list(EVAL_COLUMNS)) if scalars is None else scalars
+    rules = _rules(cfg)
+    details = {
+        "C1": _c1(scalars, cfg, rules),
+        "C2": _c2(scalars, cfg, rules),
+        "C3": _c3(scalars, cfg, rules),
+        "C4": _c4(histories, cfg, rules),
+        "C5": _c5(scalars, cfg, rules),
+        "C6": _c6(scalars, cfg, rules),
+        "C7": _c7(sweep, cfg, rules),
+        "C8": _c8(scalars, cfg, rules),
+    }
+    rows = []
+    for claim, det in details.items():
+        rows.append(_combine(claim, det))
+        rows.extend(det)
+    df = pd.DataFrame(rows, columns=list(COLUMNS))
+    for col in ("measured_mean", "measured_std", "statistic", "p_value", "effect_size"):
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+    df["n"] = pd.to_numeric(df["n"], errors="coerce").fillna(0).astype("int64")
+    df["reason"] = df["reason"].fillna("")
+    return df
+
+
+# --------------------------------------------------------------------------------------------------- markdown
+def verdict_text(verdict: str, reason: str = "") -> str:
+    """``reproduced`` / ``not reproduced`` / ``inconclusive (too few seeds)`` ..."""
+    if verdict == INCONCLUSIVE and reason:
+        short = reason.split(" (")[0] if reason.startswith("too few seeds") else reason
+        return f"inconclusive ({short})"
+    return verdict
+
+
+def _num(value, digits=3) -> str:
+    if value is None or np.isnan(value):
+        return ""
+    if np.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if abs(value) >= 1e4 or (0 < abs(value) < 1e-3):
+        return f"{value:.2e}"
+    return f"{value:.{digits}g}"
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    esc = [[str(c).replace("|", "\\|").replace("\n", " ") for c in r] for r in rows]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in esc]
+    return "\n".join(lines)
+
+
+def claims_markdown(df: pd.DataFrame, contradictions: list[str] | None = None) -> str:
+    """The verdict table (one line per claim), the per-dataset details, and the paper's internal contradictions."""
+    top = df[df["level"] == "claim"]
+    counts = top["verdict"].value_counts()
+    out = [
+        "# Claims of the paper: verdicts of this run",
+        "",
+        f"{counts.get(REPRODUCED, 0)} reproduced, {counts.get(NOT_REPRODUCED, 0)} not reproduced, "
+        f"{counts.get(INCONCLUSIVE, 0)} inconclusive (of {len(top)} claims). Measured values are mean ± std over "
+        "seeds (n = number of seeds); the rules are the config's `claims:` keys.",
+        "",
+        _md_table(["Claim", "Statement", "Paper", "Measured", "Verdict"],
+                  [[r.claim, r.description, r.paper_value or "", r.measured or "",
+                    f"**{verdict_text(r.verdict, r.reason)}**"] for r in top.itertuples()]),
+        "",
+        "## Details per dataset",
+        "",
+    ]
+    det = df[df["level"] == "detail"]
+    out.append(_md_table(
+        ["Claim", "Dataset", "Condition", "Paper", "Measured", "Test", "Statistic", "p", "Effect", "Rule",
+         "Verdict"],
+        [[r.claim, dataset_label(r.dataset), r.condition or "", r.paper_value or "", r.measured or "", r.test or "",
+          _num(r.statistic), _num(r.p_value), _num(r.effect_size), r.tolerance or "",
+          verdict_text(r.verdict, r.reason)] for r in det.itertuples()],
+    ) if len(det) else "_No per-dataset results in this run._")
+    out += ["", "## The paper's internal contradictions", "",
+            "Reported as found in the paper, not resolved; the verdicts above compare with the values in the "
+            "config's `claims.paper` block.", ""]
+    items = list(contradictions or [])
+    out += [f"- {c}" for c in items] if items else ["- (none listed in the config)"]
+    return "\n".join(out) + "\n"

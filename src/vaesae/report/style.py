@@ -1,0 +1,113 @@
+"""One plotting style for every figure: seaborn theme, colour palettes, display names, atomic PNG + PDF output.
+
+Figures are built on :class:`matplotlib.figure.Figure` directly (no ``pyplot``, so no GUI backend and no global
+figure state): rendering works headless and never leaks figures between calls.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib as mpl
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from vaesae.io import atomic_path
+
+DPI = 150
+
+#: Display names; unknown ids are shown as they are.
+DATASET_LABELS = {"dsprites": "dSprites", "shapes3d": "Shapes3D"}
+METHOD_LABELS = {"topk": "Top-k", "l1": "L1", "none": "none"}
+PHASE_LABELS = {
+    "init": "k_start (end of stage 2)",
+    "topk": "Top-k (k_end)",
+    "l1": "L1",
+    "topk_extended": "Top-k extended",
+}
+
+_COLORBLIND = sns.color_palette("colorblind", 10)
+#: Fixed colours, so that a dataset or method has the same colour in every figure.
+DATASET_COLORS = {"dsprites": _COLORBLIND[0], "shapes3d": _COLORBLIND[3]}
+METHOD_COLORS = {"topk": _COLORBLIND[2], "l1": _COLORBLIND[1]}
+STAGE_COLORS = {"sparsify": _COLORBLIND[0], "extend": _COLORBLIND[4], "init": _COLORBLIND[7]}
+#: Colours of the default-threshold marker lines (red for specialization, blue for dead, as in Figs. 10-11).
+DEFAULT_LINE_COLORS = {"specialization": "#c0392b", "dead": "#2c6fbb"}
+
+
+def dataset_label(name) -> str:
+    return DATASET_LABELS.get(str(name), str(name))
+
+
+def method_label(name) -> str:
+    return METHOD_LABELS.get(str(name), str(name))
+
+
+def dataset_color(name):
+    """Colour of a dataset; unknown datasets get the next colours of the same palette."""
+    name = str(name)
+    if name in DATASET_COLORS:
+        return DATASET_COLORS[name]
+    return _COLORBLIND[(5 + sum(map(ord, name))) % len(_COLORBLIND)]
+
+
+def method_color(name):
+    name = str(name)
+    if name in METHOD_COLORS:
+        return METHOD_COLORS[name]
+    return _COLORBLIND[(6 + sum(map(ord, name))) % len(_COLORBLIND)]
+
+
+def seed_colors(seeds) -> dict:
+    """One distinct colour per seed (sorted), from a sequential-free qualitative palette."""
+    seeds = sorted(seeds)
+    palette = sns.color_palette("tab10", max(len(seeds), 1))
+    return {seed: palette[i % len(palette)] for i, seed in enumerate(seeds)}
+
+
+def apply_style() -> None:
+    """Set the seaborn theme and matplotlib defaults used by every figure (idempotent)."""
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind", font_scale=0.9)
+    mpl.rcParams.update(
+        {
+            "figure.dpi": 100,
+            "savefig.dpi": DPI,
+            "savefig.bbox": "tight",
+            "axes.titlesize": 11,
+            "axes.titleweight": "bold",
+            "axes.labelsize": 10,
+            "figure.titlesize": 13,
+            "figure.titleweight": "bold",
+            "legend.fontsize": 8.5,
+            "legend.frameon": True,
+            "legend.framealpha": 0.85,
+            "lines.linewidth": 1.8,
+            "lines.markersize": 4,
+            "pdf.fonttype": 42,  # embed TrueType: editable text in the PDF
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+        }
+    )
+
+
+def new_figure(figsize=(10, 6)) -> Figure:
+    """A figure detached from pyplot, with the project style and constrained layout."""
+    apply_style()
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def save_figure(fig: Figure, path_png: str | os.PathLike, dpi: int = DPI) -> tuple[Path, Path]:
+    """Write ``fig`` to ``path_png`` (PNG, ``dpi``) and to the same name with ``.pdf``, each atomically.
+
+    Returns the two paths written.
+    """
+    png = Path(path_png)
+    if png.suffix.lower() != ".png":
+        raise ValueError(f"save_figure expects a .png path, got {png}")
+    pdf = png.with_suffix(".pdf")
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    with atomic_path(pdf) as tmp:
+        fig.savefig(tmp, format="pdf", bbox_inches="tight", metadata={"CreationDate": None})
+    return png, pdf

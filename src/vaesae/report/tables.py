@@ -1,0 +1,517 @@
+"""Tables 1-7 of the paper, rebuilt from the evaluation files, histories, threshold sweep and benchmarks.
+
+Every table is a *long* DataFrame: the row-key columns (``df.attrs["rows"]``), one column naming the displayed
+column (``df.attrs["column"]``), then ``mean``, ``std`` (sample std over seeds, ``ddof=1``; NaN when n = 1), ``n``
+(number of seeds), ``text`` (a label, or the whole cell when ``mean`` is NaN) and ``fmt`` (the number format of the
+Markdown cell). :func:`to_markdown` pivots it into the paper's layout with ``mean ± std`` cells; :func:`write_tables`
+writes ``table{N}.csv`` (the long frame) and ``table{N}.md``.
+
+Datasets, methods and seeds are taken from the data: a run with one dataset or one seed gives the same tables with
+fewer rows / blank std.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from vaesae.io import atomic_path, write_text
+from vaesae.report.style import dataset_label, method_label
+
+DATASET_ORDER = ("dsprites", "shapes3d")
+METHOD_ORDER = ("topk", "l1")
+STAGE_ORDER = ("pretrain", "init", "sparsify", "extend")
+VALUE_COLUMNS = ("mean", "std", "n", "text", "fmt")
+
+#: Default rules of the computed labels (overridable through :func:`build_tables`' keyword arguments).
+DEFAULT_P_VALUE = 0.05  # Table 2 "MIG change": paired t-test k_start vs k_end; p >= this -> "stable"
+DEFAULT_MIG_RELATIVE = 0.10  # Table 2 with a single seed (no test): |relative change| <= this -> "stable"
+DEFAULT_MSE_RELATIVE = 0.10  # Table 6 assessment: |relative MSE change over stage 3| <= this -> "stable"
+
+TITLES = {
+    "table1": "Table 1. Interpretability metrics at target sparsity (end of stage 3), per dataset and method",
+    "table2": "Table 2. Comparative analysis of interpretability collapse across datasets (Top-k)",
+    "table3": "Table 3. Extended training recovery (extra epochs at k_end, Top-k)",
+    "table4": "Table 4. Specialization threshold sensitivity (conv SAE, Top-k at k_end, mean over seeds)",
+    "table5": "Table 5. Dead neuron threshold sensitivity (conv SAE, Top-k at k_end, mean over seeds)",
+    "table6": "Table 6. Reconstruction quality at target sparsity (Top-k)",
+    "table7": "Table 7. Computational time per seed (minutes, from the Snakemake benchmark files)",
+}
+
+
+# --------------------------------------------------------------------------------------------------- helpers
+def ordered(values, preferred=()) -> list:
+    """Unique values: the ``preferred`` ones first in that order, then the rest sorted."""
+    present = [v for v in pd.unique(pd.Series(list(values), dtype=object)) if v is not None and v == v]
+    head = [v for v in preferred if v in present]
+    tail = sorted((v for v in present if v not in preferred), key=str)
+    return head + tail
+
+
+def summarize(values) -> tuple[float, float, int]:
+    """(mean, sample std, n) of the finite values; std is NaN for n < 2, mean NaN for n = 0."""
+    arr = pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(dtype=float)
+    arr = arr[np.isfinite(arr)]
+    n = int(arr.size)
+    if n == 0:
+        return math.nan, math.nan, 0
+    mean = float(arr.mean())
+    std = float(arr.std(ddof=1)) if n > 1 else math.nan
+    return mean, std, n
+
+
+def paired(scalars: pd.DataFrame, dataset: str, phase_a: str, phase_b: str, column: str) -> pd.DataFrame:
+    """Per-seed values of ``column`` at two phases of one dataset, seeds present in both (columns a, b)."""
+    sub = scalars[scalars["dataset"] == dataset]
+    a = sub[sub["phase"] == phase_a].set_index("seed")[column]
+    b = sub[sub["phase"] == phase_b].set_index("seed")[column]
+    out = pd.concat({"a": a, "b": b}, axis=1, join="inner").dropna()
+    return out.sort_index()
+
+
+def ratio_stats(num: tuple, den: tuple) -> tuple[float, float, int]:
+    """Ratio of two means with a first-order (delta-method) std; n = the smaller n."""
+    (m1, s1, n1), (m2, s2, n2) = num, den
+    if not (np.isfinite(m1) and np.isfinite(m2)) or m2 == 0:
+        return math.nan, math.nan, min(n1, n2)
+    ratio = m1 / m2
+    if np.isfinite(s1) and np.isfinite(s2) and m1 != 0:
+        std = abs(ratio) * math.sqrt((s1 / m1) ** 2 + (s2 / m2) ** 2)
+    else:
+        std = math.nan
+    return ratio, std, min(n1, n2)
+
+
+def _k_label(scalars: pd.DataFrame, phase: str, fallback: str) -> str:
+    ks = scalars.loc[scalars["phase"] == phase, "k"].dropna()
+    ks = sorted({int(k) for k in ks if int(k) >= 0})
+    return "/".join(str(k) for k in ks) if ks else fallback
+
+
+def _cell(mean=math.nan, std=math.nan, n=0, text=None, fmt=".3f", **keys) -> dict:
+    return {**keys, "mean": mean, "std": std, "n": int(n), "text": text, "fmt": fmt}
+
+
+def _frame(rows: list[dict], row_keys: list[str], column: str, name: str, notes: list[str] | None = None):
+    columns = row_keys + [column] + list(VALUE_COLUMNS)
+    df = pd.DataFrame(rows, columns=columns)
+    df["mean"] = df["mean"].astype(float)
+    df["std"] = df["std"].astype(float)
+    df["n"] = df["n"].astype("int64")
+    df.attrs.update({"rows": row_keys, "column": column, "title": TITLES.get(name, name), "notes": notes or []})
+    return df
+
+
+def _datasets(*frames) -> list[str]:
+    values = []
+    for frame in frames:
+        if frame is not None and len(frame) and "dataset" in frame.columns:
+            values.extend(frame["dataset"].dropna().tolist())
+    return ordered(values, DATASET_ORDER)
+
+
+def _empty_scalars() -> pd.DataFrame:
+    from vaesae.report.collect import EVAL_COLUMNS
+
+    return pd.DataFrame(columns=list(EVAL_COLUMNS))
+
+
+# --------------------------------------------------------------------------------------------------- tables
+TABLE1_METRICS = (
+    # (displayed column, scalar column, number format)
+    ("MIG", "mig", ".3f"),
+    ("Specialized", "specialized", ",.0f"),
+    ("Dead (%)", "dead_pct", ".1f"),
+    ("MSE", "mse", ".4f"),
+    ("Latent SAE specialized", "latent_specialized", ".1f"),
+    ("Latent SAE dead (%)", "latent_dead_pct", ".1f"),
+)
+
+
+def table1(scalars: pd.DataFrame) -> pd.DataFrame:
+    """Phases topk and l1 (end of stage 3): conv-SAE metrics, then the latent SAE's (labelled "Latent SAE")."""
+    rows = []
+    sub = scalars[scalars["phase"].isin(METHOD_ORDER)]
+    for dataset in _datasets(sub):
+        for method in METHOD_ORDER:
+            cur = sub[(sub["dataset"] == dataset) & (sub["phase"] == method)]
+            if cur.empty:
+                continue
+            keys = {"dataset": dataset, "method": method}
+            ks = sorted({(int(a), int(b)) for a, b in cur[["k", "k_latent"]].fillna(-1).itertuples(index=False)})
+            k_text = ", ".join("L1 (no Top-k)" if a < 0 else f"{a} / {b}" for a, b in ks)
+            rows.append(_cell(text=k_text, n=len(cur), fmt="", metric="k (conv / latent)", **keys))
+            for label, col, fmt in TABLE1_METRICS:
+                rows.append(_cell(*summarize(cur[col]), fmt=fmt, metric=label, **keys))
+    notes = [
+        "Conv SAE (8,192 neurons on h_flat) unless the column says 'Latent SAE' (the 10 -> 20 SAE on the latent mean).",
+        "Top-k rows: phase `topk` (k = k_end); L1 rows: phase `l1` (annealed L1, no Top-k).",
+    ]
+    return _frame(rows, ["dataset", "method"], "metric", "table1", notes)
+
+
+def _mig_change(pairs: pd.DataFrame, p_value: float, rel_tol: float) -> tuple[dict, str]:
+    diff = pairs["b"] - pairs["a"]
+    mean, std, n = summarize(diff)
+    if n == 0:
+        return {"mean": math.nan, "std": math.nan, "n": 0}, "no paired seeds"
+    direction = "decrease" if mean < 0 else "increase"
+    if n >= 2:
+        if np.allclose(diff, 0):
+            p = 1.0
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # precision note on near-identical data
+                p = float(stats.ttest_rel(pairs["b"], pairs["a"]).pvalue)
+        label = "stable" if (not np.isfinite(p) or p >= p_value) else direction
+        label += f", paired t-test p = {p:.3g}" if np.isfinite(p) else ", paired t-test undefined"
+    else:
+        base = abs(float(pairs["a"].iloc[0]))
+        rel = abs(mean) / base if base > 0 else math.inf
+        label = ("stable" if rel <= rel_tol else direction) + f", n = 1, |relative change| {rel:.0%} (no test)"
+    return {"mean": mean, "std": std, "n": n}, label
+
+
+def table2(scalars: pd.DataFrame, p_value: float = DEFAULT_P_VALUE,
+           mig_relative_tolerance: float = DEFAULT_MIG_RELATIVE) -> pd.DataFrame:
+    """k_start (phase init) vs k_end (phase topk): dead, specialized, MIG change, complexity scaling factor."""
+    k0 = _k_label(scalars, "init", "k_start")
+    k1 = _k_label(scalars, "topk", "k_end")
+    sub = scalars[scalars["phase"].isin(["init", "topk", "l1"])]
+    datasets = _datasets(sub)
+    rows = []
+    spec = [
+        (f"Dead neurons at k={k0} (%)", "init", "dead_pct", ".1f"),
+        (f"Dead neurons at k={k1} (%)", "topk", "dead_pct", ".1f"),
+        (f"Specialized at k={k0}", "init", "specialized", ",.0f"),
+        (f"Specialized at k={k1} (Top-k)", "topk", "specialized", ",.0f"),
+        (f"MIG at k={k0}", "init", "mig", ".3f"),
+        (f"MIG at k={k1}", "topk", "mig", ".3f"),
+    ]
+    for label, phase, col, fmt in spec:
+        for dataset in datasets:
+            cur = sub[(sub["dataset"] == dataset) & (sub["phase"] == phase)]
+            rows.append(_cell(*summarize(cur[col]), fmt=fmt, metric=label, dataset=dataset))
+    for dataset in datasets:
+        values, label = _mig_change(paired(scalars, dataset, "init", "topk", "mig"), p_value, mig_relative_tolerance)
+        rows.append(_cell(**values, text=label, fmt="+.3f", metric=f"MIG change (k={k1} - k={k0})", dataset=dataset))
+    for method in METHOD_ORDER:
+        cur = sub[sub["phase"] == method]
+        if cur.empty:
+            continue
+        base = summarize(cur.loc[cur["dataset"] == "dsprites", "dead_pct"])
+        label = f"Complexity scaling factor (dead % / dSprites dead %, {method_label(method)})"
+        for dataset in datasets:
+            mine = summarize(cur.loc[cur["dataset"] == dataset, "dead_pct"])
+            if dataset == "dsprites" and base[2] > 0:
+                rows.append(_cell(1.0, math.nan, base[2], text="baseline", fmt=".1f", metric=label, dataset=dataset))
+                continue
+            r, s, n = ratio_stats(mine, base)
+            text = "× dSprites" if np.isfinite(r) else ("no dSprites baseline" if base[2] == 0 else "no data")
+            rows.append(_cell(r, s, n, text=text, fmt=".2f", metric=label, dataset=dataset))
+    notes = [
+        f"k={k0}: phase `init` (end of stage 2, the k_start state); k={k1}: phase `topk` (end of stage 3).",
+        f"MIG change: mean ± std of the per-seed difference; 'stable' when a paired t-test gives p >= {p_value} "
+        f"(with one seed: |relative change| <= {mig_relative_tolerance:.0%}).",
+        "Complexity scaling factor: ratio of mean dead % to dSprites' (std by first-order error propagation).",
+    ]
+    return _frame(rows, ["metric"], "dataset", "table2", notes)
+
+
+def table3(scalars: pd.DataFrame) -> pd.DataFrame:
+    """Extended training: phase topk (k_end after stage 3) vs phase topk_extended, paired by seed."""
+    rows = []
+    sub = scalars[scalars["phase"].isin(["topk", "topk_extended"])]
+    for dataset in _datasets(sub):
+        dead = paired(scalars, dataset, "topk", "topk_extended", "dead_pct")
+        spec = paired(scalars, dataset, "topk", "topk_extended", "specialized")
+        if dead.empty:  # no extended run: show the starting point only
+            start = sub[(sub["dataset"] == dataset) & (sub["phase"] == "topk")]
+            dead = pd.DataFrame({"a": start.set_index("seed")["dead_pct"], "b": np.nan})
+            spec = pd.DataFrame({"a": start.set_index("seed")["specialized"], "b": np.nan})
+        with np.errstate(divide="ignore", invalid="ignore"):
+            spec_pct = (spec["b"] - spec["a"]) / spec["a"].where(spec["a"] != 0) * 100.0
+        cells = [
+            ("Init dead (%) [Top-k, end of stage 3]", summarize(dead["a"]), ".1f"),
+            ("Final dead (%) [extended]", summarize(dead["b"]), ".1f"),
+            ("Dead change (points)", summarize(dead["b"] - dead["a"]), "+.1f"),
+            ("Init specialized", summarize(spec["a"]), ",.0f"),
+            ("Final specialized", summarize(spec["b"]), ",.0f"),
+            ("Specialized change (%)", summarize(spec_pct), "+.0f"),
+        ]
+        for label, (m, s, n), fmt in cells:
+            rows.append(_cell(m, s, n, fmt=fmt, metric=label, dataset=dataset))
+    notes = ["Changes are per-seed differences (extended - start), then mean ± std over the seeds present in both."]
+    return _frame(rows, ["dataset"], "metric", "table3", notes)
+
+
+def _threshold_table(sweep: pd.DataFrame, kind: str, name: str, default: float | None, fmt: str) -> pd.DataFrame:
+    sub = sweep[(sweep["phase"] == "topk") & (sweep["sae"] == "conv") & (sweep["kind"] == kind)]
+    rows = []
+    thresholds = sorted(sub["threshold"].dropna().unique())
+    # extremes: a low specialization threshold is lenient, a low dead threshold is strict
+    low, high = ("lenient", "strict") if kind == "specialization" else ("strict", "lenient")
+    for thr in thresholds:
+        tags = []
+        if default is not None and np.isclose(thr, default):
+            tags.append("default")
+        if len(thresholds) > 1 and thr == thresholds[0]:
+            tags.append(low)
+        if len(thresholds) > 1 and thr == thresholds[-1]:
+            tags.append(high)
+        label = f"{thr:g}" + (f" ({', '.join(tags)})" if tags else "")
+        for dataset in _datasets(sub):
+            cur = sub[(sub["dataset"] == dataset) & np.isclose(sub["threshold"], thr)]
+            seed_means = cur.groupby("seed")["value"].mean()
+            rows.append(_cell(*summarize(seed_means), fmt=fmt, threshold=float(thr), threshold_label=label,
+                              dataset=dataset))
+    what = "specialized neurons (count)" if kind == "specialization" else "dead neurons (%)"
+    notes = [f"Conv SAE {what} at phase `topk` (k_end), mean ± std over seeds, from sweeps/thresholds.csv."]
+    df = _frame(rows, ["threshold", "threshold_label"], "dataset", name, notes)
+    df.attrs["rows"] = ["threshold_label"]
+    return df
+
+
+def _default_threshold(scalars: pd.DataFrame, column: str, given: float | None) -> float | None:
+    if given is not None:
+        return float(given)
+    if column in scalars.columns:
+        values = scalars[column].dropna()
+        if len(values):
+            return float(values.mode().iloc[0])
+    return None
+
+
+def _mse_change_from_histories(histories: pd.DataFrame, dataset: str) -> pd.Series:
+    """Per-seed relative MSE change from the first to the last stage-3 epoch of the Top-k run."""
+    if histories is None or histories.empty:
+        return pd.Series(dtype=float)
+    h = histories[(histories["dataset"] == dataset) & (histories["stage"] == "sparsify")
+                  & (histories["phase"] == "topk")].dropna(subset=["mse", "epoch"])
+    out = {}
+    for seed, g in h.groupby("seed"):
+        g = g.sort_values("epoch")
+        first, last = float(g["mse"].iloc[0]), float(g["mse"].iloc[-1])
+        if len(g) >= 2 and first > 0:
+            out[seed] = (last - first) / first
+    return pd.Series(out, dtype=float)
+
+
+def table6(scalars: pd.DataFrame, histories: pd.DataFrame | None = None,
+           mse_relative_tolerance: float = DEFAULT_MSE_RELATIVE) -> pd.DataFrame:
+    """MSE range across seeds at phase topk, plus an assessment computed from the data.
+
+    Assessment: relative MSE change over stage 3 (first vs last Top-k epoch of history.csv, per seed, mean over
+    seeds); without histories, phase init vs phase topk from the evaluation files.
+    """
+    rows = []
+    sub = scalars[scalars["phase"] == "topk"]
+    for dataset in _datasets(sub):
+        cur = sub[sub["dataset"] == dataset]["mse"].dropna()
+        lo, hi = (float(cur.min()), float(cur.max())) if len(cur) else (math.nan, math.nan)
+        rng = f"{lo:.4f} - {hi:.4f}" if len(cur) else "no data"
+        rows.append(_cell(lo, math.nan, len(cur), fmt=".4f", metric="MSE min", dataset=dataset))
+        rows.append(_cell(hi, math.nan, len(cur), fmt=".4f", metric="MSE max", dataset=dataset))
+        rows.append(_cell(text=rng, n=len(cur), fmt="", metric="MSE range (across seeds)", dataset=dataset))
+        rows.append(_cell(*summarize(cur), fmt=".4f", metric="MSE mean", dataset=dataset))
+        rel = _mse_change_from_histories(histories, dataset)
+        source = "over stage 3"
+        if rel.empty:
+            pairs = paired(scalars, dataset, "init", "topk", "mse")
+            rel = (pairs["b"] - pairs["a"]) / pairs["a"].where(pairs["a"] > 0)
+            source = "k_start -> k_end"
+        m, s, n = summarize(rel * 100.0)
+        if n == 0:
+            assessment = "no stage-3 trajectory to assess"
+        elif abs(m) <= mse_relative_tolerance * 100:
+            assessment = f"Stable; no degradation ({m:+.1f}% {source})"
+        elif m > 0:
+            assessment = f"Degraded ({m:+.1f}% {source})"
+        else:
+            assessment = f"Improved; no degradation ({m:+.1f}% {source})"
+        rows.append(_cell(m, s, n, text=None, fmt="+.1f", metric="Relative MSE change (%)", dataset=dataset))
+        rows.append(_cell(text=assessment, n=n, fmt="", metric="Assessment", dataset=dataset))
+    notes = [f"Assessment: 'Stable' when the mean relative MSE change is within ±{mse_relative_tolerance:.0%}. The "
+             "change is first vs last stage-3 epoch of the Top-k history.csv, per seed ('over stage 3'), or, without "
+             "histories, phase `init` vs phase `topk` of the evaluation files ('k_start -> k_end')."]
+    return _frame(rows, ["dataset"], "metric", "table6", notes)
+
+
+STAGE_LABELS = {
+    ("pretrain", "shared"): "Stage 1: VAE pretraining",
+    ("init", "shared"): "Stage 2: SAE init",
+    ("sparsify", "topk"): "Stage 3: joint training, Top-k",
+    ("sparsify", "l1"): "Stage 3: joint training, L1",
+    ("extend", "topk"): "Extended training, Top-k",
+    ("extend", "l1"): "Extended training, L1",
+}
+BASELINE = (("pretrain", "shared"), ("init", "shared"), ("sparsify", "topk"))
+
+
+def table7(benchmarks: pd.DataFrame) -> pd.DataFrame:
+    """Wall time per seed and stage (minutes), mean ± std over seeds, with per-seed totals."""
+    rows = []
+    b = benchmarks.copy()
+    b["minutes"] = b["seconds"] / 60.0
+    datasets = _datasets(b)
+    keys = sorted(
+        {(s, v) for s, v in b[["stage", "variant"]].itertuples(index=False)},
+        key=lambda sv: (STAGE_ORDER.index(sv[0]) if sv[0] in STAGE_ORDER else len(STAGE_ORDER), sv[0],
+                        {"shared": 0, "topk": 1, "l1": 2}.get(sv[1], 3), sv[1]),
+    )
+    per_seed = b.groupby(["dataset", "seed", "stage", "variant"])["minutes"].sum()
+
+    def totals(dataset, parts):
+        out = []
+        for seed in sorted(b.loc[b["dataset"] == dataset, "seed"].unique()):
+            vals = [per_seed.get((dataset, seed, s, v), math.nan) for s, v in parts]
+            if all(np.isfinite(vals)):
+                out.append(sum(vals))
+        return out
+
+    for stage, variant in keys:
+        label = STAGE_LABELS.get((stage, variant), f"{stage} ({variant})")
+        for dataset in datasets:
+            vals = [per_seed.get((dataset, seed, stage, variant), math.nan)
+                    for seed in sorted(b.loc[b["dataset"] == dataset, "seed"].unique())]
+            rows.append(_cell(*summarize(vals), fmt=".1f", stage=stage, variant=variant, label=label,
+                              dataset=dataset))
+    if keys:
+        for dataset in datasets:
+            rows.append(_cell(*summarize(totals(dataset, BASELINE)), fmt=".1f", stage="total", variant="baseline",
+                              label="Total per seed (baseline: stages 1-3, Top-k)", dataset=dataset))
+            rows.append(_cell(*summarize(totals(dataset, BASELINE + (("extend", "topk"),))), fmt=".1f",
+                              stage="grand_total", variant="topk",
+                              label="Grand total per seed (baseline + extended)", dataset=dataset))
+    notes = ["Minutes of wall time (column `s` of each benchmark file), mean ± std over seeds. Shared stages are "
+             "run once per seed for both methods. A total is computed only for seeds with every part present."]
+    df = _frame(rows, ["stage", "variant", "label"], "dataset", "table7", notes)
+    df.attrs["rows"] = ["label"]
+    return df
+
+
+def build_tables(scalars: pd.DataFrame | None, histories: pd.DataFrame | None = None,
+                 sweep: pd.DataFrame | None = None, benchmarks: pd.DataFrame | None = None, *,
+                 p_value: float = DEFAULT_P_VALUE, mse_relative_tolerance: float = DEFAULT_MSE_RELATIVE,
+                 dead_threshold: float | None = None,
+                 specialization_threshold: float | None = None) -> dict[str, pd.DataFrame]:
+    """All seven tables, keyed ``table1`` ... ``table7`` (see the module docstring for their layout)."""
+    from vaesae.report.collect import BENCHMARK_COLUMNS, HISTORY_COLUMNS, SWEEP_COLUMNS
+
+    scalars = _empty_scalars() if scalars is None else scalars
+    histories = pd.DataFrame(columns=list(HISTORY_COLUMNS)) if histories is None else histories
+    sweep = pd.DataFrame(columns=list(SWEEP_COLUMNS)) if sweep is None else sweep
+    benchmarks = pd.DataFrame(columns=list(BENCHMARK_COLUMNS)) if benchmarks is None else benchmarks
+    spec_default = _default_threshold(scalars, "specialization_threshold", specialization_threshold)
+    dead_default = _default_threshold(scalars, "dead_threshold", dead_threshold)
+    return {
+        "table1": table1(scalars),
+        "table2": table2(scalars, p_value=p_value),
+        "table3": table3(scalars),
+        "table4": _threshold_table(sweep, "specialization", "table4", spec_default, ",.0f"),
+        "table5": _threshold_table(sweep, "dead", "table5", dead_default, ".1f"),
+        "table6": table6(scalars, histories, mse_relative_tolerance=mse_relative_tolerance),
+        "table7": table7(benchmarks),
+    }
+
+
+# --------------------------------------------------------------------------------------------------- output
+HEADERS = {
+    "dataset": "Dataset",
+    "method": "Method",
+    "metric": "Metric",
+    "threshold_label": "Threshold",
+    "label": "Stage",
+}
+
+
+def _display(key: str, value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if key == "dataset":
+        return dataset_label(value)
+    if key == "method":
+        return method_label(value)
+    return str(value)
+
+
+def format_cell(mean, std, n, text=None, fmt=".3f", mark_n: bool = False) -> str:
+    """``mean ± std`` (std left out when undefined), then ``text`` in brackets (or as is when it starts with "×"),
+    then ``(n=..)`` when ``mark_n``. A cell without a number shows ``text``, or "–" when there is no data."""
+    has_text = isinstance(text, str) and text != ""
+    if mean is None or not np.isfinite(mean):
+        if has_text:
+            return text
+        return "–" if n == 0 else ""
+    fmt = fmt if isinstance(fmt, str) and fmt else ".3f"
+    out = format(mean, fmt)
+    if std is not None and np.isfinite(std):
+        out += " ± " + format(std, fmt.lstrip("+"))
+    if has_text:
+        out += f" {text}" if text.startswith("×") else f" ({text})"
+    if mark_n:
+        out += f" (n={int(n)})"
+    return out
+
+
+def to_markdown(df: pd.DataFrame, rows: list[str] | None = None, column: str | None = None) -> str:
+    """Pivot a long table into a Markdown table with ``mean ± std`` cells (paper layout).
+
+    Cells from fewer seeds than the table's largest n get an ``(n=..)`` mark.
+    """
+    column = column or df.attrs.get("column")
+    if column is None:
+        raise ValueError("to_markdown: pass column= (the key shown as table columns); the frame has no attrs")
+    rows = list(rows or df.attrs.get("rows") or [c for c in df.columns if c not in VALUE_COLUMNS + (column,)])
+    if df.empty:
+        return "_No data for this table in this run._"
+    n_max = int(df["n"].max()) if len(df) else 0
+    row_keys, col_keys, cells = [], [], {}
+    for rec in df.to_dict("records"):
+        rk = tuple(rec[k] for k in rows)
+        ck = rec[column]
+        if rk not in row_keys:
+            row_keys.append(rk)
+        if ck not in col_keys:
+            col_keys.append(ck)
+        has_number = rec["mean"] is not None and np.isfinite(rec["mean"])
+        cells[(rk, ck)] = format_cell(rec["mean"], rec["std"], rec["n"], rec.get("text"), rec.get("fmt"),
+                                      mark_n=has_number and 0 < rec["n"] < n_max)
+    header = [HEADERS.get(k, k) for k in rows] + [_display(column, c) for c in col_keys]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(rows) + [":-:"] * len(col_keys)) + "|"]
+    for rk in row_keys:
+        vals = [_display(k, v) for k, v in zip(rows, rk)] + [cells.get((rk, ck), "") for ck in col_keys]
+        lines.append("| " + " | ".join(v.replace("|", "\\|") for v in vals) + " |")
+    return "\n".join(lines)
+
+
+def table_markdown(name: str, df: pd.DataFrame) -> str:
+    """Title, table and notes of one table as a Markdown document."""
+    title = df.attrs.get("title", TITLES.get(name, name))
+    n_max = int(df["n"].max()) if len(df) else 0
+    notes = list(df.attrs.get("notes", []))
+    notes.append(f"Cells: mean ± std over seeds (n = {n_max} unless marked; std blank when n = 1)." if n_max
+                 else "No data in this run.")
+    body = "\n".join(f"- {note}" for note in notes)
+    return f"## {title}\n\n{to_markdown(df)}\n\n{body}\n"
+
+
+def write_tables(tables: dict[str, pd.DataFrame], outdir: str | os.PathLike) -> list[Path]:
+    """Write ``{name}.csv`` (long format: keys, mean, std, n, text, fmt) and ``{name}.md`` for every table."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, df in tables.items():
+        csv = outdir / f"{name}.csv"
+        with atomic_path(csv) as tmp:
+            df.to_csv(tmp, index=False, float_format="%.10g")
+        md = outdir / f"{name}.md"
+        write_text(md, table_markdown(name, df))
+        written += [csv, md]
+    return written
