@@ -149,7 +149,8 @@ def test_second_dry_run_has_nothing_to_do(tiny_run):
     "module, expected",
     [
         ("src/vaesae/report/figures.py", {"figures", "all"}),
-        ("src/vaesae/report/tables.py", {"tables", "all"}),
+        ("src/vaesae/report/tables.py", {"tables", "claims", "all"}),
+        ("src/vaesae/report/claims.py", {"claims", "all"}),
         ("src/vaesae/metrics/specialization.py", {"evaluate", "sweep", "tables", "figures", "claims", "all"}),
         ("src/vaesae/models/sae.py", {"pretrain_vae", "init_sae", "sparsify", "extend", "evaluate", "sweep",
                                       "tables", "figures", "claims", "all"}),

@@ -5,7 +5,7 @@ rule tables:
         histories=history_files(),
         sweep=f"{RES}/sweeps/thresholds.csv",
         benchmarks=benchmark_files(),
-        code=SRC_REPORT,
+        code=SRC_TABLES,
     output:
         [
             report(f, caption="../report/tables.rst", category="Tables")
@@ -28,7 +28,7 @@ rule figures:
         evals=eval_files(),
         histories=history_files(),
         sweep=f"{RES}/sweeps/thresholds.csv",
-        code=SRC_REPORT,
+        code=SRC_FIGURES,
     output:
         [
             report(f, caption="../report/figures.rst", category="Figures")
@@ -59,7 +59,7 @@ rule claims:
         evals=eval_files(),
         histories=history_files(),
         sweep=f"{RES}/sweeps/thresholds.csv",
-        code=SRC_REPORT,
+        code=SRC_CLAIMS,
     output:
         md=report(f"{RES}/claims.md", caption="../report/claims.rst", category="Claims"),
         csv=f"{RES}/claims.csv",
