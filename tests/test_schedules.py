@@ -27,6 +27,8 @@ def test_phases_scale_with_epochs():
     assert schedules.phase_lengths(10, 0.1, 0.1) == (1, 8, 1)
     ks = [schedules.k_schedule(t, 10, 62, 6, 0.1, 0.1) for t in range(10)]
     assert ks[0] == 62 and ks[-1] == 6 and ks[1] == 62
+    assert schedules.phase_lengths(3, 0.1, 0.1) == (1, 1, 1)  # short runs still reach k_end
+    assert [schedules.k_schedule(t, 4, 16, 2, 0.1, 0.1) for t in range(4)] == [16, 16, 12, 2]
     with pytest.raises(ValueError, match="sparsify.epochs"):
         schedules.phase_lengths(2, 0.5, 0.5)
 

@@ -84,11 +84,13 @@ def _style_axis(ax, metric: str, xlabel: str = "stage-3 epoch") -> None:
     ax.set_ylabel(LABELS.get(metric, metric))
     ax.set_xlabel(xlabel)
     if metric == "specialized":
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.yaxis.set_major_formatter(THOUSANDS)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=8))
     if metric in ZERO_BASED and ax.has_data():
-        lo, hi = ax.get_ylim()
-        ax.set_ylim(min(lo, 0.0), hi * 1.06 if hi > 0 else 1.0)  # from zero: small wiggles are not blown up
+        _, hi = ax.get_ylim()  # these metrics are >= 0: start at zero so small wiggles are not blown up
+        floor = 1.0 if metric == "specialized" else 1e-3  # an all-zero count still gets a readable axis
+        ax.set_ylim(0.0, max(hi * 1.06, floor))
 
 
 def _band(ax, x, mean, std, color, label):

@@ -2,7 +2,8 @@
 
 β ramp (stage 1, e = 0-based epoch of E):
     β(e) = β_0 + (β_1 − β_0) · (1 − cos(π · e / (E − 1))) / 2          (β(0) = β_0, β(E−1) = β_1)
-Top-k schedule (stage 3, t = 0-based epoch of E; W = round(f_w·E) warm-up, H = round(f_h·E) hold, A = E − W − H):
+Top-k schedule (stage 3, t = 0-based epoch of E; W = round(f_w·E) warm-up, H = round(f_h·E) hold, each at least 1
+when its fraction is > 0, and A = E − W − H):
     k(t) = k_start                                  for t < W
     k(t) = round(k_end + (k_start − k_end) · cos(π τ / 2)),  τ = (t − W) / A      for W ≤ t < W + A
     k(t) = k_end                                    for t ≥ W + A
@@ -25,8 +26,8 @@ def beta_schedule(epoch: int, epochs: int, beta_start: float, beta_end: float) -
 
 def phase_lengths(epochs: int, warmup_fraction: float, hold_fraction: float) -> tuple[int, int, int]:
     """(warm-up, anneal, hold) epoch counts; the paper's 50 epochs give (5, 40, 5)."""
-    warmup = int(round(warmup_fraction * epochs))
-    hold = int(round(hold_fraction * epochs))
+    warmup = max(1, int(round(warmup_fraction * epochs))) if warmup_fraction > 0 else 0
+    hold = max(1, int(round(hold_fraction * epochs))) if hold_fraction > 0 else 0  # so that k reaches k_end
     anneal = epochs - warmup - hold
     if anneal < 1:
         raise ValueError(
