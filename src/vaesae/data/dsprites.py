@@ -23,6 +23,7 @@ POSITIONS = np.linspace(0.0, 1.0, 32)
 PATCH = 28
 EXTENT = 19.0  # px spanned by the largest sprite (scale 1)
 CENTRE_LO, CENTRE_HI = 16.0, 49.0
+CENTRE_OFFSET = (0.31, 0.17)  # sub-pixel offset (rows, columns) of the rotation centre within its pixel
 
 
 def factor_values(classes: np.ndarray) -> np.ndarray:
@@ -46,7 +47,9 @@ def _inside(shape: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 def sprites() -> np.ndarray:
     """All 3 × 6 × 40 sprites on (PATCH, PATCH) patches, bool, centre at pixel (PATCH/2 - 0.5)."""
     c = np.arange(PATCH) - (PATCH / 2 - 0.5)
-    yy, xx = np.meshgrid(c, c, indexing="ij")
+    # the rotation centre sits off the pixel grid's symmetry points, so sprites that are symmetric under a quarter
+    # (square) or half (ellipse) turn still rasterise differently at nearby grid orientations
+    yy, xx = np.meshgrid(c - CENTRE_OFFSET[0], c - CENTRE_OFFSET[1], indexing="ij")
     out = np.zeros((3, 6, 40, PATCH, PATCH), dtype=bool)
     for s in range(3):
         for i, scale in enumerate(SCALES):
