@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from scipy import stats
 
 try:
@@ -30,28 +31,7 @@ STAGE3_EPOCHS = 12
 EXTEND_EPOCHS = 6
 
 # The config's `claims:` block as the pipeline passes it (rules + the paper's reported values).
-CLAIMS_CFG = {
-    "min_seeds": 3,
-    "dead_pct_tolerance": 5.0,
-    "extended_change_tolerance": 3.0,
-    "ratio_tolerance": 0.25,
-    "p_value": 0.05,
-    "mse_relative_tolerance": 0.10,
-    "paper": {
-        "dead_pct_topk": {"dsprites": [34.4, 0.9], "shapes3d": [62.7, 1.3]},
-        "dead_pct_l1": {"dsprites": [41.7, 4.4], "shapes3d": [90.6, 0.5]},
-        "mig_topk": {"dsprites": [0.142, 0.038], "shapes3d": [0.183, 0.094]},
-        "mig_change": {"dsprites": "stable", "shapes3d": "gradual decrease"},
-        "mse_topk_range": {"dsprites": [0.0163, 0.0171], "shapes3d": [0.0376, 0.0422]},
-        "extended_dead_pct": {"dsprites": [34.7, 0.8], "shapes3d": [59.8, 1.5]},
-        "extended_change_points": {"dsprites": 0.3, "shapes3d": -2.9},
-        "complexity_ratio": {"topk": 1.8, "l1": 2.2},
-        "specialized_init": {"dsprites": [1188, 42], "shapes3d": [905, 18]},
-        "specialized_topk": {"dsprites": [328, 42], "shapes3d": [328, 42]},
-        "threshold_ranges": {"specialization": [0.2, 0.8], "dead": [0.0005, 0.01]},
-    },
-    "contradictions": ["Table 1 vs §4.2 (1,188 specialized)", "Table 5 vs Table 1", "Figure 8 vs text"],
-}
+CLAIMS_CFG = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())["claims"]
 
 
 # --------------------------------------------------------------------------------------------------- synthetic data
@@ -484,11 +464,8 @@ def test_claims_inconclusive_with_one_seed(tmp_path):
 
 
 def test_config_claims_block_is_usable(full_run):
-    """If config.yaml already carries `claims.paper`, the evaluator accepts it as is."""
-    yaml = pytest.importorskip("yaml")
-    cfg = yaml.safe_load((REPO / "config.yaml").read_text()).get("claims", {})
-    if "paper" not in cfg:
-        pytest.skip("config.yaml has no claims.paper block yet")
+    """config.yaml's `claims:` block (rules, the paper's values, contradictions) is accepted as is."""
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())["claims"]
     scalars, histories, sweep, _ = load(full_run)
     res = claims.evaluate_claims(scalars, histories, sweep, cfg)
     assert not res[res.level == "detail"]["paper_value"].str.contains("not in config").any()
@@ -515,6 +492,11 @@ def test_cli_writes_every_output(full_run, tmp_path):
     df = pd.read_csv(tmp_path / "claims.csv")
     assert set(df.loc[df.level == "claim", "claim"]) == {f"C{i}" for i in range(1, 9)}
     assert set(df["verdict"]) <= set(claims.VERDICTS)
-    assert "Table 1 vs §4.2" in (tmp_path / "claims.md").read_text()
+    assert CLAIMS_CFG["contradictions"][0] in (tmp_path / "claims.md").read_text()
     with pytest.raises(SystemExit):
         render.main(["claims", *common, "--params", "[1]", "--out-md", "x", "--out-csv", "y"])
+
+
+def test_claims_rules_come_from_config_only():
+    with pytest.raises(KeyError, match="claims.min_seeds"):
+        claims.evaluate_claims(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), {"paper": {}})

@@ -31,14 +31,14 @@ COLUMNS = (
     "measured_std", "n", "test", "statistic", "p_value", "effect_size", "tolerance", "verdict", "reason",
 )
 
-#: The tolerance rules' defaults (the same as config.yaml); the paper's numbers have no default.
-RULE_DEFAULTS = {
-    "min_seeds": 3,
-    "dead_pct_tolerance": 5.0,
-    "extended_change_tolerance": 3.0,
-    "ratio_tolerance": 0.25,
-    "p_value": 0.05,
-    "mse_relative_tolerance": 0.10,
+#: The tolerance rules and their types. Their values live in config.yaml (`claims:`), the one source of truth.
+RULE_TYPES = {
+    "min_seeds": int,
+    "dead_pct_tolerance": float,
+    "extended_change_tolerance": float,
+    "ratio_tolerance": float,
+    "p_value": float,
+    "mse_relative_tolerance": float,
 }
 
 DESCRIPTIONS = {
@@ -56,7 +56,10 @@ DESCRIPTIONS = {
 # --------------------------------------------------------------------------------------------------- helpers
 def _rules(cfg: dict | None) -> dict:
     cfg = cfg or {}
-    return {key: type(default)(cfg.get(key, default)) for key, default in RULE_DEFAULTS.items()}
+    missing = [key for key in RULE_TYPES if key not in cfg]
+    if missing:
+        raise KeyError(f"config keys missing from claims: {', '.join(f'claims.{k}' for k in missing)}")
+    return {key: kind(cfg[key]) for key, kind in RULE_TYPES.items()}
 
 
 def _paper(cfg: dict | None, key: str, sub: str | None = None):
