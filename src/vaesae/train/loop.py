@@ -129,9 +129,10 @@ class StageRunner:
         self.progress = progress
         if threads:
             torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(True, warn_only=True)
         optim = params["optim"]
         self.device = resolve_device(params.get("device", "auto"), tf32=optim.get("tf32", True))
+        if self.device.type == "cpu":  # byte-identical histories on CPU; GPU runs keep the fast kernels
+            torch.use_deterministic_algorithms(True, warn_only=True)
         self.data = load_device_data(dataset_file, seed, params["data"], params["eval"]["n_samples"], self.device)
         self.phase = phase or {"pretrain": "vae", "init": "init", "extend": "topk_extended"}.get(stage, method)
         self.stage_cfg = params[stage]
