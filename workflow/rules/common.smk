@@ -84,7 +84,9 @@ SRC_TRAIN = SRC_CORE + _modules(
 SRC_METRICS = SRC_CORE + _modules(
     "metrics/*.py", "evaluation.py", "cli/evaluate.py", "cli/sweep.py"
 )
-SRC_RENDER = SRC_CORE + _modules("report/__init__.py", "report/collect.py", "report/style.py", "cli/render.py")
+SRC_RENDER = SRC_CORE + _modules(
+    "report/__init__.py", "report/collect.py", "report/style.py", "cli/render.py"
+)
 SRC_TABLES = SRC_RENDER + _modules("report/tables.py")
 SRC_FIGURES = SRC_RENDER + _modules("report/figures.py")
 SRC_CLAIMS = SRC_TABLES + _modules("report/claims.py")
