@@ -32,7 +32,6 @@ from vaesae.report.style import (
 DATASET_ORDER = ("dsprites", "shapes3d")
 DEFAULT_DEAD_THRESHOLD = 0.001
 DEFAULT_SPECIALIZATION_THRESHOLD = 0.5
-DEFAULT_N_NEURONS = 8192
 
 #: y-axis labels with units.
 LABELS = {

@@ -149,8 +149,9 @@ def table1(scalars: pd.DataFrame) -> pd.DataFrame:
             rows.append(_cell(text=k_text, n=len(cur), fmt="", metric="k (conv / latent)", **keys))
             for label, col, fmt in TABLE1_METRICS:
                 rows.append(_cell(*summarize(cur[col]), fmt=fmt, metric=label, **keys))
+    sizes = ", ".join(f"{int(n):,}" for n in sorted(sub["n_neurons"].dropna().unique())) or "?"
     notes = [
-        "Conv SAE (8,192 neurons on h_flat) unless the column says 'Latent SAE' (the 10 -> 20 SAE on the latent mean).",
+        f"Conv SAE ({sizes} neurons on h_flat) unless the column says 'Latent SAE' (the SAE on the latent mean).",
         "Top-k rows: phase `topk` (k = k_end); L1 rows: phase `l1` (annealed L1, no Top-k).",
     ]
     return _frame(rows, ["dataset", "method"], "metric", "table1", notes)
