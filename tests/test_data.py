@@ -189,6 +189,35 @@ def test_generate_cli(tmp_path, capsys):
                           f'{{"source": "path", "path": "{out}"}}']) == 1  # fmt: skip
     assert "holds dataset 'shapes3d'" in capsys.readouterr().err
     assert generate_main(["--dataset", "dsprites", "--out", str(tmp_path / "x.h5"), "--params",
-                          '{"source": "download"}']) == 1  # fmt: skip
-    assert "data.source: procedural" in capsys.readouterr().err
+                          '{"source": "download", "download": {"md5": null}}']) == 1  # fmt: skip
+    assert "data.download.dsprites.url is not set" in capsys.readouterr().err
+    assert generate_main(["--dataset", "dsprites", "--out", str(tmp_path / "x.h5"), "--params",
+                          '{"source": "download", "subset": 10}']) == 1  # fmt: skip
+    assert "data.subset applies to data.source: procedural only" in capsys.readouterr().err
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_generate_download_and_path_sources(tmp_path, capsys):
+    """The dataset entry point on the real code path: file:// download, checksum, conversion; a user's own file."""
+    import json
+
+    from test_download import sha, write_dsprites_npz
+
+    npz = tmp_path / "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
+    write_dsprites_npz(npz)
+    good = {"url": npz.as_uri(), "md5": None, "sha256": sha(npz)}
+    params = {"source": "download", "download": good, "raw_dir": str(tmp_path / "raw")}
+    assert generate_main(["--dataset", "dsprites", "--out", str(tmp_path / "d.h5"), "--params", json.dumps(params)]) == 0
+    ds = read_dataset(tmp_path / "d.h5")
+    assert ds.source == "download" and ds.checksum == good["sha256"] and ds.images.shape[1:] == (64, 64, 1)
+    assert np.array_equal(ds.factors @ dsprites.STRIDES, ds.index)
+    assert (tmp_path / "raw" / npz.name).exists()  # the original is kept for the next run
+    bad = dict(params, download=dict(good, sha256="0" * 64))
+    assert generate_main(["--dataset", "dsprites", "--out", str(tmp_path / "bad.h5"), "--params", json.dumps(bad)]) == 1
+    assert "0" * 64 in capsys.readouterr().err and not (tmp_path / "bad.h5").exists()
+    own = {"source": "path", "path": str(npz), "download": good}
+    assert generate_main(["--dataset", "dsprites", "--out", str(tmp_path / "own.h5"), "--params", json.dumps(own)]) == 0
+    assert read_dataset(tmp_path / "own.h5").source == "path"
+    wrong = dict(own, download=dict(good, sha256="f" * 64))
+    assert generate_main(["--dataset", "dsprites", "--out", str(tmp_path / "w.h5"), "--params", json.dumps(wrong)]) == 1
+    assert "f" * 64 in capsys.readouterr().err and not (tmp_path / "w.h5").exists()

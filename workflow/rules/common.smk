@@ -90,6 +90,13 @@ SRC_RENDER = SRC_CORE + _modules(
 SRC_TABLES = SRC_RENDER + _modules("report/tables.py")
 SRC_FIGURES = SRC_RENDER + _modules("report/figures.py")
 SRC_CLAIMS = SRC_TABLES + _modules("report/claims.py")
+SRC_PREVIEW = SRC_CORE + _modules(
+    "data/*.py",
+    "report/__init__.py",
+    "report/style.py",
+    "report/preview.py",
+    "cli/preview.py",
+)
 
 
 # ---------------------------------------------------------------- params: only the keys each rule uses
@@ -121,12 +128,14 @@ def _free_bits():
 
 def dataset_params(wildcards):
     d = config["data"]
-    return {
-        "source": d["source"],
-        "subset": d["subset"],
-        "subset_seed": d["subset_seed"],
-        "path": (d.get("path") or {}).get(wildcards.dataset),
-    }
+    params = {"source": d["source"], "subset": d["subset"], "subset_seed": d["subset_seed"]}
+    if d["source"] == "path":
+        params["path"] = d["path"][wildcards.dataset]
+    if d["source"] in ("path", "download"):
+        params["download"] = (d.get("download") or {}).get(wildcards.dataset) or {}
+    if d["source"] == "download":
+        params["raw_dir"] = d.get("raw_dir") or f"{config['resources_dir']}/raw"
+    return params
 
 
 def pretrain_params():
@@ -298,5 +307,10 @@ def all_outputs():
         + figure_files("png")
         + figure_files("pdf")
         + [f"{RES}/claims.md", f"{RES}/claims.csv", f"{RES}/sweeps/thresholds.csv"]
+        + expand(
+            f"{RES}/figures/dataset_{{dataset}}.{{ext}}",
+            dataset=DATASETS,
+            ext=["png", "pdf"],
+        )
         + eval_files()
     )

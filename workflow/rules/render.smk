@@ -72,3 +72,23 @@ rule claims:
     shell:
         "python -m vaesae.cli.render claims --evals {input.evals} --histories {input.histories} "
         "--sweep {input.sweep} --params {params.cfg:q} --out-md {output.md} --out-csv {output.csv} > {log} 2>&1"
+
+
+rule dataset_preview:
+    """A grid of samples and one row per factor sweep of each dataset, to compare with the real images."""
+    input:
+        data=DATA_FILE,
+        code=SRC_PREVIEW,
+    output:
+        png=report(
+            f"{RES}/figures/dataset_{{dataset}}.png",
+            caption="../report/dataset_preview.rst",
+            category="Datasets",
+        ),
+        pdf=f"{RES}/figures/dataset_{{dataset}}.pdf",
+    log:
+        f"{LOGS}/render/dataset_{{dataset}}.log",
+    conda:
+        ENV
+    shell:
+        "python -m vaesae.cli.preview --dataset {input.data} --out {output.png} > {log} 2>&1"

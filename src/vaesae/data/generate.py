@@ -4,7 +4,9 @@
         --params '{"source": "procedural", "subset": 2000, "subset_seed": 0, "path": null}'
 
 ``source: procedural`` renders the full factor grid in the real order (or a seeded subset of it) in chunks, so
-memory stays bounded. ``source: path`` takes a file the user already has in the canonical layout and checks it.
+memory stays bounded. ``source: download`` fetches the original file (``download.url``) into ``raw_dir``, verifies
+its published checksum and converts it. ``source: path`` takes a file the user already has: an original
+(``.npz`` / ``3dshapes.h5``, verified against the same checksum, then converted) or a file in the canonical layout.
 """
 
 from __future__ import annotations
@@ -13,12 +15,18 @@ import argparse
 import logging
 import shutil
 import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+import h5py
 
 import numpy as np
 from tqdm import tqdm
 
 from vaesae.data import dsprites, shapes3d
 from vaesae.data.canonical import DatasetError, read_dataset, write_dataset_chunked
+from vaesae.data.convert import convert
+from vaesae.data.download import fetch, verify
 from vaesae.io import atomic_path, parse_params
 
 log = logging.getLogger("vaesae.data")
@@ -74,12 +82,41 @@ def make_procedural(name: str, out_path, *, subset: int | None = None, subset_se
     )
 
 
-def from_path(name: str, src: str, out_path) -> None:
-    ds = read_dataset(src)  # raises DatasetError naming the file and the problem
-    if ds.name != name:
-        raise DatasetError(f"data.path.{name} = {src} holds dataset {ds.name!r}, not {name!r}")
-    with atomic_path(out_path) as tmp:
-        shutil.copyfile(src, tmp)
+def is_canonical(path) -> bool:
+    """True for an HDF5 file in this project's canonical layout (it has a ``factors`` array)."""
+    if not h5py.is_hdf5(path):
+        return False
+    with h5py.File(path, "r") as f:
+        return "factors" in f and "images" in f
+
+
+def from_path(name: str, src: str, out_path, download: dict | None = None) -> None:
+    """The user's own file: a canonical file is checked and copied; an original is verified, then converted."""
+    if not Path(src).exists():
+        raise DatasetError(f"data.path.{name}: file {src} does not exist")
+    if is_canonical(src):
+        ds = read_dataset(src)  # raises DatasetError naming the file and the problem
+        if ds.name != name:
+            raise DatasetError(f"data.path.{name} = {src} holds dataset {ds.name!r}, not {name!r}")
+        with atomic_path(out_path) as tmp:
+            shutil.copyfile(src, tmp)
+        return
+    download = download or {}
+    sha256 = verify(src, sha256=download.get("sha256"), md5=download.get("md5"))
+    convert(name, src, out_path, source="path", checksum=sha256)
+
+
+def from_download(name: str, out_path, download: dict, raw_dir: str) -> None:
+    """Fetch the original file (kept in ``raw_dir`` and reused once verified), verify it, convert it."""
+    url = download.get("url")
+    if not url:
+        raise DatasetError(f"data.source is 'download' but data.download.{name}.url is not set")
+    if not (download.get("md5") or download.get("sha256")):
+        raise DatasetError(f"data.download.{name} has no md5 or sha256: a download must be verifiable")
+    raw = Path(raw_dir) / Path(urlparse(url).path).name
+    fetch(url, raw, sha256=download.get("sha256"), md5=download.get("md5"), dataset=name)
+    sha256 = verify(raw, sha256=download.get("sha256"), md5=download.get("md5"))
+    convert(name, raw, out_path, source="download", checksum=sha256)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,15 +132,16 @@ def main(argv: list[str] | None = None) -> int:
         dataset_module(args.dataset)
         if source == "procedural":
             make_procedural(args.dataset, args.out, subset=params.get("subset"), subset_seed=params.get("subset_seed", 0))
+        elif params.get("subset") is not None:
+            raise DatasetError(f"data.subset applies to data.source: procedural only, not {source!r}")
         elif source == "path":
             if not params.get("path"):
                 raise DatasetError(f"data.source is 'path' but data.path.{args.dataset} is not set")
-            from_path(args.dataset, params["path"], args.out)
+            from_path(args.dataset, params["path"], args.out, params.get("download"))
+        elif source == "download":
+            from_download(args.dataset, args.out, params.get("download") or {}, params.get("raw_dir") or ".")
         else:
-            raise DatasetError(
-                f"data.source {source!r} is not available in this version (the checksummed downloads are tracked "
-                "in issue 3); use data.source: procedural, or data.source: path with a canonical HDF5 file"
-            )
+            raise DatasetError(f"data.source must be procedural, download or path, got {source!r}")
     except DatasetError as err:
         log.error("%s", err)
         print(f"error: {err}", file=sys.stderr)

@@ -3,7 +3,7 @@
 Factors: floor_hue, wall_hue, object_hue (0.0 … 0.9), scale linspace(0.75, 1.25, 8), shape {cube, cylinder,
 sphere, capsule}, orientation linspace(−30, 30, 15) degrees; index = classes · [48000, 4800, 480, 60, 15, 1].
 
-Scene, drawn analytically per pixel in numpy: a light-blue sky over rows 0–13; a room corner whose two walls
+Scene, drawn analytically per pixel in numpy once per (scale, shape, orientation), then coloured per image in torch: a light-blue sky over rows 0–13; a room corner whose two walls
 (HSV(wall_hue, 1, 1): a back wall across the view and darker side walls at the edges, whose widths follow the
 view orientation) reach down to row 38; the floor HSV(floor_hue, 1, 1) below; one object at HSV(object_hue, 1, 1), centred on the floor,
 sized by ``scale``, with Lambert shading from the upper left and a shadow cast to the lower right. Each factor only
@@ -16,6 +16,7 @@ import colorsys
 import functools
 
 import numpy as np
+import torch
 
 NAME = "shapes3d"
 FACTOR_NAMES = ["floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation"]
@@ -128,19 +129,50 @@ def objects() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return masks, shades, shadows
 
 
-def render(classes: np.ndarray) -> np.ndarray:
-    """uint8 RGB images (n, 64, 64, 3) for class rows (n, 6)."""
-    c = np.asarray(classes, dtype=np.int64)
-    regions_all, light_all = backgrounds()
+PART_SKY, PART_FLOOR, PART_WALL, PART_OBJECT = 0, 1, 2, 3
+
+
+@functools.lru_cache(maxsize=None)
+def scenes() -> tuple[np.ndarray, np.ndarray]:
+    """Per (scale, shape, orientation): which part each pixel shows (sky, floor, wall, object) and its brightness.
+
+    Hues only choose the colour of a part, so an image is ``palette[part] * light`` with a per-image palette.
+    """
+    regions, light_bg = backgrounds()
     masks, shades, shadows = objects()
-    regions, light = regions_all[c[:, 5]], light_all[c[:, 5]]  # (n, 64, 64)
-    mask, shade, shadow = masks[c[:, 3], c[:, 4], c[:, 5]], shades[c[:, 3], c[:, 4], c[:, 5]], shadows[c[:, 3], c[:, 4], c[:, 5]]
-    floor = HUE_RGB[c[:, 0]][:, None, None, :]
-    wall = HUE_RGB[c[:, 1]][:, None, None, :]
-    obj = HUE_RGB[c[:, 2]][:, None, None, :]
-    is_floor = (regions == REGION_FLOOR)[..., None]
-    is_wall = ((regions == REGION_LEFT) | (regions == REGION_RIGHT))[..., None]
-    floor_light = np.where(shadow & (regions == REGION_FLOOR), light * SHADOW_DARKNESS, light)[..., None]
-    img = np.where(is_floor, floor * floor_light, np.where(is_wall, wall * light[..., None], SKY))
-    img = np.where(mask[..., None], obj * shade[..., None], img)
-    return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+    part = np.where(regions == REGION_FLOOR, PART_FLOOR, np.where(regions == REGION_SKY, PART_SKY, PART_WALL))
+    part = np.broadcast_to(part[None, None], masks.shape).astype(np.uint8).copy()
+    light = np.broadcast_to(light_bg[None, None], masks.shape).astype(np.float32).copy()
+    light[shadows & (part == PART_FLOOR)] *= SHADOW_DARKNESS
+    light[part == PART_SKY] = 1.0
+    part[masks] = PART_OBJECT
+    light[masks] = shades[masks]
+    return part, light
+
+
+@functools.lru_cache(maxsize=None)
+def _scene_tensors(device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    part, light = scenes()
+    return (
+        torch.from_numpy(part.reshape(480, 64 * 64)).long().to(device),
+        torch.from_numpy(light.reshape(480, 64 * 64)).to(device),
+        torch.from_numpy(HUE_RGB * 255.0).to(device),
+        torch.from_numpy(SKY * 255.0).to(device),
+    )
+
+
+def render(classes: np.ndarray, device: str | None = None) -> np.ndarray:
+    """uint8 RGB images (n, 64, 64, 3) for class rows (n, 6); torch on ``device`` (CUDA when present)."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    part, light, hue, sky = _scene_tensors(device)
+    c = torch.as_tensor(np.asarray(classes, dtype=np.int64), device=device)
+    n = len(c)
+    palette = torch.empty(n, 4, 3, device=device)
+    palette[:, PART_SKY] = sky
+    palette[:, PART_FLOOR] = hue[c[:, 0]]
+    palette[:, PART_WALL] = hue[c[:, 1]]
+    palette[:, PART_OBJECT] = hue[c[:, 2]]
+    scene = c[:, 3] * 60 + c[:, 4] * 15 + c[:, 5]  # (scale, shape, orientation) -> 0..479
+    rgb = torch.gather(palette, 1, part[scene].unsqueeze(-1).expand(-1, -1, 3))  # (n, 4096, 3)
+    rgb.mul_(light[scene].unsqueeze(-1)).round_()
+    return rgb.to(torch.uint8).reshape(n, 64, 64, 3).cpu().numpy()
