@@ -23,7 +23,7 @@ POSITIONS = np.linspace(0.0, 1.0, 32)
 PATCH = 28
 EXTENT = 19.0  # px spanned by the largest sprite (scale 1)
 CENTRE_LO, CENTRE_HI = 16.0, 49.0
-CENTRE_OFFSET = (0.31, 0.17)  # sub-pixel offset (rows, columns) of the rotation centre within its pixel
+CENTRE_OFFSET = (0.0, 0.2)  # sub-pixel offset (rows, columns) of the rotation centre within its pixel
 
 
 def factor_values(classes: np.ndarray) -> np.ndarray:
@@ -35,10 +35,10 @@ def factor_values(classes: np.ndarray) -> np.ndarray:
 
 def _inside(shape: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Implicit shapes in unit coordinates (the sprite spans about [-1, 1]); v points up."""
-    if shape == 0:  # square
-        return (np.abs(u) <= 0.72) & (np.abs(v) <= 0.72)
-    if shape == 1:  # ellipse, elongated vertically at orientation 0
-        return (u / 0.5) ** 2 + (v / 1.0) ** 2 <= 1.0
+    if shape == 0:  # square, 1% wider than tall so that quarter turns of the smallest squares stay distinct
+        return (np.abs(u) <= 0.78) & (np.abs(v) <= 0.78 / 1.01)
+    if shape == 1:  # ellipse, elongated vertically at orientation 0 (axes 0.45 : 1)
+        return (u / 0.45) ** 2 + (v / 1.0) ** 2 <= 1.0
     x, y = u * 1.15, v * 1.15 + 0.15  # heart: (x² + y² − 1)³ − x² y³ ≤ 0
     return (x * x + y * y - 1.0) ** 3 - x * x * y**3 <= 0.0
 
