@@ -128,7 +128,11 @@ def _free_bits():
 
 def dataset_params(wildcards):
     d = config["data"]
-    params = {"source": d["source"], "subset": d["subset"], "subset_seed": d["subset_seed"]}
+    params = {
+        "source": d["source"],
+        "subset": d["subset"],
+        "subset_seed": d["subset_seed"],
+    }
     if d["source"] == "path":
         params["path"] = d["path"][wildcards.dataset]
     if d["source"] in ("path", "download"):
