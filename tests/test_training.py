@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -118,3 +121,52 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="cannot be loaded"):
         load_checkpoint(bad)
+
+
+def runner_for(stage, chain, data, method="topk", **overrides):
+    params = copy.deepcopy(chain["params"])
+    for section, values in overrides.items():
+        params[section] = dict(params[section], **values)
+    init = {"init": chain["vae"], "sparsify": chain["init"], "extend": chain["topk"]}[stage] / "model.pt"
+    out = chain["tmp"] / f"probe_{stage}"
+    return StageRunner(stage, dataset_file=str(data), seed=7, params=params, out_model=str(out / "model.pt"),
+                       out_history=str(out / "h.csv"), init_checkpoint=str(init), method=method, progress=False)  # fmt: skip
+
+
+def test_lr_per_stage_overrides_the_global_lr(chain, dsprites_small):
+    r = runner_for("sparsify", chain, dsprites_small, optim={"lr_per_stage": {"sparsify": 3e-4}})
+    assert all(g["lr"] == 3e-4 for g in r.optimizer.param_groups)
+    r = runner_for("init", chain, dsprites_small, optim={"lr_per_stage": {"sparsify": 3e-4}})
+    assert all(g["lr"] == chain["params"]["optim"]["lr"] for g in r.optimizer.param_groups)
+
+
+def test_bias_boost_switch(chain, dsprites_small):
+    on = runner_for("sparsify", chain, dsprites_small, revival={"bias_boost": True, "bias_base": 0.05})
+    on.train_epoch(0)  # epoch t = 1, n_i = 0 for every neuron: b_i = b_base
+    assert torch.allclose(on.model.conv_sae.b_boost, torch.full_like(on.model.conv_sae.b_boost, 0.05))
+    off = runner_for("sparsify", chain, dsprites_small, revival={"bias_boost": False})
+    off.train_epoch(0)
+    assert torch.count_nonzero(off.model.conv_sae.b_boost) == 0
+
+
+def test_reinit_switch_and_topk_l1_coeff(chain, dsprites_small):
+    kw = {"reinit_dead_fraction": 0.0, "reinit_patience": 0}  # fire as soon as anything is dead
+    on = runner_for("sparsify", chain, dsprites_small, revival=dict(kw, reinit=True), sparsify={"topk_l1_coeff": 0.2})
+    row = on.train_epoch(0)
+    assert row["reinit"] > 0 and row["l1_lambda"] == 0.2
+    off = runner_for("sparsify", chain, dsprites_small, revival=dict(kw, reinit=False))
+    assert off.train_epoch(0)["reinit"] == 0
+
+
+def test_bf16_autocast_trains(chain, dsprites_small):
+    r = runner_for("sparsify", chain, dsprites_small, optim={"bf16": True})
+    row = r.train_epoch(0)
+    assert np.isfinite(row["loss"]) and row["k"] == chain["params"]["sparsify"]["k_start"]
+
+
+def test_init_stage_freezes_the_vae(chain, dsprites_small):
+    r = runner_for("init", chain, dsprites_small)
+    before = {k: v.clone() for k, v in r.model.vae.state_dict().items()}
+    row = r.train_epoch(0)
+    assert all(torch.equal(before[k], v) for k, v in r.model.vae.state_dict().items())
+    assert row["l1_lambda"] == chain["params"]["init"]["l1_coeff"] and row["loss_vae"] == 0

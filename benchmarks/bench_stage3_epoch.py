@@ -1,0 +1,118 @@
+"""Time one stage-3 (joint Top-k) epoch at paper scale on dSprites, next to the floor from arithmetic.
+
+    python benchmarks/bench_stage3_epoch.py                    # full epoch: 589,824 images, 1,152 steps of 512
+    python benchmarks/bench_stage3_epoch.py --images 8192      # a slice of the epoch, extrapolated (CPU)
+    python benchmarks/bench_stage3_epoch.py --bf16             # bf16 autocast instead of TF32
+
+It runs the pipeline's own ``StageRunner.train_epoch`` (the code the ``sparsify`` rule runs) on the paper config
+(config.yaml: 68.6M parameters, batch 512, k = 500 in the first epoch) over procedural dSprites, after one warm-up
+epoch on the same data, and prints seconds per epoch, steps per second and achieved TFLOP/s.
+
+The floor: per training image the conv SAE does 2·4096·8192 multiply-adds to encode and as many to decode (ã is
+used densely), i.e. 4·4096·8192 = 134 MFLOP forward and about twice that backward: 403 MFLOP; the VAE adds
+about 0.13 GFLOP. Over the 589,824 training images of an epoch that is about 237 TFLOP of matmul for the SAE alone.
+AdamW reads and writes the parameters, gradients and both moments of all 68.6M parameters every step:
+about 68.6M × 4 B × 8 accesses ≈ 2.2 GB per step, 2.5 TB per epoch (the issue quotes ~2.2 TB). On an H100 SXM
+(≈ 495 dense TF32 TFLOP/s, ≈ 3.35 TB/s) the two floors add to about 1.2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from vaesae.data.generate import make_procedural  # noqa: E402
+from vaesae.models.hybrid import HybridVAESAE, count_parameters  # noqa: E402
+from vaesae.train.checkpoint import save_checkpoint  # noqa: E402
+from vaesae.train.loop import StageRunner  # noqa: E402
+
+FULL_TRAIN_IMAGES = 589_824  # 80% of 737,280
+SAE_TFLOP_PER_EPOCH = 3 * 4 * 4096 * 8192 * FULL_TRAIN_IMAGES / 1e12  # ≈ 237
+PEAKS = {"h100": (495.0, 3.35), "h200": (495.0, 4.8)}  # dense TF32 TFLOP/s, HBM TB/s
+
+
+def flops_per_image(model: HybridVAESAE, channels: int) -> float:
+    """Forward + backward FLOPs of one training image (3 × forward multiply-adds × 2), measured with torch."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.rand(1, channels, 64, 64)
+    with FlopCounterMode(display=False) as counter:
+        out = model(x, 500, 1)
+        (out.logits.sum() + out.h_hat.sum() + out.z_hat.sum()).backward()
+    model.zero_grad(set_to_none=True)
+    return float(counter.get_total_flops())
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--images", type=int, default=FULL_TRAIN_IMAGES, help="training images to time (≤ full epoch)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--bf16", action="store_true")
+    ap.add_argument("--peak", choices=sorted(PEAKS), default="h100", help="device whose floor to print")
+    args = ap.parse_args(argv)
+
+    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+    params = {
+        "device": args.device,
+        "model": cfg["model"],
+        "optim": dict(cfg["optim"], bf16=args.bf16),
+        "pretrain": cfg["pretrain"],
+        "sparsify": cfg["sparsify"],
+        "revival": cfg["revival"],
+        "data": {"val_fraction": cfg["data"]["val_fraction"], "shapes3d_n_val": cfg["data"]["shapes3d_n_val"]},
+        "eval": dict(cfg["eval"], n_samples=1000),
+    }
+    n_total = min(int(round(args.images / (1 - cfg["data"]["val_fraction"]))), 737_280)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        make_procedural("dsprites", tmp / "d.h5", subset=None if n_total == 737_280 else n_total, progress=False)
+        model = HybridVAESAE(1, cfg["model"])
+        save_checkpoint(tmp / "init.pt", {"model": model.state_dict()})
+        runner = StageRunner(
+            "sparsify", dataset_file=str(tmp / "d.h5"), seed=42, params=copy.deepcopy(params),
+            out_model=str(tmp / "m.pt"), out_history=str(tmp / "h.csv"), init_checkpoint=str(tmp / "init.pt"),
+            method="topk", progress=False,
+        )  # fmt: skip
+        dev = runner.device
+        sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+        n_train = len(runner.data.train_idx)
+        steps = n_train // cfg["optim"]["batch_size"]
+        runner.train_epoch(0)  # warm-up: kernels, allocator, autotuning
+        sync()
+        t0 = time.perf_counter()
+        runner.train_epoch(0)
+        sync()
+        seconds = time.perf_counter() - t0
+        per_image = flops_per_image(HybridVAESAE(1, cfg["model"]), 1)
+        n_params = count_parameters(runner.model)
+    scale = FULL_TRAIN_IMAGES / (steps * cfg["optim"]["batch_size"])
+    epoch_s = seconds * scale
+    tflops = per_image * steps * cfg["optim"]["batch_size"] / seconds / 1e12
+    peak_tflops, peak_tbs = PEAKS[args.peak]
+    opt_tb = n_params * 4 * 8 * (FULL_TRAIN_IMAGES // cfg["optim"]["batch_size"]) / 1e12
+    floor_s = SAE_TFLOP_PER_EPOCH / peak_tflops + opt_tb / peak_tbs
+    print(f"device              {dev} ({torch.cuda.get_device_name() if dev.type == 'cuda' else 'cpu'}), "
+          f"torch {torch.__version__}, {'bf16 autocast' if args.bf16 else 'TF32' if dev.type == 'cuda' else 'fp32'}")  # fmt: skip
+    print(f"parameters          {n_params / 1e6:.2f} M")
+    print(f"timed               {steps} steps of {cfg['optim']['batch_size']} ({n_train} images) in {seconds:.2f} s")
+    print(f"seconds per epoch   {epoch_s:.2f}" + (f"  (extrapolated ×{scale:.1f} to 1,152 steps)" if scale > 1.01 else ""))
+    print(f"steps per second    {steps / seconds:.2f}")
+    print(f"achieved TFLOP/s    {tflops:.2f}  ({per_image / 1e9:.3f} GFLOP per image, measured by FlopCounterMode)")
+    print(f"floor ({args.peak})        {SAE_TFLOP_PER_EPOCH:.0f} TFLOP matmul / {peak_tflops:.0f} TFLOP/s + "
+          f"{opt_tb:.2f} TB optimizer traffic / {peak_tbs} TB/s = {floor_s:.2f} s per epoch")
+    print(f"ratio to floor      {epoch_s / floor_s:.1f}×")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
