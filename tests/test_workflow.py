@@ -159,6 +159,18 @@ def test_tiny_run_produces_every_output_with_sane_numbers(tiny_run):
     assert len(bench) == 2 * 2 * 5
 
 
+@pytest.mark.slow
+def test_html_report_builds_with_every_result(tiny_run):
+    report = tiny_run["tmp"] / "report.html"
+    snakemake("--configfile", str(tiny_run["configfile"]), "--report", str(report))
+    html = report.read_text(errors="replace")
+    assert report.stat().st_size > 200_000  # self-contained: the figures are embedded
+    names = [f"table{n}.md" for n in range(1, 8)] + [f"figure{n:02d}.png" for n in range(1, 12)]
+    names += ["claims.md", "dataset_dsprites.png", "dataset_shapes3d.png"]
+    assert [n for n in names if n not in html] == []
+    assert "recomputed from this run" in html and "redrawn from this run" in html  # the captions are in
+
+
 def _dry(tiny_run):
     proc = snakemake("-n", "all", "--cores", "2", "--configfile", str(tiny_run["configfile"]))
     return job_counts(proc.stdout + proc.stderr)
