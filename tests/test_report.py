@@ -500,3 +500,25 @@ def test_cli_writes_every_output(full_run, tmp_path):
 def test_claims_rules_come_from_config_only():
     with pytest.raises(KeyError, match="claims.min_seeds"):
         claims.evaluate_claims(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), {"paper": {}})
+
+
+def test_global_metrics_are_merged_and_reported(full_run, tmp_path):
+    scalars, histories, sweep, benchmarks = load(full_run)
+    rows = []
+    for (d, seed, phase), _ in scalars.groupby(["dataset", "seed", "phase"]):
+        path = tmp_path / f"{d}_{seed}_{phase}.global.csv"
+        value = 0.3 if phase == "init" else 0.1
+        pd.DataFrame([{"dataset": d, "seed": seed, "phase": phase, "sap": value, "dci_disentanglement": value,
+                       "dci_completeness": 0.5, "dci_informativeness": 0.9}]).to_csv(path, index=False)  # fmt: skip
+        rows.append(path)
+    merged = collect.merge_global_metrics(scalars, rows)
+    assert len(merged) == len(scalars) and (merged.loc[merged.phase == "topk", "sap"] == 0.1).all()
+    t2 = tables.table2(merged)
+    sap_change = t2[(t2["metric"].str.startswith("SAP change")) & (t2["dataset"] == "dsprites")]
+    assert sap_change["mean"].iloc[0] == pytest.approx(-0.2)
+    t1 = tables.table1(merged)
+    assert t1.loc[t1["metric"] == "SAP", "mean"].dropna().eq(0.1).all()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("dataset,seed\nx,1\n")
+    with pytest.raises(collect.ReportInputError, match="missing columns"):
+        collect.merge_global_metrics(scalars, [bad])

@@ -153,6 +153,10 @@ def test_tiny_run_produces_every_output_with_sane_numbers(tiny_run):
                     assert indptr[-1] == len(f["conv_sae/values"]) and np.all(f["conv_sae/values"][:] > 0)
                     if phase in ("topk", "topk_extended"):
                         assert np.diff(indptr).max() <= tiny_run["cfg"]["sparsify"]["k_end"]
+    globals_ = pd.concat([pd.read_csv(p) for p in res.glob("eval/*/seed*/*.global.csv")])
+    assert len(globals_) == 16 and globals_[["sap", "dci_disentanglement"]].notna().all().all()
+    assert ((globals_["dci_disentanglement"] >= 0) & (globals_["dci_disentanglement"] <= 1)).all()
+    assert "SAP change" in (res / "tables/table2.md").read_text()
     sweep = pd.read_csv(res / "sweeps/thresholds.csv")
     assert set(sweep["kind"]) == {"specialization", "dead"}
     bench = list((res / "benchmarks").glob("*.tsv"))
@@ -196,9 +200,11 @@ def test_second_dry_run_has_nothing_to_do(tiny_run):
         ("src/vaesae/report/figures.py", {"figures", "all"}),
         ("src/vaesae/report/tables.py", {"tables", "claims", "all"}),
         ("src/vaesae/report/claims.py", {"claims", "all"}),
-        ("src/vaesae/metrics/specialization.py", {"evaluate", "sweep", "tables", "figures", "claims", "all"}),
-        ("src/vaesae/models/sae.py", {"pretrain_vae", "init_sae", "sparsify", "extend", "evaluate", "sweep",
-                                      "tables", "figures", "claims", "all"}),
+        ("src/vaesae/metrics/specialization.py", {"evaluate", "global_metrics", "sweep", "tables", "figures",
+                                                  "claims", "all"}),
+        ("src/vaesae/metrics/dci.py", {"global_metrics", "tables", "figures", "claims", "all"}),
+        ("src/vaesae/models/sae.py", {"pretrain_vae", "init_sae", "sparsify", "extend", "evaluate",
+                                      "global_metrics", "sweep", "tables", "figures", "claims", "all"}),
     ],
 )  # fmt: skip
 def test_editing_a_module_reruns_only_what_depends_on_it(tiny_run, module, expected):

@@ -82,7 +82,24 @@ SRC_TRAIN = SRC_CORE + _modules(
     "data/splits.py",
 )
 SRC_METRICS = SRC_CORE + _modules(
-    "metrics/*.py", "evaluation.py", "cli/evaluate.py", "cli/sweep.py"
+    "metrics/__init__.py",
+    "metrics/discretize.py",
+    "metrics/mutual_info.py",
+    "metrics/mig.py",
+    "metrics/specialization.py",
+    "metrics/dead.py",
+    "metrics/mse.py",
+    "metrics/sweep.py",
+    "evaluation.py",
+    "cli/evaluate.py",
+    "cli/sweep.py",
+)
+SRC_GLOBAL = SRC_CORE + _modules(
+    "metrics/__init__.py",
+    "metrics/sap.py",
+    "metrics/dci.py",
+    "metrics/extra.py",
+    "cli/global_metrics.py",
 )
 SRC_RENDER = SRC_CORE + _modules(
     "report/__init__.py", "report/collect.py", "report/style.py", "cli/render.py"
@@ -244,6 +261,10 @@ def eval_files():
         seed=SEEDS,
         phase=phases(),
     )
+
+
+def global_files():
+    return [f.replace(".h5", ".global.csv") for f in eval_files()]
 
 
 def history_files():

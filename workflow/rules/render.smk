@@ -2,6 +2,7 @@ rule tables:
     """Tables 1-7 of the paper (CSV and Markdown)."""
     input:
         evals=eval_files(),
+        globals=global_files(),
         histories=history_files(),
         sweep=f"{RES}/sweeps/thresholds.csv",
         benchmarks=benchmark_files(),
@@ -18,7 +19,7 @@ rule tables:
     params:
         outdir=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
-        "python -m vaesae.cli.render tables --evals {input.evals} --histories {input.histories} "
+        "python -m vaesae.cli.render tables --evals {input.evals} --globals {input.globals} --histories {input.histories} "
         "--sweep {input.sweep} --benchmarks {input.benchmarks} --outdir {params.outdir} > {log} 2>&1"
 
 
@@ -26,6 +27,7 @@ rule figures:
     """Figures 1-11 of the paper (PNG and PDF)."""
     input:
         evals=eval_files(),
+        globals=global_files(),
         histories=history_files(),
         sweep=f"{RES}/sweeps/thresholds.csv",
         code=SRC_FIGURES,
@@ -49,7 +51,7 @@ rule figures:
         ),
         outdir=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
-        "python -m vaesae.cli.render figures --evals {input.evals} --histories {input.histories} "
+        "python -m vaesae.cli.render figures --evals {input.evals} --globals {input.globals} --histories {input.histories} "
         "--sweep {input.sweep} --params {params.cfg:q} --outdir {params.outdir} > {log} 2>&1"
 
 
@@ -57,6 +59,7 @@ rule claims:
     """Verdict on each of the paper's claims C1-C8."""
     input:
         evals=eval_files(),
+        globals=global_files(),
         histories=history_files(),
         sweep=f"{RES}/sweeps/thresholds.csv",
         code=SRC_CLAIMS,
@@ -70,7 +73,7 @@ rule claims:
     params:
         cfg=as_json(config["claims"]),
     shell:
-        "python -m vaesae.cli.render claims --evals {input.evals} --histories {input.histories} "
+        "python -m vaesae.cli.render claims --evals {input.evals} --globals {input.globals} --histories {input.histories} "
         "--sweep {input.sweep} --params {params.cfg:q} --out-md {output.md} --out-csv {output.csv} > {log} 2>&1"
 
 

@@ -31,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
                             ("claims", "claim verdicts (claims.md + claims.csv)")):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--evals", nargs="*", default=[], metavar="E.h5", help="evaluation files")
+        p.add_argument("--globals", nargs="*", default=[], metavar="G.csv",
+                       help="SAP/DCI rows of the global_metrics rule (merged into the evaluation scalars)")  # fmt: skip
         p.add_argument("--histories", nargs="*", default=[], metavar="H.csv", help="history.csv files")
         p.add_argument("--sweep", default=None, metavar="S.csv", help="sweeps/thresholds.csv")
         p.add_argument("--benchmarks", nargs="*", default=[], metavar="B.tsv", help="Snakemake benchmark files")
@@ -46,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
 def _load(args):
     from vaesae.report import collect
 
-    return (collect.load_eval_scalars(args.evals), collect.load_histories(args.histories),
+    scalars = collect.merge_global_metrics(collect.load_eval_scalars(args.evals), args.globals)
+    return (scalars, collect.load_histories(args.histories),
             collect.load_sweep(args.sweep), collect.load_benchmarks(args.benchmarks))
 
 

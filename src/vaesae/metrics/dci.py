@@ -30,8 +30,12 @@ Departures from disentanglement_lib, none of which changes the value where disen
   are broken, so repeated runs agree.  Non-finite importances (0/0 in scikit-learn when every split has zero gain) are
   read as 0.
 
-``model="rf"`` swaps in ``RandomForestClassifier(n_estimators=50, random_state=seed, n_jobs=1)``, several times faster
-than gradient boosting on 10k samples with many-class factors; its scores are not disentanglement_lib's.
+Gradient boosting grows one depth-3 tree per class and stage (100 stages), single-threaded: on 8,000 training samples
+of 10 latents with dSprites' factors (3, 6, 40, 32, 32 classes) it takes about 4 minutes on one CPU core.
+``model="rf"`` swaps in ``RandomForestClassifier(n_estimators=50, random_state=seed, n_jobs=1)``, about 30 times
+faster there.  Its scores are not disentanglement_lib's and not comparable with them: the forest considers sqrt(L)
+random latents per split and grows its trees to purity, so it credits latents that carry nothing, and D and C come out
+markedly lower (0.19 / 0.18 against 0.56 / 0.51 on that benchmark; 0.6 against 1.0 for latents that copy the factors).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 
 from .sap import check_train_test
@@ -104,6 +109,7 @@ def dci(
     *,
     model: str = "gbt",
     seed: int = 0,
+    n_jobs: int = 1,
 ) -> DciResult:
     """DCI of the means (N, L) with respect to discrete ``factors`` (N, F): one classifier per factor on all latents,
     fit on train, informativeness also scored on test.  Needs a factor with >= 2 classes in ``factors_train``."""
@@ -114,12 +120,18 @@ def dci(
     if not valid.any():
         raise ValueError("DCI is undefined: every factor takes a single value in the training set")
     importance = np.full((n_latents, n_factors), np.nan)
-    acc_train, acc_test = [], []
-    for j in np.flatnonzero(valid):
+
+    def fit_factor(j):  # factors are independent fits: run them in parallel (identical results)
         clf = make_dci_model(model, seed)
         clf.fit(z_tr, v_tr[:, j])
-        importance[:, j] = np.nan_to_num(np.abs(clf.feature_importances_), nan=0.0, posinf=0.0)
-        acc_train.append(np.mean(clf.predict(z_tr) == v_tr[:, j]))
-        acc_test.append(np.mean(clf.predict(z_te) == v_te[:, j]))
+        imp = np.nan_to_num(np.abs(clf.feature_importances_), nan=0.0, posinf=0.0)
+        return j, imp, np.mean(clf.predict(z_tr) == v_tr[:, j]), np.mean(clf.predict(z_te) == v_te[:, j])
+
+    fits = Parallel(n_jobs=n_jobs)(delayed(fit_factor)(j) for j in np.flatnonzero(valid))
+    acc_train, acc_test = [], []
+    for j, imp, a_tr, a_te in fits:
+        importance[:, j] = imp
+        acc_train.append(a_tr)
+        acc_test.append(a_te)
     disentanglement, completeness = dci_scores(importance[:, valid])
     return DciResult(disentanglement, completeness, float(np.mean(acc_train)), float(np.mean(acc_test)), importance)

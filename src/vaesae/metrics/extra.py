@@ -26,6 +26,7 @@ def sap_dci(
     train_fraction: float = 0.8,
     seed: int = 0,
     dci_model: str = "gbt",
+    n_jobs: int = 1,
 ) -> dict[str, float]:
     """SAP and DCI of the means (N, L) with respect to integer ``factors`` (N, F) -> dict of floats with keys
     ``sap``, ``dci_disentanglement``, ``dci_completeness``, ``dci_informativeness``."""
@@ -38,7 +39,7 @@ def sap_dci(
     train, test = split_train_test(means.shape[0], train_fraction, seed)
     parts = (means[train], factors[train], means[test], factors[test])
     sap_result = sap(*parts)
-    dci_result = dci(*parts, model=dci_model, seed=seed)
+    dci_result = dci(*parts, model=dci_model, seed=seed, n_jobs=n_jobs)
     return {
         "sap": sap_result.score,
         "dci_disentanglement": dci_result.disentanglement,

@@ -31,7 +31,15 @@ EVAL_REQUIRED_ATTRS = (
     "n_neurons",
 )
 #: Read when present, NaN otherwise.
-EVAL_OPTIONAL_ATTRS = ("n_latent_neurons", "dead_threshold", "specialization_threshold")
+EVAL_OPTIONAL_ATTRS = (
+    "n_latent_neurons",
+    "dead_threshold",
+    "specialization_threshold",
+    "sap",
+    "dci_disentanglement",
+    "dci_completeness",
+    "dci_informativeness",
+)
 EVAL_COLUMNS = EVAL_REQUIRED_ATTRS + EVAL_OPTIONAL_ATTRS + ("path",)
 
 #: history.csv columns the report cannot do without.
@@ -237,3 +245,27 @@ def load_benchmarks(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=list(BENCHMARK_COLUMNS))
     df["seconds"] = df["seconds"].astype(float)
     return _normalise_dtypes(df)
+
+
+GLOBAL_COLUMNS = ("sap", "dci_disentanglement", "dci_completeness", "dci_informativeness")
+
+
+def merge_global_metrics(scalars: pd.DataFrame, paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
+    """Fill the SAP/DCI columns of ``scalars`` from the one-row CSVs of the ``global_metrics`` rule."""
+    paths = list(paths)
+    if not paths:
+        return scalars
+    frames = []
+    for path in paths:
+        try:
+            frame = pd.read_csv(path)
+        except (OSError, pd.errors.ParserError) as err:
+            raise ReportInputError(f"{path}: cannot read SAP/DCI rows ({err})") from err
+        missing = [c for c in ("dataset", "seed", "phase", *GLOBAL_COLUMNS) if c not in frame]
+        if missing:
+            raise ReportInputError(f"{path}: missing columns {missing}")
+        frames.append(frame)
+    extra = pd.concat(frames, ignore_index=True)
+    extra["seed"] = extra["seed"].astype(int)
+    base = scalars.drop(columns=[c for c in GLOBAL_COLUMNS if c in scalars])
+    return base.merge(extra[["dataset", "seed", "phase", *GLOBAL_COLUMNS]], on=["dataset", "seed", "phase"], how="left")

@@ -126,6 +126,8 @@ def _empty_scalars() -> pd.DataFrame:
 TABLE1_METRICS = (
     # (displayed column, scalar column, number format)
     ("MIG", "mig", ".3f"),
+    ("SAP", "sap", ".3f"),
+    ("DCI disentanglement", "dci_disentanglement", ".3f"),
     ("Specialized", "specialized", ",.0f"),
     ("Dead (%)", "dead_pct", ".1f"),
     ("MSE", "mse", ".4f"),
@@ -179,6 +181,9 @@ def _mig_change(pairs: pd.DataFrame, p_value: float, rel_tol: float) -> tuple[di
     return {"mean": mean, "std": std, "n": n}, label
 
 
+GLOBAL_METRICS = (("mig", "MIG"), ("sap", "SAP"), ("dci_disentanglement", "DCI disentanglement"))
+
+
 def table2(scalars: pd.DataFrame, p_value: float = DEFAULT_P_VALUE,
            mig_relative_tolerance: float = DEFAULT_MIG_RELATIVE) -> pd.DataFrame:
     """k_start (phase init) vs k_end (phase topk): dead, specialized, MIG change, complexity scaling factor."""
@@ -199,9 +204,13 @@ def table2(scalars: pd.DataFrame, p_value: float = DEFAULT_P_VALUE,
         for dataset in datasets:
             cur = sub[(sub["dataset"] == dataset) & (sub["phase"] == phase)]
             rows.append(_cell(*summarize(cur[col]), fmt=fmt, metric=label, dataset=dataset))
-    for dataset in datasets:
-        values, label = _mig_change(paired(scalars, dataset, "init", "topk", "mig"), p_value, mig_relative_tolerance)
-        rows.append(_cell(**values, text=label, fmt="+.3f", metric=f"MIG change (k={k1} - k={k0})", dataset=dataset))
+    for col, name in GLOBAL_METRICS:  # MIG, then the other global metrics: do they agree that nothing changed?
+        if col not in scalars or scalars[col].isna().all():
+            continue
+        for dataset in datasets:
+            values, label = _mig_change(paired(scalars, dataset, "init", "topk", col), p_value, mig_relative_tolerance)
+            rows.append(_cell(**values, text=label, fmt="+.3f", metric=f"{name} change (k={k1} - k={k0})",
+                              dataset=dataset))  # fmt: skip
     for method in METHOD_ORDER:
         cur = sub[sub["phase"] == method]
         if cur.empty:
@@ -218,7 +227,7 @@ def table2(scalars: pd.DataFrame, p_value: float = DEFAULT_P_VALUE,
             rows.append(_cell(r, s, n, text=text, fmt=".2f", metric=label, dataset=dataset))
     notes = [
         f"k={k0}: phase `init` (end of stage 2, the k_start state); k={k1}: phase `topk` (end of stage 3).",
-        f"MIG change: mean ± std of the per-seed difference; 'stable' when a paired t-test gives p >= {p_value} "
+        f"MIG (and SAP, DCI) change: mean ± std of the per-seed difference; 'stable' when a paired t-test gives p >= {p_value} "
         f"(with one seed: |relative change| <= {mig_relative_tolerance:.0%}).",
         "Complexity scaling factor: ratio of mean dead % to dSprites' (std by first-order error propagation).",
     ]
