@@ -45,12 +45,21 @@ def test_bad_arrays_raise_and_leave_nothing(tmp_path):
     arrays["images"] = arrays["images"].astype(np.float32)
     with pytest.raises(DatasetError, match="'images' must be uint8"):
         write_dataset(tmp_path / "d.h5", **arrays)
+    arrays = small_arrays()
+    arrays["factor_names"] = ["a"]
+    with pytest.raises(DatasetError, match="1 factor_names but 2 factor_sizes"):
+        write_dataset(tmp_path / "d.h5", **arrays)
+    arrays = small_arrays()
+    arrays["index"] = arrays["index"][:3]
+    with pytest.raises(DatasetError, match="'index' must be integer with shape"):
+        write_dataset(tmp_path / "d.h5", **arrays)
     assert list(tmp_path.iterdir()) == []  # no partial or temporary file
 
 
 @pytest.mark.parametrize("damage, message", [
     ("missing", "does not exist"), ("not_hdf5", "not an HDF5 file"), ("no_key", "has no 'factors' array"),
-    ("dtype", "'images' must be uint8"), ("range", "outside factor_sizes"),
+    ("dtype", "'images' must be uint8"), ("range", "outside factor_sizes"), ("no_attr", "has no 'n_total' attribute"),
+    ("factors_dtype", "'factors' must be int64, got int32"), ("values_dtype", "'factor_values' must be float64"),
 ])  # fmt: skip
 def test_read_dataset_errors_name_the_problem(tmp_path, damage, message):
     path = tmp_path / "d.h5"
@@ -67,6 +76,13 @@ def test_read_dataset_errors_name_the_problem(tmp_path, damage, message):
                 data = f["images"][:].astype(np.float32)
                 del f["images"]
                 f["images"] = data
+            elif damage == "no_attr":
+                del f.attrs["n_total"]
+            elif damage in ("factors_dtype", "values_dtype"):
+                key = "factors" if damage == "factors_dtype" else "factor_values"
+                data = f[key][:].astype(np.int32 if key == "factors" else np.float32)
+                del f[key]
+                f[key] = data
             else:
                 f["factors"][0, 0] = 99
     with pytest.raises(DatasetError, match=message) as err:
@@ -97,22 +113,36 @@ def _extent(img):
 def test_dsprites_geometry_binary_and_distinct():
     big = dsprites.render(np.array([[s, 5, 0, 16, 16] for s in range(3)]))
     assert set(np.unique(big)) == {0, 255}
-    for img in big:  # the largest sprites span about 19 px, centred on the canvas
+    for img in big:  # centred on the canvas: posX = posY = class 16 -> px 33
         y0, y1, x0, x1 = _extent(img)
-        assert 9 <= max(y1 - y0, x1 - x0) + 1 <= 20
-        assert abs((y0 + y1) / 2 - 33) <= 2 and abs((x0 + x1) / 2 - 33) <= 2  # posX = posY = class 16 -> px 33
+        assert abs((y0 + y1) / 2 - 33) <= 2 and abs((x0 + x1) / 2 - 33) <= 2
+    # sizes at scale 1 as measured on the real images: square 19 px a side (≈ 363 px²), ellipse, heart ≈ 235 px²
+    y0, y1, x0, x1 = _extent(big[0])
+    assert (y1 - y0 + 1, x1 - x0 + 1) == (19, 19)
+    areas = (big[..., 0] > 0).sum(axis=(1, 2))
+    assert abs(areas[0] - 365) <= 10 and abs(areas[1] - 236) <= 10 and abs(areas[2] - 235) <= 10
+    y0, y1, x0, x1 = _extent(big[1])
+    assert 23 <= y1 - y0 + 1 <= 25 and 11 <= x1 - x0 + 1 <= 13  # ellipse 1 : 2, upright at orientation 0
+    small = dsprites.render(np.array([[0, 0, 0, 16, 16]]))  # scale 0.5 halves the square
+    assert _extent(small[0])[1] - _extent(small[0])[0] + 1 == 10
     corners = dsprites.render(np.array([[0, 0, 0, 0, 0], [0, 0, 0, 31, 31]]))
     assert abs(np.mean(_extent(corners[0])[:2]) - 16) <= 1 and abs(np.mean(_extent(corners[1])[:2]) - 49) <= 1
     assert _extent(corners[1])[3] - _extent(corners[0])[3] == 33  # posX moves columns 16 -> 49
     # every (shape, scale, orientation) sprite is distinct; orientation 0 and 2π coincide, as in the real set
     cl = np.array(np.meshgrid(range(3), range(6), range(40), [10], [21], indexing="ij")).reshape(5, -1).T
     flat = dsprites.render(cl).reshape(len(cl), -1)
-    assert len(np.unique(flat[cl[:, 2] < 39], axis=0)) == 3 * 6 * 39
+    assert len({img.tobytes() for img in flat[cl[:, 2] < 39]}) == 3 * 6 * 39
     assert np.array_equal(flat[cl[:, 2] == 0], flat[cl[:, 2] == 39])
+    # no sprite is a shifted copy of another, so images at different positions differ too
+    crops = set()
+    for m in dsprites.sprites()[:, :, :39].reshape(-1, dsprites.PATCH, dsprites.PATCH):
+        ys, xs = np.nonzero(m)
+        crops.add((m[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].tobytes(), int(np.ptp(ys)), int(np.ptp(xs))))
+    assert len(crops) == 3 * 6 * 39
     rng = np.random.default_rng(1)  # and a random sample of whole images, positions included
     sample = np.unique(np.stack([rng.integers(0, s, 20000) for s in dsprites.FACTOR_SIZES], 1), axis=0)
     sample = sample[sample[:, 2] < 39]
-    assert len(np.unique(dsprites.render(sample).reshape(len(sample), -1), axis=0)) == len(sample)
+    assert len({img.tobytes() for img in dsprites.render(sample)}) == len(sample)
 
 
 def _region(classes, factor, a, b):
@@ -121,25 +151,55 @@ def _region(classes, factor, a, b):
     return np.any(shapes3d.render(c0)[0] != shapes3d.render(c1)[0], axis=-1)
 
 
-def test_shapes3d_each_factor_changes_only_its_part():
+@pytest.mark.parametrize("orientation", [1, 7, 13])  # the room corner in view on the left, none, on the right
+def test_shapes3d_each_factor_changes_only_its_part(orientation):
     regions, _ = shapes3d.backgrounds()
-    base = [2, 5, 7, 4, 0, 7]
+    o = orientation
+    base = [2, 5, 7, 4, 0, o]
     masks, _, shadows = shapes3d.objects()
-    obj, shadow = masks[4, 0, 7], shadows[4, 0, 7]
-    floor = (regions[7] == shapes3d.REGION_FLOOR) & ~obj
-    walls = np.isin(regions[7], [shapes3d.REGION_LEFT, shapes3d.REGION_RIGHT]) & ~obj
+    obj, shadow = masks[4, 0, o], shadows[4, 0, o]
+    floor = (regions[o] == shapes3d.REGION_FLOOR) & ~obj
+    walls = np.isin(regions[o], [shapes3d.REGION_BACK, shapes3d.REGION_SIDE]) & ~obj
+    assert shadow.any() and not np.any(shadow & ~floor)  # the shadow lies on the floor
     changed = _region(base, 0, 2, 6)  # floor hue
     assert changed.any() and np.array_equal(changed, floor)
     changed = _region(base, 1, 5, 1)  # wall hue
     assert changed.any() and np.array_equal(changed, walls)
     changed = _region(base, 2, 7, 3)  # object hue
     assert changed.any() and np.array_equal(changed, obj)
-    changed = _region(base, 4, 0, 2)  # shape: object and shadow only
-    other = masks[4, 2, 7] | shadows[4, 2, 7]
-    assert changed.any() and not np.any(changed & ~(obj | shadow | other))
-    assert _region(base, 5, 0, 14).any() and _region(base, 3, 0, 7).any()
+    for shape in (1, 2, 3):  # shape: object and shadow only
+        changed = _region(base, 4, 0, shape)
+        other = masks[4, shape, o] | shadows[4, shape, o]
+        assert changed.any() and not np.any(changed & ~(obj | shadow | other))
+    assert _region(base, 5, o, (o + 5) % 15).any() and _region(base, 3, 0, 7).any()
     img = shapes3d.render(np.array([base]))[0]
     assert np.array_equal(img[2, 32], np.round(shapes3d.SKY * 255).astype(np.uint8))  # sky band on top
+
+
+def test_shapes3d_scene_layout():
+    """Sky over ~14 rows, walls down to ~row 39, floor below, object centred; the corner swings with orientation."""
+    regions, light = shapes3d.backgrounds()
+    centre = regions[7, :, 32]
+    wall_rows = np.nonzero(centre == shapes3d.REGION_BACK)[0]
+    assert 12 <= wall_rows[0] <= 16 and 37 <= wall_rows[-1] <= 41
+    assert np.all(centre[: wall_rows[0]] == shapes3d.REGION_SKY) and np.all(centre[wall_rows[-1] + 1 :] == 3)
+    assert not np.any(regions[7] == shapes3d.REGION_SIDE)  # looking straight at the back wall
+    at_minus30 = np.nonzero(np.any(regions[0] == shapes3d.REGION_SIDE, axis=0))[0]
+    at_plus30 = np.nonzero(np.any(regions[14] == shapes3d.REGION_SIDE, axis=0))[0]
+    assert at_minus30.min() >= 40 and at_minus30.max() == 63  # the corner at the right at -30°, mirrored at +30°
+    assert at_plus30.min() == 0 and at_plus30.max() <= 24
+    assert np.all(light[regions == shapes3d.REGION_BACK] == 1.0)  # walls at HSV(hue, 1, 1), side walls darker
+    assert np.all(light[regions == shapes3d.REGION_SIDE] < 0.8)
+    masks, shades, shadows = shapes3d.objects()
+    for s in range(4):
+        ys, xs = np.nonzero(masks[4, s, 7])
+        assert abs((xs.min() + xs.max()) / 2 - 31.5) <= 1 and 48 <= ys.max() <= 56  # centred, standing on the floor
+        sy, sx = np.nonzero(shadows[4, s, 7])
+        assert sx.mean() > xs.mean() and sy.mean() > ys.mean()  # shadow to the lower right
+    width = [np.ptp(np.nonzero(masks[i, 0, 7])[1]) + 1 for i in range(8)]
+    assert np.all(np.diff(width) >= 0) and 15 <= width[0] <= 18 and 24 <= width[-1] <= 29  # cube grows with scale
+    img = shapes3d.render(np.array([[0, 0, 0, sc, sh, o] for sc in range(8) for sh in range(4) for o in range(15)]))
+    assert len({im.tobytes() for im in img}) == 480  # every (scale, shape, orientation) looks different
 
 
 def test_shapes3d_order_and_values():

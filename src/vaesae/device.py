@@ -23,3 +23,13 @@ def resolve_device(name: str = "auto", tf32: bool = True) -> torch.device:
     elif name != "cpu":
         raise DeviceError(f"config key device must be auto, cpu or cuda, got {name!r}")
     return torch.device(name)
+
+
+JOB_VARIABLES = ("SLURM_JOB_ID", "SLURM_JOB_GPUS", "CUDA_VISIBLE_DEVICES", "HOSTNAME")
+
+
+def job_environment() -> str:
+    """The scheduler's view of this job (SLURM job id, allocated GPUs), for the job's log."""
+    import os
+
+    return " ".join(f"{name}={os.environ.get(name, '')}" for name in JOB_VARIABLES)

@@ -100,6 +100,7 @@ SRC_GLOBAL = SRC_CORE + _modules(
     "metrics/dci.py",
     "metrics/extra.py",
     "cli/global_metrics.py",
+    "device.py",
 )
 SRC_RENDER = SRC_CORE + _modules(
     "report/__init__.py", "report/collect.py", "report/style.py", "cli/render.py"

@@ -14,8 +14,8 @@ import h5py
 import numpy as np
 import torch
 
-from vaesae.device import resolve_device
 from vaesae.evaluation import forward_eval, measure
+from vaesae.device import job_environment, resolve_device
 from vaesae.io import atomic_path, parse_params
 from vaesae.models.hybrid import HybridVAESAE
 from vaesae.train.checkpoint import load_checkpoint
@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.info("job environment: %s", job_environment())
     if args.threads:
         torch.set_num_threads(args.threads)
     evaluate_checkpoint(args.dataset, args.seed, args.phase, args.checkpoint, parse_params(args.params), args.out)

@@ -16,6 +16,7 @@ import sys
 import h5py
 import pandas as pd
 
+from vaesae.device import job_environment
 from vaesae.io import atomic_path, parse_params
 from vaesae.metrics.extra import sap_dci
 
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     params = parse_params(args.params)
+    print(f"job environment: {job_environment()}", file=sys.stderr)
     with h5py.File(args.eval, "r") as f:
         for key in ("vae_means", "factors"):
             if key not in f:

@@ -12,6 +12,7 @@ import argparse
 import logging
 import sys
 
+from vaesae.device import job_environment
 from vaesae.io import parse_params
 from vaesae.train.loop import STAGES, StageRunner
 
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("vaesae.train").info("job environment: %s", job_environment())
     runner = StageRunner(
         args.stage,
         dataset_file=args.dataset,

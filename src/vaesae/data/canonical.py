@@ -47,10 +47,13 @@ def _check_arrays(images, factors, factor_values, index, factor_sizes, where: st
         raise DatasetError(f"{where}: 'images' must be uint8 (N, 64, 64, 1|3), got {images.dtype} {images.shape}")
     if factors.ndim != 2 or len(factors) != n or not np.issubdtype(factors.dtype, np.integer):
         raise DatasetError(f"{where}: 'factors' must be integer (N={n}, F), got {factors.dtype} {factors.shape}")
-    if factor_values.shape != factors.shape:
-        raise DatasetError(f"{where}: 'factor_values' shape {factor_values.shape} != factors {factors.shape}")
-    if index.shape != (n,):
-        raise DatasetError(f"{where}: 'index' must have shape ({n},), got {index.shape}")
+    if factor_values.shape != factors.shape or not np.issubdtype(factor_values.dtype, np.number):
+        raise DatasetError(
+            f"{where}: 'factor_values' must be numeric with the factors' shape {factors.shape}, "
+            f"got {factor_values.dtype} {factor_values.shape}"
+        )
+    if index.shape != (n,) or not np.issubdtype(index.dtype, np.integer):
+        raise DatasetError(f"{where}: 'index' must be integer with shape ({n},), got {index.dtype} {index.shape}")
     if len(factor_sizes) != factors.shape[1]:
         raise DatasetError(f"{where}: {len(factor_sizes)} factor_sizes for {factors.shape[1]} factors")
     if n and (factors.min() < 0 or np.any(factors.max(0) >= np.asarray(factor_sizes))):
@@ -73,6 +76,10 @@ def write_dataset_chunked(
 ) -> None:
     """Stream (images, factors, factor_values, index) chunks into the canonical file; atomic, bounded memory."""
     n_f = len(factor_names)
+    if len(factor_sizes) != n_f:
+        raise DatasetError(f"{path}: {n_f} factor_names but {len(factor_sizes)} factor_sizes")
+    if channels not in (1, 3):
+        raise DatasetError(f"{path}: 'images' must be uint8 (N, 64, 64, 1|3), got {channels} channels")
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         images = f.create_dataset("images", (n, 64, 64, channels), np.uint8, chunks=(min(max(n, 1), 256), 64, 64, channels))
         factors = f.create_dataset("factors", (n, n_f), np.int64)
@@ -133,6 +140,9 @@ def read_dataset(path) -> Dataset:
         for key in ATTRS:
             if key not in f.attrs:
                 raise DatasetError(f"dataset file {path} has no '{key}' attribute")
+        for key, dtype in (("factors", np.int64), ("factor_values", np.float64), ("index", np.int64)):
+            if f[key].dtype != dtype:
+                raise DatasetError(f"dataset file {path}: '{key}' must be {np.dtype(dtype)}, got {f[key].dtype}")
         ds = Dataset(
             name=str(f.attrs["name"]),
             images=f["images"][:],

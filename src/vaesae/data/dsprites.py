@@ -4,6 +4,10 @@ Factors (color dropped): shape {square, ellipse, heart}, scale linspace(0.5, 1, 
 posX, posY linspace(0, 1, 32); index = classes · [245760, 40960, 1024, 32, 1]. Binary 64×64 sprites, no
 anti-aliasing: each (shape, scale, orientation) sprite is rasterised once on a 28×28 patch (pixel-centre sampling
 of an implicit shape, rotated about its centre), then pasted at its position; centres span pixels 16–49.
+
+Sizes follow the real images (areas measured on the reference samples at scale 1): the square is 19 px a side
+(361 px²; real ≈ 363–369), the ellipse 24.5 × 12.3 px (236 px²; real ≈ 237), the heart about 18 px across
+(233 px²; real ≈ 234); every size scales linearly with ``scale``.
 """
 
 from __future__ import annotations
@@ -21,9 +25,9 @@ SCALES = np.linspace(0.5, 1.0, 6)
 ORIENTATIONS = np.linspace(0.0, 2 * np.pi, 40)
 POSITIONS = np.linspace(0.0, 1.0, 32)
 PATCH = 28
-EXTENT = 19.0  # px spanned by the largest sprite (scale 1)
+EXTENT = 19.0  # px: side of the square at scale 1; the unit of the implicit shapes below is EXTENT / 2
 CENTRE_LO, CENTRE_HI = 16.0, 49.0
-CENTRE_OFFSET = (0.0, 0.2)  # sub-pixel offset (rows, columns) of the rotation centre within its pixel
+CENTRE_OFFSET = (0.1, 0.15)  # sub-pixel offset (rows, columns) of the rotation centre within its pixel
 
 
 def factor_values(classes: np.ndarray) -> np.ndarray:
@@ -34,12 +38,12 @@ def factor_values(classes: np.ndarray) -> np.ndarray:
 
 
 def _inside(shape: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Implicit shapes in unit coordinates (the sprite spans about [-1, 1]); v points up."""
-    if shape == 0:  # square, 1% wider than tall so that quarter turns of the smallest squares stay distinct
-        return (np.abs(u) <= 0.78) & (np.abs(v) <= 0.78 / 1.01)
-    if shape == 1:  # ellipse, elongated vertically at orientation 0 (axes 0.45 : 1)
-        return (u / 0.45) ** 2 + (v / 1.0) ** 2 <= 1.0
-    x, y = u * 1.15, v * 1.15 + 0.15  # heart: (x² + y² − 1)³ − x² y³ ≤ 0
+    """Implicit shapes in units of EXTENT / 2 (the square is [-1, 1]²); v points up."""
+    if shape == 0:  # square
+        return (np.abs(u) <= 1.0) & (np.abs(v) <= 1.0)
+    if shape == 1:  # ellipse, elongated vertically at orientation 0 (axes 1 : 2, the square's area × 0.65)
+        return (u / 0.645) ** 2 + (v / 1.29) ** 2 <= 1.0
+    x, y = u * 1.19, v * 1.19 + 0.15  # heart (point down): (x² + y² − 1)³ − x² y³ ≤ 0
     return (x * x + y * y - 1.0) ** 3 - x * x * y**3 <= 0.0
 
 
@@ -55,7 +59,7 @@ def sprites() -> np.ndarray:
         for i, scale in enumerate(SCALES):
             half = scale * EXTENT / 2.0
             for j, theta in enumerate(ORIENTATIONS):
-                ct, st = np.cos(theta), np.sin(theta)
+                ct, st = np.cos(theta % (2 * np.pi)), np.sin(theta % (2 * np.pi))  # 2π draws exactly as 0
                 u = (ct * xx - st * yy) / half  # rotate the sampling grid by −θ: the sprite turns by θ
                 v = (st * xx + ct * yy) / half
                 out[s, i, j] = _inside(s, u, -v)

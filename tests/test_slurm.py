@@ -1,0 +1,77 @@
+"""The workflow on a real SLURM scheduler: a single-node cluster on 127.0.0.1 (tests/slurm/), the shipped profile.
+
+Marked ``slurm``. Skipped, with the reason, only where no cluster can be started (not root, no apt, a scheduler
+already bound to the ports). The cluster runs from its own state directory and exactly its daemons are stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from test_workflow import snakemake
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+SCRIPTS = ROOT / "tests" / "slurm"
+GPU_RULES = ("pretrain_vae", "init_sae", "sparsify", "extend", "evaluate")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip("a local SLURM cluster needs root (apt-get install, daemons)")
+    state = tmp_path_factory.mktemp("slurm-state")
+    env = dict(os.environ, SLURM_LOCAL_STATE=str(state), SLURM_LOCAL_FAKE_GPUS="1")
+    start = subprocess.run(["bash", str(SCRIPTS / "start-local-slurm.sh")], env=env, capture_output=True, text=True,
+                           timeout=900)  # fmt: skip
+    if start.returncode != 0:
+        subprocess.run(["bash", str(SCRIPTS / "stop-local-slurm.sh")], env=env, capture_output=True)
+        pytest.skip(f"could not start a local SLURM cluster:\n{(start.stdout + start.stderr)[-1500:]}")
+    pids = {p.stem: int(p.read_text()) for p in state.glob("*.pid")}
+    yield pids
+    subprocess.run(["bash", str(SCRIPTS / "stop-local-slurm.sh")], env=env, capture_output=True, timeout=120)
+    for name, pid in pids.items():  # exactly the daemons this test started are gone
+        assert not Path(f"/proc/{pid}").exists(), f"{name} ({pid}) still runs"
+    assert not list(state.glob("*.pid"))
+
+
+def test_tiny_preset_runs_through_the_slurm_profile(cluster, tmp_path):
+    assert {"munged", "slurmctld", "slurmd"} <= set(cluster)
+    profile = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())
+    assert profile["executor"] == "slurm"
+    # the values a user edits, set for this cluster; everything else is the shipped profile
+    profile.update({"jobs": 2, "latency-wait": 5, "slurm-init-seconds-before-status-checks": 5})
+    profile["default-resources"].update(slurm_partition="debug", slurm_account="local", runtime=10, mem_mb=500)
+    profile["set-resources"] = {rule: {"runtime": 10, "mem_mb": 1000} for rule in profile["set-resources"]}
+    (tmp_path / "profile").mkdir()
+    (tmp_path / "profile/config.yaml").write_text(yaml.safe_dump(profile))
+    cfg = yaml.safe_load((ROOT / "workflow/presets/tiny.yaml").read_text())
+    cfg.update(datasets=["dsprites"], seeds=[1], results_dir=str(tmp_path / "results"),
+               resources_dir=str(tmp_path / "resources"))  # fmt: skip
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    args = ("all", "--profile", str(tmp_path / "profile"), "--configfile", str(tmp_path / "tiny.yaml"))
+    dry = snakemake("-n", *args)
+    n_jobs = int(re.search(r"^total\s+(\d+)", dry.stdout + dry.stderr, flags=re.M).group(1)) - 1  # `all` is local
+    proc = snakemake(*args, timeout=1200)
+    out = proc.stdout + proc.stderr
+    submitted = re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+)", out)
+    assert len(submitted) == n_jobs and len(set(submitted)) == n_jobs, out[-3000:]
+    assert f"{n_jobs + 1} of {n_jobs + 1} steps (100%) done" in out
+    res = tmp_path / "results"
+    assert (res / "claims.md").exists() and (res / "figures/figure01.png").exists()
+    for rule in GPU_RULES:  # GPU rules were submitted with --gpus=1: SLURM allocated the fake GPU
+        for log in (res / "logs" / rule).glob("*.log"):
+            env = re.search(r"job environment: (.*)", log.read_text()).group(1)
+            assert re.search(r"SLURM_JOB_ID=\d+", env) and "CUDA_VISIBLE_DEVICES=0 " in env, (log, env)
+    assert len(list((res / "logs").glob("*/*.log"))) >= n_jobs - 3
+    for log in (res / "logs/global_metrics").glob("*.log"):  # a CPU rule: a SLURM job without a GPU
+        env = re.search(r"job environment: (.*)", log.read_text()).group(1)
+        assert re.search(r"SLURM_JOB_ID=\d+", env) and "CUDA_VISIBLE_DEVICES= " in env, (log, env)
+    assert snakemake("-n", *args).stdout.count("submitted") == 0
+    assert "Nothing to be done" in snakemake("-n", *args).stdout + snakemake("-n", *args).stderr
