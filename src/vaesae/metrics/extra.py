@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .dci import DciResult, dci
+from .mutual_info import check_paired
 from .sap import SapResult, sap, split_train_test
 
 __all__ = ["DciResult", "SapResult", "dci", "sap", "sap_dci", "split_train_test"]
@@ -30,12 +31,7 @@ def sap_dci(
 ) -> dict[str, float]:
     """SAP and DCI of the means (N, L) with respect to integer ``factors`` (N, F) -> dict of floats with keys
     ``sap``, ``dci_disentanglement``, ``dci_completeness``, ``dci_informativeness``."""
-    means = np.asarray(means)
-    factors = np.asarray(factors)
-    if means.ndim != 2 or factors.ndim != 2:
-        raise ValueError(f"means and factors must be 2-D, got {means.shape} and {factors.shape}")
-    if means.shape[0] != factors.shape[0]:
-        raise ValueError(f"means has {means.shape[0]} samples but factors has {factors.shape[0]}")
+    means, factors = check_paired(means, factors, "means")
     train, test = split_train_test(means.shape[0], train_fraction, seed)
     parts = (means[train], factors[train], means[test], factors[test])
     sap_result = sap(*parts)

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .discretize import discretize
-from .mutual_info import factor_entropy, mutual_info_matrix
+from .mutual_info import check_paired, factor_entropy, mutual_info_matrix
 
 __all__ = ["MigResult", "mig"]
 
@@ -33,12 +33,7 @@ class MigResult(NamedTuple):
 
 def mig(means: np.ndarray, factors: np.ndarray, n_bins: int = 20) -> MigResult:
     """MIG of ``means`` (N, L) with respect to integer ``factors`` (N, F); needs L >= 2."""
-    means = np.asarray(means)
-    factors = np.asarray(factors)
-    if means.ndim != 2 or factors.ndim != 2:
-        raise ValueError(f"means and factors must be 2-D, got {means.shape} and {factors.shape}")
-    if means.shape[0] != factors.shape[0]:
-        raise ValueError(f"means has {means.shape[0]} samples but factors has {factors.shape[0]}")
+    means, factors = check_paired(means, factors, "means")
     if means.shape[1] < 2:
         raise ValueError(f"MIG needs at least 2 latent dimensions, got {means.shape[1]}")
     latent_mi = mutual_info_matrix(discretize(means, n_bins), factors)

@@ -64,14 +64,19 @@ def mi_from_joint(joint: np.ndarray, n_samples: int) -> np.ndarray:
     return mi.reshape(lead)
 
 
+def check_paired(x, factors, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` (N, D) and ``factors`` (N, F) as arrays; ValueError unless both are 2-D with the same N."""
+    x, factors = np.asarray(x), np.asarray(factors)
+    if x.ndim != 2 or factors.ndim != 2:
+        raise ValueError(f"{name} and factors must be 2-D, got {x.shape} and {factors.shape}")
+    if x.shape[0] != factors.shape[0]:
+        raise ValueError(f"{name} has {x.shape[0]} samples but factors has {factors.shape[0]}")
+    return x, factors
+
+
 def mutual_info_matrix(codes: np.ndarray, factors: np.ndarray) -> np.ndarray:
     """``out[d, f] = sklearn.metrics.mutual_info_score(codes[:, d], factors[:, f])`` (nats) -> float64 (D, F)."""
-    codes = np.asarray(codes)
-    factors = np.asarray(factors)
-    if codes.ndim != 2 or factors.ndim != 2:
-        raise ValueError(f"codes and factors must be 2-D, got {codes.shape} and {factors.shape}")
-    if codes.shape[0] != factors.shape[0]:
-        raise ValueError(f"codes has {codes.shape[0]} samples but factors has {factors.shape[0]}")
+    codes, factors = check_paired(codes, factors, "codes")
     n, d = codes.shape
     out = np.zeros((d, factors.shape[1]), dtype=np.float64)
     if n == 0 or d == 0:
