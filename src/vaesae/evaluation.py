@@ -23,15 +23,17 @@ class EvalOutputs:
 
 
 @torch.no_grad()
-def forward_eval(model, images_u8: torch.Tensor, k, k_latent, batch_size: int) -> EvalOutputs:
-    """Run the evaluation images (uint8, (N, C, 64, 64), on the model's device) through the model, no sampling."""
+def forward_eval(model, images_u8: torch.Tensor, k, k_latent, batch_size: int, with_sae: bool = True) -> EvalOutputs:
+    """Run the evaluation images (uint8, (N, C, 64, 64), on the model's device) through the model, no sampling.
+
+    ``with_sae=False`` (VAE pretraining, before the SAEs are trained) skips the SAEs: empty activations."""
     mus, convs, lats = [], [], []
     sq_err = torch.zeros((), dtype=torch.float64, device=images_u8.device)
     for start in range(0, images_u8.shape[0], batch_size):
         x = images_u8[start : start + batch_size].float().div_(255.0)
         h, mu, _, _, logits = model.vae(x, sample=False)
         mus.append(mu)
-        if hasattr(model, "conv_sae"):
+        if with_sae:
             convs.append(model.conv_sae.encode(h, k))
             lats.append(model.latent_sae.encode(mu, k_latent))
         sq_err += (torch.sigmoid(logits) - x).pow(2).sum(dtype=torch.float64)

@@ -307,9 +307,8 @@ class StageRunner:
 
     def evaluate(self, k, k_lat) -> dict:
         self.model.eval()
-        out = forward_eval(self.model, self.eval_images, k, k_lat, self.params["eval"]["batch_size"])
-        if self.stage == "pretrain":
-            out.a_conv = out.a_conv[:, :0]
+        out = forward_eval(self.model, self.eval_images, k, k_lat, self.params["eval"]["batch_size"],
+                           with_sae=self.stage != "pretrain")  # fmt: skip
         return measure(out, self.eval_factors, self.params["eval"])
 
     # ------------------------------------------------------------------ run
