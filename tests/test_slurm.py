@@ -20,6 +20,11 @@ from test_workflow import snakemake
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 SCRIPTS = ROOT / "tests" / "slurm"
 GPU_RULES = ("pretrain_vae", "init_sae", "sparsify", "extend", "evaluate")
+CONFS = [Path("/etc/slurm") / f for f in ("slurm.conf", "gres.conf", "cgroup.conf", "slurmdbd.conf")]
+
+
+def _etc_slurm():
+    return {p: p.read_bytes() if p.exists() else None for p in CONFS}
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +32,7 @@ def cluster(tmp_path_factory):
     if os.geteuid() != 0:
         pytest.skip("a local SLURM cluster needs root (apt-get install, daemons)")
     state = tmp_path_factory.mktemp("slurm-state")
+    configs_before = _etc_slurm()
     env = dict(os.environ, SLURM_LOCAL_STATE=str(state), SLURM_LOCAL_FAKE_GPUS="1")
     start = subprocess.run(["bash", str(SCRIPTS / "start-local-slurm.sh")], env=env, capture_output=True, text=True,
                            timeout=900)  # fmt: skip
@@ -39,18 +45,20 @@ def cluster(tmp_path_factory):
     for name, pid in pids.items():  # exactly the daemons this test started are gone
         assert not Path(f"/proc/{pid}").exists(), f"{name} ({pid}) still runs"
     assert not list(state.glob("*.pid"))
+    # the machine's SLURM configs are back: a stale slurm.conf would make every later `snakemake` wait on scontrol
+    assert _etc_slurm() == configs_before
 
 
 def test_tiny_preset_runs_through_the_slurm_profile(cluster, tmp_path):
     assert {"munged", "slurmctld", "slurmd"} <= set(cluster)
-    profile = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())
+    profile = yaml.safe_load((ROOT / "workflow/profiles/slurm/profile.yaml").read_text())
     assert profile["executor"] == "slurm"
     # the values a user edits, set for this cluster; everything else is the shipped profile
     profile.update({"jobs": 2, "latency-wait": 5, "slurm-init-seconds-before-status-checks": 5})
     profile["default-resources"].update(slurm_partition="debug", slurm_account="local", runtime=10, mem_mb=500)
     profile["set-resources"] = {rule: {"runtime": 10, "mem_mb": 1000} for rule in profile["set-resources"]}
     (tmp_path / "profile").mkdir()
-    (tmp_path / "profile/config.yaml").write_text(yaml.safe_dump(profile))
+    (tmp_path / "profile/profile.yaml").write_text(yaml.safe_dump(profile))
     cfg = yaml.safe_load((ROOT / "workflow/presets/tiny.yaml").read_text())
     cfg.update(datasets=["dsprites"], seeds=[1], results_dir=str(tmp_path / "results"),
                resources_dir=str(tmp_path / "resources"))  # fmt: skip
