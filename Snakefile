@@ -1,6 +1,6 @@
 # Reproduction of Roy, Misra & Singh (2026), "Fundamental Limits of Neural Network Sparsification".
-# The paper run:   snakemake --cores 1 --resources gpu=1 all
-# The quick preset: snakemake --cores 2 --configfile workflow/presets/quick.yaml all
+# The paper run:   snakemake all --cores 1 --resources gpu=1
+# The quick preset: snakemake all --cores 2 --configfile workflow/presets/quick.yaml
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -30,3 +30,6 @@ rule all:
     default_target: True
     input:
         all_outputs(),
+
+
+check_targets()

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 from pathlib import Path
 
 
@@ -340,3 +341,77 @@ def all_outputs():
         )
         + eval_files()
     )
+
+
+# ---------------------------------------------------------------- requested targets
+def _requested_targets():
+    """The targets on the command line. Snakemake sets its DAG settings only after the Snakefile is parsed, so a
+    `snakemake` command line is read with Snakemake's own parser; anything else (the API, cluster jobs) gives [].
+    """
+    import sys
+
+    settings = getattr(workflow, "dag_settings", None)
+    if settings is not None:
+        return list(settings.targets)
+    prog = Path(sys.argv[0])
+    if "snakemake" not in (prog.name, prog.parent.name):
+        return []
+    from snakemake.cli import get_argument_parser
+
+    try:
+        args, _ = get_argument_parser().parse_known_args(sys.argv[1:])
+    except SystemExit:  # Snakemake itself reports a command line it cannot parse
+        return []
+    return list(args.targets or ())
+
+
+def check_targets():
+    """Stop before the DAG is built when a requested target is neither a rule nor a file some rule makes.
+
+    Snakemake alone says only "No rule to produce X"; this names what can be asked for instead.
+    """
+    import difflib
+
+    targets = _requested_targets()
+    rules = {r.name: r for r in workflow.rules}
+
+    def known(target):
+        if target in rules or os.path.exists(target):
+            return True
+        candidates = {target, os.path.normpath(target)}
+        if os.path.isabs(target):
+            candidates.add(os.path.relpath(target))
+        else:
+            candidates.add(os.path.abspath(target))
+        return any(r.is_producer(c) for r in rules.values() for c in candidates)
+
+    unknown = [t for t in targets if not known(t)]
+    if not unknown:
+        return
+    plain = sorted(n for n, r in rules.items() if not r.has_wildcards())
+    # output patterns, shown without their wildcard constraints
+    patterns = sorted(
+        {
+            re.sub(r"\{(\w+),[^}]*\}", r"{\1}", str(o))
+            for r in rules.values()
+            if r.has_wildcards()
+            for o in r.output
+        }
+    )
+    lines = [
+        f"unknown target {t!r}: it is neither a rule nor a file any rule makes"
+        for t in unknown
+    ]
+    for t in unknown:
+        close = difflib.get_close_matches(t, plain + patterns, n=3, cutoff=0.6)
+        if close:
+            lines.append(f"  did you mean: {', '.join(close)}?")
+    lines.append(f"rules you can ask for: {', '.join(plain)}")
+    lines.append(
+        f"or files (results_dir is {RES!r}, resources_dir is {config['resources_dir']!r}), "
+        "for example one of:"
+    )
+    lines += [f"  {p}" for p in patterns]
+    seeds = ", ".join(map(str, SEEDS))
+    lines.append(f"datasets are {', '.join(DATASETS)}; seeds are {seeds}")
+    raise ValueError("\n".join(lines))
