@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -121,6 +122,30 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="cannot be loaded"):
         load_checkpoint(bad)
+
+
+def test_checkpoint_on_a_full_disk_is_an_enospc_error_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+    from collections import namedtuple
+
+    import vaesae.train.checkpoint as ckpt
+
+    def torch_save_on_full_disk(obj, f):  # what torch raises when a write hits ENOSPC
+        Path(f).write_bytes(b"partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(ckpt.torch, "save", torch_save_on_full_disk)
+    monkeypatch.setattr(ckpt.shutil, "disk_usage", lambda p: usage(1 << 30, (1 << 30) - 4096, 4096))
+    with pytest.raises(OSError, match=r"No space left on device: writing checkpoint .*model.pt.* 4096 bytes free") as e:
+        ckpt.save_checkpoint(tmp_path / "model.pt", {"x": torch.zeros(3)})
+    assert e.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []  # neither the checkpoint nor its temporary
+    # with space left, torch's own error passes through unchanged
+    monkeypatch.setattr(ckpt.shutil, "disk_usage", lambda p: usage(1 << 30, 0, 1 << 30))
+    with pytest.raises(RuntimeError, match="enforce fail"):
+        ckpt.save_checkpoint(tmp_path / "model.pt", {"x": torch.zeros(3)})
+    assert list(tmp_path.iterdir()) == []
 
 
 def runner_for(stage, chain, data, method="topk", **overrides):
