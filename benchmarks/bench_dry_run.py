@@ -1,0 +1,83 @@
+"""Benchmark: a no-op dry run of the paper configuration (every output present and up to date).
+
+    .venv/bin/python benchmarks/bench_dry_run.py [--configfile config.yaml] [--repeats 3]
+
+The paper run cannot finish on a CPU, so its completed state is staged: the results and resources go to a temporary
+directory, every output file is created empty, and ``snakemake --touch`` stamps them in DAG order and records
+Snakemake's metadata, exactly as after a real run. Then ``snakemake -n all --cores 1 --resources gpu=1`` is timed;
+it must print "Nothing to be done". Also timed: the same dry run on an empty results directory (the whole DAG
+planned). Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run([SNAKEMAKE, *args], cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def timed(args: tuple[str, ...], repeats: int) -> tuple[float, str]:
+    best, out = float("inf"), ""
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        proc = run(*args)
+        best = min(best, time.perf_counter() - t0)
+        out = proc.stdout + proc.stderr
+    return best, out
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--configfile", default=str(ROOT / "config.yaml"))
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="bench-dry-run-") as tmp:
+        overrides = Path(tmp) / "dirs.yaml"
+        overrides.write_text(yaml.safe_dump({"results_dir": f"{tmp}/results", "resources_dir": f"{tmp}/resources"}))
+        base = ("all", "--cores", "1", "--resources", "gpu=1", "--configfile", args.configfile, str(overrides))
+        dry = ("-n", *base)
+
+        planned, out = timed(dry, args.repeats)
+        n_jobs = int(next(line.split()[1] for line in out.splitlines() if line.startswith("total ")))
+
+        summary = run(*base, "--summary").stdout.splitlines()[1:]
+        outputs = [line.split("\t")[0] for line in summary if line.strip()]
+        for path in outputs:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).touch()
+        run(*base, "--touch")
+        noop, out = timed(dry, args.repeats)
+        if "Nothing to be done" not in out:
+            raise SystemExit(f"the staged complete run still has work to do:\n{out[-3000:]}")
+    result = {
+        "config": os.path.relpath(args.configfile, ROOT),
+        "jobs": n_jobs,
+        "output_files": len(outputs),
+        "noop_dry_run_s": round(noop, 2),
+        "planning_dry_run_s": round(planned, 2),
+        "repeats": args.repeats,
+    }
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
