@@ -9,10 +9,12 @@ export PATH := $(BIN):$(PATH)
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The versions pinned in envs/pipeline.yaml (the rules' conda env) are the versions installed here.
+$(VENV)/.installed: pyproject.toml envs/pipeline.yaml
 	$(PYTHON) -m venv $(VENV)
+	sed -n 's/^ *- \([A-Za-z0-9_.-]*==[^ ]*\).*/\1/p' envs/pipeline.yaml > $(VENV)/constraints.txt
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -c $(VENV)/constraints.txt -e ".[test]"
 	touch $@
 
 quick: setup  ## the whole DAG on the quick preset (2 CPU cores, a few minutes) -> results/quick
