@@ -56,7 +56,10 @@ def test_tiny_preset_runs_through_the_slurm_profile(cluster, tmp_path):
     # the values a user edits, set for this cluster; everything else is the shipped profile
     profile.update({"jobs": 2, "latency-wait": 5, "slurm-init-seconds-before-status-checks": 5})
     profile["default-resources"].update(slurm_partition="debug", slurm_account="local", runtime=10, mem_mb=500)
-    profile["set-resources"] = {rule: {"runtime": 10, "mem_mb": 1000} for rule in profile["set-resources"]}
+    gpu_partition = {r for r, v in profile["set-resources"].items() if "slurm_partition" in v}
+    assert gpu_partition == set(GPU_RULES)  # the GPU partition is set per rule; this cluster has one, "debug"
+    profile["set-resources"] = {rule: dict(v, runtime=10, mem_mb=1000) | ({"slurm_partition": "debug"} if rule in
+                                gpu_partition else {}) for rule, v in profile["set-resources"].items()}  # fmt: skip
     (tmp_path / "profile").mkdir()
     (tmp_path / "profile/profile.yaml").write_text(yaml.safe_dump(profile))
     cfg = yaml.safe_load((ROOT / "workflow/presets/tiny.yaml").read_text())
