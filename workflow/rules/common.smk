@@ -398,11 +398,11 @@ def check_targets():
             for o in r.output
         }
     )
-    lines = [
-        f"unknown target {t!r}: it is neither a rule nor a file any rule makes"
-        for t in unknown
-    ]
+    lines = []
     for t in unknown:
+        lines.append(
+            f"unknown target {t!r}: it is neither a rule nor a file any rule makes"
+        )
         close = difflib.get_close_matches(t, plain + patterns, n=3, cutoff=0.6)
         if close:
             lines.append(f"  did you mean: {', '.join(close)}?")
