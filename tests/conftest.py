@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pytest
@@ -11,37 +10,22 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def deep_merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
+STAGE_RULE = {"pretrain": "pretrain_vae", "init": "init_sae", "sparsify": "sparsify", "extend": "extend"}
 
 
-def load_config(preset: str | None = "tiny") -> dict:
-    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
-    if preset:
-        cfg = deep_merge(cfg, yaml.safe_load((ROOT / f"workflow/presets/{preset}.yaml").read_text()))
-    return cfg
+def load_config(preset: str | None = "tiny", **overrides) -> dict:
+    """config.yaml (+ a preset, + overrides), prepared exactly as the Snakefile prepares it (schema defaults, checks)."""
+    from vaesae.workflow import load_config as load
+
+    files = [ROOT / f"workflow/presets/{preset}.yaml"] if preset else []
+    return load(*files, overrides=overrides, root=ROOT)
 
 
-def stage_params(cfg: dict) -> dict:
-    """All sections a training stage may read (a superset of what each rule passes)."""
-    return {
-        "device": "cpu",
-        "model": cfg["model"],
-        "optim": cfg["optim"],
-        "pretrain": cfg["pretrain"],
-        "init": cfg["init"],
-        "sparsify": cfg["sparsify"],
-        "extend": cfg["extend"],
-        "revival": cfg["revival"],
-        "data": {"val_fraction": cfg["data"]["val_fraction"], "shapes3d_n_val": cfg["data"]["shapes3d_n_val"]},
-        "eval": cfg["eval"],
-    }
+def stage_params(cfg: dict, stage: str, method: str | None = None, device: str = "cpu") -> dict:
+    """The ``--params`` a training rule passes for ``stage`` (the workflow's own builder), on ``device``."""
+    from vaesae.workflow import rule_params
+
+    return dict(rule_params(cfg, STAGE_RULE[stage], method=method), device=device)
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +40,17 @@ def dsprites_small(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("data") / "dsprites.h5"
     make_procedural("dsprites", path, subset=800, subset_seed=0)
     return path
+
+
+def write_dataset(path, *, images, factors, factor_values, index, name, factor_names, factor_sizes, source,
+                  description, n_total, checksum="") -> None:  # fmt: skip
+    """Arrays already in memory as one canonical file, through the package's only writer (write_dataset_chunked)."""
+    import numpy as np
+
+    from vaesae.data.canonical import write_dataset_chunked
+
+    images = np.asarray(images)
+    write_dataset_chunked(path, n=len(images), channels=images.shape[-1] if images.ndim == 4 else 0,
+                          chunks=[(images, np.asarray(factors), np.asarray(factor_values), np.asarray(index))],
+                          name=name, factor_names=factor_names, factor_sizes=factor_sizes, source=source,
+                          description=description, n_total=n_total, checksum=checksum)  # fmt: skip

@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 from vaesae.data import dsprites, shapes3d
-from vaesae.data.canonical import DatasetError, read_dataset, write_dataset
+from vaesae.data.canonical import DatasetError, read_dataset
 from vaesae.data.generate import grid_classes, main as generate_main, make_procedural
 from vaesae.data.splits import make_splits
+
+from conftest import write_dataset
 
 
 def small_arrays(n=6):

@@ -22,7 +22,7 @@ def test_preview_sweeps_change_one_factor(tmp_path):
 
 
 def test_preview_reads_sweeps_from_the_file(tmp_path, monkeypatch):
-    from vaesae.data.canonical import write_dataset
+    from conftest import write_dataset
     from vaesae.report.preview import sweep_classes
 
     base = np.array([1, 2, 7, 5, 9])

@@ -49,24 +49,25 @@ def cluster(tmp_path_factory):
     assert _etc_slurm() == configs_before
 
 
-def test_tiny_preset_runs_through_the_slurm_profile(cluster, tmp_path):
+def test_quick_preset_runs_through_the_shipped_slurm_profile(cluster, tmp_path):
+    """Only the account and the partitions are edited: memory and time come from the rules, sized for the run."""
     assert {"munged", "slurmctld", "slurmd"} <= set(cluster)
     profile = yaml.safe_load((ROOT / "workflow/profiles/slurm/profile.yaml").read_text())
     assert profile["executor"] == "slurm"
-    # the values a user edits, set for this cluster; everything else is the shipped profile
-    profile.update({"jobs": 2, "latency-wait": 5, "slurm-init-seconds-before-status-checks": 5})
-    profile["default-resources"].update(slurm_partition="debug", slurm_account="local", runtime=10, mem_mb=500)
+    for section in ("default-resources", "set-resources"):  # no cluster-independent sizes in the profile
+        assert "mem_mb" not in yaml.safe_dump(profile[section]) and "runtime" not in yaml.safe_dump(profile[section])
+    # the values a user edits, set for this cluster (one partition, "debug"); everything else is the shipped profile
+    profile["default-resources"].update(slurm_partition="debug", slurm_account="local")
     gpu_partition = {r for r, v in profile["set-resources"].items() if "slurm_partition" in v}
-    assert gpu_partition == set(GPU_RULES)  # the GPU partition is set per rule; this cluster has one, "debug"
-    profile["set-resources"] = {rule: dict(v, runtime=10, mem_mb=1000) | ({"slurm_partition": "debug"} if rule in
-                                gpu_partition else {}) for rule, v in profile["set-resources"].items()}  # fmt: skip
+    assert gpu_partition == set(GPU_RULES)
+    for rule in gpu_partition:
+        profile["set-resources"][rule]["slurm_partition"] = "debug"
     (tmp_path / "profile").mkdir()
     (tmp_path / "profile/profile.yaml").write_text(yaml.safe_dump(profile))
-    cfg = yaml.safe_load((ROOT / "workflow/presets/tiny.yaml").read_text())
-    cfg.update(datasets=["dsprites"], seeds=[1], results_dir=str(tmp_path / "results"),
-               resources_dir=str(tmp_path / "resources"))  # fmt: skip
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg))
-    args = ("all", "--profile", str(tmp_path / "profile"), "--configfile", str(tmp_path / "tiny.yaml"))
+    # the quick preset, narrowed on the command line to one dataset and one seed (as a user would)
+    args = ("all", "--profile", str(tmp_path / "profile"), "--configfile", str(ROOT / "workflow/presets/quick.yaml"),
+            "--config", "datasets=[dsprites]", "seeds=[42]", f"results_dir={tmp_path / 'results'}",
+            f"resources_dir={tmp_path / 'resources'}")  # fmt: skip
     dry = snakemake("-n", *args)
     n_jobs = int(re.search(r"^total\s+(\d+)", dry.stdout + dry.stderr, flags=re.M).group(1)) - 1  # `all` is local
     proc = snakemake(*args, timeout=1200)
@@ -81,6 +82,10 @@ def test_tiny_preset_runs_through_the_slurm_profile(cluster, tmp_path):
             env = re.search(r"job environment: (.*)", log.read_text()).group(1)
             assert re.search(r"SLURM_JOB_ID=\d+", env) and "CUDA_VISIBLE_DEVICES=0 " in env, (log, env)
     assert len(list((res / "logs").glob("*/*.log"))) >= n_jobs - 3
+    node_mb = int(re.search(r"RealMemory=(\d+)", subprocess.run(["scontrol", "show", "node"], capture_output=True,
+                                                                   text=True).stdout).group(1))  # fmt: skip
+    asked = [int(m) for m in re.findall(r"mem_mb=(\d+)", dry.stdout + dry.stderr)]
+    assert asked and max(asked) <= node_mb, (max(asked), node_mb)  # sized for the run, so it fits this node
     for log in (res / "logs/global_metrics").glob("*.log"):  # a CPU rule: a SLURM job without a GPU
         env = re.search(r"job environment: (.*)", log.read_text()).group(1)
         assert re.search(r"SLURM_JOB_ID=\d+", env) and "CUDA_VISIBLE_DEVICES= " in env, (log, env)

@@ -97,6 +97,22 @@ def test_bad_config_stops_before_any_job_and_names_the_key(tmp_path, overrides, 
     assert "Job stats" not in out
 
 
+def test_command_line_overrides_narrow_the_run():
+    """Snakemake hands nested --config values over as strings; they are coerced to the schema's types."""
+    proc = snakemake("-n", "all", "--config", "datasets=[dsprites]", "seeds=[42]", "optim={lr: 0.0001}")
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts["pretrain_vae"] == 1 and counts["sparsify"] == 2 and counts["evaluate"] == 4
+    assert '"lr":0.0001' in snakemake("-n", "-p", "all", "--config", "optim={lr: 0.0001}").stdout
+
+
+@pytest.mark.parametrize("override, message", [("optim={lr: fast}", "config key optim.lr: 'fast' is not of type"),
+                                               ("seeds=[x]", "config key seeds.0:"),
+                                               ("optim={lrr: 1}", "config key optim.lrr:")])  # fmt: skip
+def test_a_bad_command_line_override_names_its_key_path(override, message):
+    proc = snakemake("-n", "all", "--config", override, check=False)
+    assert proc.returncode != 0 and message in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-2000:]
+
+
 def test_dataset_rule_downloads_verifies_and_converts(tmp_path):
     from test_download import sha, write_dsprites_npz, write_shapes3d_h5
 

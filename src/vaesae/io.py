@@ -44,11 +44,6 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
-def write_json(path: str | os.PathLike, obj) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
-
-
 def parse_params(text: str) -> dict:
     """Parse the ``--params`` JSON string a Snakemake rule passes to an entry point."""
     try:

@@ -3,9 +3,9 @@ rule evaluate:
     input:
         data=DATA_FILE,
         model=phase_checkpoint,
-        code=SRC_METRICS + SRC_TRAIN,
+        code=code("evaluate"),
     output:
-        f"{RES}/eval/{{dataset}}/seed{{seed}}/{{phase}}.h5",
+        PATHS.eval_file,
     log:
         f"{LOGS}/evaluate/{{dataset}}_seed{{seed}}_{{phase}}.log",
     conda:
@@ -13,8 +13,10 @@ rule evaluate:
     threads: config["threads"]
     resources:
         gpu=1,
+        mem_mb=mem_mb("evaluate"),
+        runtime=runtime("evaluate"),
     params:
-        cfg=as_json(evaluate_params()),
+        cfg=params("evaluate"),
     shell:
         "python -m vaesae.cli.evaluate --dataset {input.data} --seed {wildcards.seed} --phase {wildcards.phase} "
         "--checkpoint {input.model} --params {params.cfg:q} --out {output} --threads {threads} > {log} 2>&1"
@@ -23,22 +25,20 @@ rule evaluate:
 rule global_metrics:
     """SAP and DCI of the VAE means of one evaluation file (extras beyond the paper; CPU only)."""
     input:
-        evaluation=f"{RES}/eval/{{dataset}}/seed{{seed}}/{{phase}}.h5",
-        code=SRC_GLOBAL,
+        evaluation=PATHS.eval_file,
+        code=code("global_metrics"),
     output:
-        f"{RES}/eval/{{dataset}}/seed{{seed}}/{{phase}}.global.csv",
+        PATHS.global_file,
     log:
         f"{LOGS}/global_metrics/{{dataset}}_seed{{seed}}_{{phase}}.log",
     conda:
         ENV
     threads: config["global_metrics"]["threads"]
+    resources:
+        mem_mb=mem_mb("global_metrics"),
+        runtime=runtime("global_metrics"),
     params:
-        cfg=as_json(
-            {
-                "dci_model": config["global_metrics"]["dci_model"],
-                "train_fraction": config["global_metrics"]["train_fraction"],
-            }
-        ),
+        cfg=params("global_metrics"),
     shell:
         "python -m vaesae.cli.global_metrics --eval {input.evaluation} --params {params.cfg:q} --out {output} "
         "--threads {threads} > {log} 2>&1"

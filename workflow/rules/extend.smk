@@ -1,24 +1,30 @@
 rule extend:
-    """Extended training: more epochs at k = k_end from the Top-k checkpoint, optimizer and revival state."""
+    """Extended training: more epochs at a method's final sparsity (k_end for Top-k) from its stage-3 checkpoint,
+    optimizer and revival state; for every method whose row in the methods table says extended.
+    """
     input:
         data=DATA_FILE,
-        topk=f"{RUN}/topk/model.pt",
-        code=SRC_TRAIN,
+        start=f"{RUN}/{{method}}/model.pt",
+        code=code("extend"),
     output:
-        model=f"{RUN}/topk_extended/model.pt",
-        history=f"{RUN}/topk_extended/history.csv",
+        model=f"{RUN}/{{method}}_extended/model.pt",
+        history=f"{RUN}/{{method}}_extended/history.csv",
     log:
-        f"{LOGS}/extend/{{dataset}}_seed{{seed}}.log",
+        f"{LOGS}/extend/{{dataset}}_seed{{seed}}_{{method}}.log",
     benchmark:
-        f"{BENCH}/extend_{{dataset}}_seed{{seed}}_topk.tsv"
+        f"{BENCH}/extend_{{dataset}}_seed{{seed}}_{{method}}.tsv"
+    wildcard_constraints:
+        method=EXTENDED,
     conda:
         ENV
     threads: config["threads"]
     resources:
         gpu=1,
+        mem_mb=mem_mb("extend"),
+        runtime=runtime("extend"),
     params:
-        cfg=as_json(extend_params()),
+        cfg=params("extend"),
     shell:
-        "python -m vaesae.cli.train extend --method topk --dataset {input.data} --seed {wildcards.seed} "
-        "--init {input.topk} --params {params.cfg:q} --out-model {output.model} "
+        "python -m vaesae.cli.train extend --method {wildcards.method} --dataset {input.data} "
+        "--seed {wildcards.seed} --init {input.start} --params {params.cfg:q} --out-model {output.model} "
         "--out-history {output.history} --threads {threads} > {log} 2>&1"

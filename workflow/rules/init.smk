@@ -1,9 +1,9 @@
 rule init_sae:
-    """Stage 2: SAE initialisation at k = k_start with the VAE frozen (shared by both methods)."""
+    """Stage 2: SAE initialisation at k = k_start with the VAE frozen (shared by every method)."""
     input:
         data=DATA_FILE,
         vae=f"{RUN}/vae/model.pt",
-        code=SRC_TRAIN,
+        code=code("init_sae"),
     output:
         model=f"{RUN}/init/model.pt",
         history=f"{RUN}/init/history.csv",
@@ -16,8 +16,10 @@ rule init_sae:
     threads: config["threads"]
     resources:
         gpu=1,
+        mem_mb=mem_mb("init_sae"),
+        runtime=runtime("init_sae"),
     params:
-        cfg=as_json(init_params()),
+        cfg=params("init_sae"),
     shell:
         "python -m vaesae.cli.train init --dataset {input.data} --seed {wildcards.seed} --init {input.vae} "
         "--params {params.cfg:q} --out-model {output.model} --out-history {output.history} "

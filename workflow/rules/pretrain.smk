@@ -2,7 +2,7 @@ rule pretrain_vae:
     """Stage 1: VAE pretraining with a cosine beta ramp and free bits."""
     input:
         data=DATA_FILE,
-        code=SRC_TRAIN,
+        code=code("pretrain_vae"),
     output:
         model=f"{RUN}/vae/model.pt",
         history=f"{RUN}/vae/history.csv",
@@ -15,8 +15,10 @@ rule pretrain_vae:
     threads: config["threads"]
     resources:
         gpu=1,
+        mem_mb=mem_mb("pretrain_vae"),
+        runtime=runtime("pretrain_vae"),
     params:
-        cfg=as_json(pretrain_params()),
+        cfg=params("pretrain_vae"),
     shell:
         "python -m vaesae.cli.train pretrain --dataset {input.data} --seed {wildcards.seed} "
         "--params {params.cfg:q} --out-model {output.model} --out-history {output.history} "

@@ -1,68 +1,63 @@
+REPORT_ARGS = "--evals {input.evals} --globals {input.globals} --histories {input.histories} --sweep {input.sweep}"
+
+
 rule tables:
     """Tables 1-7 of the paper (CSV and Markdown)."""
     input:
-        evals=eval_files(),
-        globals=global_files(),
-        histories=history_files(),
-        sweep=f"{RES}/sweeps/thresholds.csv",
-        benchmarks=benchmark_files(),
-        code=SRC_TABLES,
+        **report_inputs(),
+        benchmarks=wf.benchmark_files(config),
+        code=code("tables"),
     output:
         [
             report(f, caption="../report/tables.rst", category="Tables")
-            for f in table_files()
+            for f in wf.table_files(config)
         ],
     log:
         f"{LOGS}/render/tables.log",
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb("tables"),
+        runtime=runtime("tables"),
     params:
+        cfg=params("tables"),
         outdir=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
-        "python -m vaesae.cli.render tables --evals {input.evals} --globals {input.globals} --histories {input.histories} "
-        "--sweep {input.sweep} --benchmarks {input.benchmarks} --outdir {params.outdir} > {log} 2>&1"
+        f"python -m vaesae.cli.tables {REPORT_ARGS} --benchmarks {{input.benchmarks}} --params {{params.cfg:q}} "
+        "--outdir {params.outdir} > {log} 2>&1"
 
 
 rule figures:
     """Figures 1-11 of the paper (PNG and PDF)."""
     input:
-        evals=eval_files(),
-        globals=global_files(),
-        histories=history_files(),
-        sweep=f"{RES}/sweeps/thresholds.csv",
-        code=SRC_FIGURES,
+        **report_inputs(),
+        code=code("figures"),
     output:
         [
             report(f, caption="../report/figures.rst", category="Figures")
-            for f in figure_files("png")
+            for f in wf.figure_files(config, "png")
         ],
-        figure_files("pdf"),
+        wf.figure_files(config, "pdf"),
     log:
         f"{LOGS}/render/figures.log",
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb("figures"),
+        runtime=runtime("figures"),
     params:
-        cfg=as_json(
-            {
-                "datasets": DATASETS,
-                "dead_threshold": config["eval"]["dead_threshold"],
-                "specialization_threshold": config["eval"]["specialization_threshold"],
-            }
-        ),
+        cfg=params("figures"),
         outdir=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
-        "python -m vaesae.cli.render figures --evals {input.evals} --globals {input.globals} --histories {input.histories} "
-        "--sweep {input.sweep} --params {params.cfg:q} --outdir {params.outdir} > {log} 2>&1"
+        f"python -m vaesae.cli.figures {REPORT_ARGS} --params {{params.cfg:q}} --outdir {{params.outdir}} "
+        "> {log} 2>&1"
 
 
 rule claims:
     """Verdict on each of the paper's claims C1-C8."""
     input:
-        evals=eval_files(),
-        globals=global_files(),
-        histories=history_files(),
-        sweep=f"{RES}/sweeps/thresholds.csv",
-        code=SRC_CLAIMS,
+        **report_inputs(),
+        code=code("claims"),
     output:
         md=report(f"{RES}/claims.md", caption="../report/claims.rst", category="Claims"),
         csv=f"{RES}/claims.csv",
@@ -70,18 +65,21 @@ rule claims:
         f"{LOGS}/render/claims.log",
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb("claims"),
+        runtime=runtime("claims"),
     params:
-        cfg=as_json(config["claims"]),
+        cfg=params("claims"),
     shell:
-        "python -m vaesae.cli.render claims --evals {input.evals} --globals {input.globals} --histories {input.histories} "
-        "--sweep {input.sweep} --params {params.cfg:q} --out-md {output.md} --out-csv {output.csv} > {log} 2>&1"
+        f"python -m vaesae.cli.claims {REPORT_ARGS} --params {{params.cfg:q}} --out-md {{output.md}} "
+        "--out-csv {output.csv} > {log} 2>&1"
 
 
 rule dataset_preview:
     """A grid of samples and one row per factor sweep of each dataset, to compare with the real images."""
     input:
         data=DATA_FILE,
-        code=SRC_PREVIEW,
+        code=code("dataset_preview"),
     output:
         png=report(
             f"{RES}/figures/dataset_{{dataset}}.png",
@@ -93,5 +91,8 @@ rule dataset_preview:
         f"{LOGS}/render/dataset_{{dataset}}.log",
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb("dataset_preview"),
+        runtime=runtime("dataset_preview"),
     shell:
         "python -m vaesae.cli.preview --dataset {input.data} --out {output.png} > {log} 2>&1"

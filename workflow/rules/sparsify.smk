@@ -1,9 +1,10 @@
 rule sparsify:
-    """Stage 3: joint training while k is annealed k_start -> k_end (topk) or the L1 penalty is annealed (l1)."""
+    """Stage 3: joint training under one method of the methods table (Top-k: k annealed k_start -> k_end; L1: the
+    L1 penalty annealed)."""
     input:
         data=DATA_FILE,
         init=f"{RUN}/init/model.pt",
-        code=SRC_TRAIN,
+        code=code("sparsify"),
     output:
         model=f"{RUN}/{{method}}/model.pt",
         history=f"{RUN}/{{method}}/history.csv",
@@ -16,8 +17,10 @@ rule sparsify:
     threads: config["threads"]
     resources:
         gpu=1,
+        mem_mb=mem_mb("sparsify"),
+        runtime=runtime("sparsify"),
     params:
-        cfg=lambda wildcards: as_json(sparsify_params(wildcards)),
+        cfg=params("sparsify"),
     shell:
         "python -m vaesae.cli.train sparsify --method {wildcards.method} --dataset {input.data} "
         "--seed {wildcards.seed} --init {input.init} --params {params.cfg:q} --out-model {output.model} "

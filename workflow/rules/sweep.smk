@@ -1,15 +1,18 @@
 rule sweep:
     """Threshold sensitivity: specialization and dead-neuron thresholds over every evaluation file."""
     input:
-        evals=eval_files(),
-        code=SRC_METRICS,
+        evals=wf.eval_files(config),
+        code=code("sweep"),
     output:
-        f"{RES}/sweeps/thresholds.csv",
+        PATHS.sweep_file,
     log:
         f"{LOGS}/sweep.log",
     conda:
         ENV
+    resources:
+        mem_mb=mem_mb("sweep"),
+        runtime=runtime("sweep"),
     params:
-        cfg=as_json(config["sweep"]),
+        cfg=params("sweep"),
     shell:
         "python -m vaesae.cli.sweep --evals {input.evals} --params {params.cfg:q} --out {output} > {log} 2>&1"

@@ -107,25 +107,6 @@ def write_dataset_chunked(
         )
 
 
-def write_dataset(path, *, images, factors, factor_values, index, name, factor_names, factor_sizes, source,
-                  description, n_total, checksum="") -> None:  # fmt: skip
-    """Write arrays that are already in memory as one canonical file (atomic)."""
-    images = np.asarray(images)
-    write_dataset_chunked(
-        path,
-        n=len(images),
-        channels=images.shape[-1] if images.ndim == 4 else 0,
-        chunks=[(images, np.asarray(factors), np.asarray(factor_values), np.asarray(index))],
-        name=name,
-        factor_names=factor_names,
-        factor_sizes=factor_sizes,
-        source=source,
-        description=description,
-        n_total=n_total,
-        checksum=checksum,
-    )
-
-
 def read_dataset(path) -> Dataset:
     """Load a canonical file into memory, checking its layout; errors name the file and the problem."""
     path = Path(path)

@@ -13,7 +13,8 @@ np.histogram and lands entirely in one bin (``n_bins // 2 + 1``).
 The edges are computed per column with the arithmetic of ``np.linspace`` (the routine np.histogram calls) in
 np.histogram's own bin dtype (the input's float dtype; float64 for integer input), so every code agrees with the
 per-column numpy call to the bit; the codes are then found by an arithmetic guess corrected against those edges, which
-vectorizes over columns.  ``histogram_edges`` and ``digitize_codes`` are shared with the neuron specialization metric.
+vectorizes over columns.  ``histogram_edges`` is shared with the neuron specialization metric (whose torch
+digitization mirrors ``digitize_codes``).
 """
 
 from __future__ import annotations

@@ -12,44 +12,31 @@ Each neuron's bins span its own [min, max] over the N samples (a dead, all-zero 
 Vectorized over neurons: SAE activations are mostly exact zeros, so only the nonzero entries are digitized
 individually (against exact per-neuron np.histogram edges, see ``discretize``); the zeros of neuron i all fall in the
 one bin ``digitize(0)`` and are added per class as ``count(class) - count(nonzero entries of that class)``.  The joint
-(neuron, bin, class) counts of a chunk of neurons come from one bincount per factor (numpy ``np.bincount``, torch
-``torch.bincount`` on the tensor's device); with bin counts p_b, class counts q_k and joint counts J_bk (sum N),
+(neuron, bin, class) counts of a chunk of neurons come from one ``torch.bincount`` per factor on the tensor's
+device; with bin counts p_b, class counts q_k and joint counts J_bk (sum N),
 sklearn's sum regroups exactly into ``MI = (N log N + sum J log J - sum p log p - sum q log q) / N``, evaluated for
 every table at once in float64 from a c*log(c) table (agrees with the sklearn loop to ~1e-15; MI is set to 0 when the
 neuron occupies one bin or the factor one class, as sklearn does, and clipped at 0).
-Inputs: numpy (N, M), torch (N, M) on any device (dense layout), or any scipy.sparse matrix (N, M).
+Inputs: a torch tensor (N, M) on any device (the pipeline's case: the evaluation activations on the GPU); a numpy
+array or scipy.sparse matrix is first made a dense CPU tensor, so there is one implementation. The slow, obvious
+per-neuron sklearn loop is the reference in tests/test_metrics.py.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .discretize import digitize_codes, histogram_edges
+from .discretize import histogram_edges
 from .mutual_info import factor_entropy, relabel_columns
 
 __all__ = ["neuron_factor_mi", "specialized_count"]
 
 
-def _is_torch(x) -> bool:
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return False
-    return isinstance(x, torch.Tensor)
-
-
-def _is_scipy_sparse(x) -> bool:
-    try:
-        import scipy.sparse
-    except ImportError:  # pragma: no cover - scipy is a dependency
-        return False
-    return scipy.sparse.issparse(x)
-
-
 def neuron_factor_mi(acts, factors, n_bins: int = 20, normalize: bool = True, chunk: int = 1024) -> np.ndarray:
     """MI (nats, or normalized by the factor entropy) between each neuron of ``acts`` (N, M) and each factor -> (M, F).
 
-    ``acts``: numpy array, torch tensor (computed on its device, float64 accumulation) or scipy.sparse matrix.
+    ``acts``: torch tensor (computed on its device, float64 accumulation); numpy and scipy.sparse inputs are made a
+    dense CPU tensor first.
     ``factors``: integer (N, F) classes.  ``chunk`` neurons are processed at a time to bound memory.  Equals the
     per-neuron loop ``mutual_info_score(np.digitize(a, np.histogram(a, n_bins)[1][:-1]), v)`` to float64 rounding.
     The result is always a float64 numpy array.
@@ -61,10 +48,9 @@ def neuron_factor_mi(acts, factors, n_bins: int = 20, normalize: bool = True, ch
     factors = np.asarray(factors)
     if factors.ndim != 2:
         raise ValueError(f"factors must be 2-D (N, F), got shape {factors.shape}")
-    if not (_is_torch(acts) or _is_scipy_sparse(acts)):
-        acts = np.asarray(acts)
-    if len(getattr(acts, "shape", ())) != 2:
-        raise ValueError(f"acts must be 2-D (N, M), got shape {getattr(acts, 'shape', None)}")
+    acts = _as_tensor(acts)
+    if acts.dim() != 2:
+        raise ValueError(f"acts must be 2-D (N, M), got shape {tuple(acts.shape)}")
     n, m = acts.shape
     if n != factors.shape[0]:
         raise ValueError(f"acts has {n} samples but factors has {factors.shape[0]}")
@@ -72,12 +58,7 @@ def neuron_factor_mi(acts, factors, n_bins: int = 20, normalize: bool = True, ch
         raise ValueError("neuron_factor_mi needs at least one sample")
     fk, k_sizes = relabel_columns(factors)
     entropy = factor_entropy(factors)
-    if _is_torch(acts):
-        mi = _mi_torch(acts, fk, k_sizes, n_bins, chunk)
-    elif _is_scipy_sparse(acts):
-        mi = _mi_sparse(acts, fk, k_sizes, n_bins, chunk)
-    else:
-        mi = _mi_dense(acts, fk, k_sizes, n_bins, chunk)
+    mi = _mi_torch(acts, fk, k_sizes, n_bins, chunk)
     if normalize:
         valid = entropy > 0
         mi[:, valid] /= entropy[valid]
@@ -93,7 +74,7 @@ def specialized_count(mi: np.ndarray, threshold: float) -> int:
     return int(np.count_nonzero((mi > threshold).any(axis=1)))
 
 
-# --------------------------------------------------------------------------------------------------- numpy / scipy
+# --------------------------------------------------------------------------------------------------------- torch
 
 
 def _xlogx_table(n: int) -> np.ndarray:
@@ -104,92 +85,21 @@ def _xlogx_table(n: int) -> np.ndarray:
     return t
 
 
-def _chunk_mi_numpy(rows, cols, vals, edges, n_cols, fk, k_sizes, n, xlogx) -> np.ndarray:
-    """MI (n_cols, F) of a chunk given its explicit entries (row, local column, value); all other entries are 0.
-
-    With joint counts J[b, k], bin counts p[b] and class counts q[k] of one neuron and factor (sum N)::
-
-        I = (N log N + sum J log J - sum p log p - sum q log q) / N
-
-    which is sklearn's sum of p(b,k) log[p(b,k) / (p(b) p(k))] regrouped, evaluated with a c*log(c) table
-    (exact to float64 rounding, |error| ~ 1e-15 nats).
-    """
-    n_bins = edges.shape[1] - 1
-    out = np.zeros((n_cols, len(k_sizes)), dtype=np.float64)
-    codes = digitize_codes(vals, cols, edges)
-    zero_code = np.clip(np.count_nonzero(edges[:, :n_bins] <= 0.0, axis=1), 1, n_bins)
-    base = cols * n_bins + (codes - 1)
-    col_index = np.arange(n_cols)
-    bins = np.bincount(base, minlength=n_cols * n_bins).reshape(n_cols, n_bins)
-    bins[col_index, zero_code - 1] += n - bins.sum(axis=1)
-    s_bins = xlogx[bins].sum(axis=1)
-    one_bin = np.count_nonzero(bins, axis=1) <= 1
-    n_log_n = xlogx[n]
-    for f, k in enumerate(k_sizes):
-        k = int(k)
-        if k <= 1:
-            continue  # a single-valued factor has MI 0 with everything
-        labels = fk[:, f]
-        joint = np.bincount(base * k + labels[rows], minlength=n_cols * n_bins * k).reshape(n_cols, n_bins, k)
-        class_counts = np.bincount(labels, minlength=k)
-        joint[col_index, zero_code - 1, :] += class_counts[None, :] - joint.sum(axis=1)
-        s_joint = xlogx[joint].sum(axis=(1, 2))
-        mi = ((s_joint - s_bins) + (n_log_n - xlogx[class_counts].sum())) / n
-        mi[one_bin] = 0.0
-        out[:, f] = np.clip(mi, 0.0, None)
-    return out
 
 
-def _mi_dense(acts: np.ndarray, fk, k_sizes, n_bins, chunk) -> np.ndarray:
-    n, m = acts.shape
+def _as_tensor(acts):
+    import torch
+
+    if isinstance(acts, torch.Tensor):
+        if acts.layout != torch.strided:
+            raise TypeError("torch sparse tensors are not supported; pass a dense tensor or a scipy.sparse matrix")
+        return acts
+    if hasattr(acts, "toarray"):  # scipy.sparse
+        acts = acts.toarray()
+    acts = np.asarray(acts)
     if not (np.issubdtype(acts.dtype, np.number) or acts.dtype == np.bool_):
         raise TypeError(f"acts must be numeric, got dtype {acts.dtype}")
-    out = np.zeros((m, len(k_sizes)), dtype=np.float64)
-    xlogx = _xlogx_table(n)
-    for c0 in range(0, m, chunk):
-        x = np.ascontiguousarray(acts[:, c0 : c0 + chunk])  # a contiguous copy makes the nonzero scan ~3x faster
-        n_cols = x.shape[1]
-        edges = histogram_edges(x.min(axis=0), x.max(axis=0), n_bins, dtype=x.dtype).astype(np.float64)
-        flat = np.flatnonzero(x != 0)
-        vals = x.ravel()[flat]
-        rows = flat // n_cols
-        cols = flat - rows * n_cols
-        out[c0 : c0 + n_cols] = _chunk_mi_numpy(rows, cols, vals, edges, n_cols, fk, k_sizes, n, xlogx)
-    return out
-
-
-def _mi_sparse(acts, fk, k_sizes, n_bins, chunk) -> np.ndarray:
-    import scipy.sparse
-
-    a = scipy.sparse.csc_matrix(acts.tocsc(copy=True))  # own arrays: sum_duplicates must not touch the caller's
-    a.sum_duplicates()
-    n, m = a.shape
-    out = np.zeros((m, len(k_sizes)), dtype=np.float64)
-    xlogx = _xlogx_table(n)
-    indptr = a.indptr.astype(np.int64)
-    for c0 in range(0, m, chunk):
-        c1 = min(c0 + chunk, m)
-        s, e = indptr[c0], indptr[c1]
-        counts = np.diff(indptr[c0 : c1 + 1])
-        rows = a.indices[s:e].astype(np.int64)
-        vals = a.data[s:e]
-        cols = np.repeat(np.arange(c1 - c0), counts)
-        lo = np.zeros(c1 - c0, dtype=vals.dtype)
-        hi = np.zeros(c1 - c0, dtype=vals.dtype)
-        nonempty = counts > 0
-        if nonempty.any():
-            starts = (indptr[c0:c1] - s)[nonempty]
-            lo_ne = np.minimum.reduceat(vals, starts)
-            hi_ne = np.maximum.reduceat(vals, starts)
-            has_zero = counts[nonempty] < n  # implicit zeros take part in the range
-            lo[nonempty] = np.where(has_zero, np.minimum(lo_ne, 0), lo_ne)
-            hi[nonempty] = np.where(has_zero, np.maximum(hi_ne, 0), hi_ne)
-        edges = histogram_edges(lo, hi, n_bins, dtype=vals.dtype).astype(np.float64)
-        out[c0:c1] = _chunk_mi_numpy(rows, cols, vals, edges, c1 - c0, fk, k_sizes, n, xlogx)
-    return out
-
-
-# --------------------------------------------------------------------------------------------------------- torch
+    return torch.from_numpy(np.ascontiguousarray(acts))
 
 
 def _torch_numpy_dtype(tdtype):
@@ -222,11 +132,17 @@ def _digitize_codes_torch(values, cols, edges):
 
 
 def _mi_torch(acts, fk, k_sizes, n_bins, chunk) -> np.ndarray:
-    """The numpy algorithm (``_chunk_mi_numpy``) with torch ops on ``acts.device``; float64 accumulation."""
+    """MI (M, F) of every neuron, ``chunk`` neurons at a time, with torch ops on ``acts.device``.
+
+    With joint counts J[b, k], bin counts p[b] and class counts q[k] of one neuron and factor (sum N)::
+
+        I = (N log N + sum J log J - sum p log p - sum q log q) / N
+
+    which is sklearn's sum of p(b,k) log[p(b,k) / (p(b) p(k))] regrouped, evaluated with a c*log(c) table
+    (exact to float64 rounding, |error| ~ 1e-15 nats).
+    """
     import torch
 
-    if acts.layout != torch.strided:
-        raise TypeError("torch sparse tensors are not supported; pass a dense tensor or a scipy.sparse matrix")
     device = acts.device
     n, m = acts.shape
     np_dtype = _torch_numpy_dtype(acts.dtype)
@@ -241,6 +157,8 @@ def _mi_torch(acts, fk, k_sizes, n_bins, chunk) -> np.ndarray:
             x = acts[:, c0 : c0 + chunk]
             if acts.dtype == torch.bfloat16:
                 x = x.float()
+            elif not x.is_floating_point():  # integers / bool: binned in float64, as np.histogram does
+                x = x.to(torch.float64)
             n_cols = x.shape[1]
             lo = x.amin(dim=0).cpu().numpy().astype(np_dtype)
             hi = x.amax(dim=0).cpu().numpy().astype(np_dtype)

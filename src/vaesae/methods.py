@@ -1,0 +1,106 @@
+"""The table of stage-3 sparsification methods: one row per method, the single place a method is declared.
+
+Everything method-specific elsewhere is derived from this table: the workflow's wildcard constraints, phases,
+targets, rule params and source inputs (``vaesae.workflow``), the config check of ``methods:``, and the sparsifier
+class the training loop builds. Adding a method means one class (a :class:`vaesae.sparsifiers.base.Sparsifier`)
+and one row here.
+
+The table is read by the Snakefile at parse time, so it imports nothing heavy: a row names its sparsifier class as
+``"module:Class"`` and :func:`sparsifier_class` imports it only when a job trains.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Method:
+    """One stage-3 method.
+
+    name:       the value in ``methods:`` and the ``{method}`` wildcard (also the phase name of its stage-3 run)
+    sparsifier: ``"module:Class"`` of its :class:`~vaesae.sparsifiers.base.Sparsifier`
+    keys:       the ``sparsify:`` config keys its runs read; they are its rules' params, so editing any other
+                ``sparsify`` key leaves its runs alone
+    extended:   extended training continues it at its final sparsity (phase ``{name}_extended``)
+    label:      the name shown in tables and figures
+    """
+
+    name: str
+    sparsifier: str
+    keys: tuple[str, ...]
+    extended: bool
+    label: str
+
+    @property
+    def module(self) -> str:
+        return self.sparsifier.split(":", 1)[0]
+
+    @property
+    def extended_phase(self) -> str | None:
+        return f"{self.name}_extended" if self.extended else None
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+    """Add a row to the table (a name may be declared once)."""
+    if method.name in METHODS:
+        raise ValueError(f"method {method.name!r} is already in the methods table")
+    if "_" in method.name or not method.name.isidentifier() or method.name in ("init", "vae", "shared"):
+        raise ValueError(f"method name {method.name!r} must be a lowercase identifier without '_' (not init/vae)")
+    if "epochs" not in method.keys:
+        raise ValueError(f"method {method.name!r}: its keys must include sparsify.epochs")
+    METHODS[method.name] = method
+    return method
+
+
+register(Method(
+    name="topk",
+    sparsifier="vaesae.sparsifiers.topk:TopK",
+    keys=("epochs", "k_start", "k_end", "warmup_fraction", "hold_fraction", "topk_l1_coeff"),
+    extended=True,
+    label="Top-k",
+))  # fmt: skip
+register(Method(
+    name="l1",
+    sparsifier="vaesae.sparsifiers.l1:L1Anneal",
+    keys=("epochs", "l1_start", "l1_end"),
+    extended=False,
+    label="L1",
+))  # fmt: skip
+
+
+def get(name: str) -> Method:
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ValueError(f"unknown method {name!r}; the methods table has {', '.join(METHODS)}") from None
+
+
+def sparsifier_class(name: str):
+    """The sparsifier class of a method (imported on first use)."""
+    module, _, cls = get(name).sparsifier.partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def phases(methods: list[str]) -> list[str]:
+    """Evaluation phases of a run: ``init`` (k_start), then each method and, where it extends, ``{method}_extended``."""
+    out = ["init"]
+    for name in methods:
+        m = get(name)
+        out.append(m.name)
+        if m.extended:
+            out.append(m.extended_phase)
+    return out
+
+
+def phase_run(phase: str) -> tuple[str, str]:
+    """(stage, method) of an evaluation phase: ``init`` -> (init, shared), ``topk_extended`` -> (extend, topk)."""
+    if phase == "init":
+        return "init", "shared"
+    if phase.endswith("_extended"):
+        return "extend", get(phase[: -len("_extended")]).name
+    return "sparsify", get(phase).name
