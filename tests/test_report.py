@@ -1,9 +1,15 @@
-"""Tables, figures, claim verdicts and the render CLI on small synthetic results written exactly as docs/FORMATS.md
-describes them (eval HDF5 root attributes, history.csv, sweeps/thresholds.csv, Snakemake benchmark TSVs)."""
+"""Tables, figures, claim verdicts, their statistics and the render entry points on small synthetic results written
+exactly as docs/FORMATS.md describes them (eval HDF5 root attributes, history.csv, sweeps/thresholds.csv, Snakemake
+benchmark TSVs)."""
 
 from __future__ import annotations
 
+import ast
+import itertools
+import json
 import math
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,8 +25,11 @@ try:
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from vaesae.cli import render
+from vaesae.cli import claims as cli_claims
+from vaesae.cli import figures as cli_figures
+from vaesae.cli import tables as cli_tables
 from vaesae.report import claims, collect, figures, tables
+from vaesae.report import stats as rstats
 
 REPO = Path(__file__).resolve().parents[1]
 PHASES = ("init", "topk", "l1", "topk_extended")
@@ -32,6 +41,8 @@ EXTEND_EPOCHS = 6
 
 # The config's `claims:` block as the pipeline passes it (rules + the paper's reported values).
 CLAIMS_CFG = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())["claims"]
+# The thresholds the tables rule passes (the same `claims:` keys).
+TABLE_RULES = {key: CLAIMS_CFG[key] for key in ("p_value", "mse_relative_tolerance", "mig_relative_tolerance")}
 
 
 # --------------------------------------------------------------------------------------------------- synthetic data
@@ -236,7 +247,7 @@ def cell(df, **keys):
 
 def test_table_values_match_hand_computed(full_run):
     scalars, histories, sweep, bench = load(full_run)
-    t = tables.build_tables(scalars, histories, sweep, bench)
+    t = tables.build_tables(scalars, histories, sweep, bench, **TABLE_RULES)
     assert list(t) == [f"table{i}" for i in range(1, 8)]
 
     # Table 1: dSprites Top-k dead % and Shapes3D L1 MIG, latent columns present
@@ -299,7 +310,7 @@ def test_table_values_match_hand_computed(full_run):
 
 
 def test_tables_written_with_markdown(full_run, tmp_path):
-    t = tables.build_tables(*load(full_run))
+    t = tables.build_tables(*load(full_run), **TABLE_RULES)
     tables.write_tables(t, tmp_path)
     for i in range(1, 8):
         csv = pd.read_csv(tmp_path / f"table{i}.csv")
@@ -330,7 +341,7 @@ def test_missing_dataset_and_single_seed(tmp_path):
     run = write_run(tmp_path / "in", datasets=("dsprites",), seeds=(42,), phases=("init", "topk"),
                     benchmarks=False)
     scalars, histories, sweep, bench = load(run)
-    t = tables.build_tables(scalars, histories, sweep, bench)
+    t = tables.build_tables(scalars, histories, sweep, bench, **TABLE_RULES)
     c = cell(t["table1"], dataset="dsprites", method="topk", metric="Dead (%)")
     assert c["n"] == 1 and math.isnan(c["std"])
     assert "shapes3d" not in set(t["table1"]["dataset"])
@@ -357,7 +368,7 @@ def test_missing_dataset_and_single_seed(tmp_path):
     # nothing at all: every table and figure still rendered
     empty = (collect.load_eval_scalars([]), collect.load_histories([]), collect.load_sweep(None),
              collect.load_benchmarks([]))
-    tables.write_tables(tables.build_tables(*empty), tmp_path / "empty")
+    tables.write_tables(tables.build_tables(*empty, **TABLE_RULES), tmp_path / "empty")
     assert len(list((tmp_path / "empty").glob("table*.md"))) == 7
     fig = figures.figure_05(empty[1])
     assert any("no data for dSprites, Shapes3D in this run" in t.get_text() for ax in fig.axes for t in ax.texts)
@@ -473,28 +484,61 @@ def test_config_claims_block_is_usable(full_run):
 
 
 # --------------------------------------------------------------------------------------------------- CLI
-def test_cli_writes_every_output(full_run, tmp_path):
-    import json
+def common_args(run: dict) -> list[str]:
+    return ["--evals", *map(str, run["evals"]), "--histories", *map(str, run["histories"]),
+            "--sweep", str(run["sweep"])]
 
-    common = ["--evals", *map(str, full_run["evals"]), "--histories", *map(str, full_run["histories"]),
-              "--sweep", str(full_run["sweep"])]
-    assert render.main(["tables", *common, "--benchmarks", *map(str, full_run["benchmarks"]),
-                        "--outdir", str(tmp_path / "tables")]) == 0
+
+def test_cli_writes_every_output(full_run, tmp_path):
+    common = common_args(full_run)
+    assert cli_tables.main([*common, "--benchmarks", *map(str, full_run["benchmarks"]), "--params",
+                            json.dumps(TABLE_RULES), "--outdir", str(tmp_path / "tables")]) == 0
     for i in range(1, 8):
         assert (tmp_path / "tables" / f"table{i}.csv").is_file() and (tmp_path / "tables" / f"table{i}.md").is_file()
+    # the CLI's numbers are build_tables' on the same inputs, with the same thresholds
+    expected = tables.build_tables(*load(full_run), **TABLE_RULES)
+    for name in ("table2", "table6", "table7"):
+        csv = pd.read_csv(tmp_path / "tables" / f"{name}.csv")
+        assert csv["mean"].to_numpy() == pytest.approx(expected[name]["mean"].to_numpy(), nan_ok=True)
+        assert [t if isinstance(t, str) else "" for t in csv["text"]] == [
+            t if isinstance(t, str) else "" for t in expected[name]["text"]]
     params = json.dumps({"datasets": ["dsprites"], "dead_threshold": 0.002, "specialization_threshold": 0.4})
-    assert render.main(["figures", *common, "--params", params, "--outdir", str(tmp_path / "figs")]) == 0
+    assert cli_figures.main([*common, "--params", params, "--outdir", str(tmp_path / "figs")]) == 0
     for i in range(1, 12):
         assert (tmp_path / "figs" / f"figure{i:02d}.png").is_file()
         assert (tmp_path / "figs" / f"figure{i:02d}.pdf").is_file()
-    assert render.main(["claims", *common, "--params", json.dumps(CLAIMS_CFG), "--out-md",
-                        str(tmp_path / "claims.md"), "--out-csv", str(tmp_path / "claims.csv")]) == 0
+    assert cli_claims.main([*common, "--params", json.dumps(CLAIMS_CFG), "--out-md", str(tmp_path / "claims.md"),
+                            "--out-csv", str(tmp_path / "claims.csv")]) == 0
     df = pd.read_csv(tmp_path / "claims.csv")
     assert set(df.loc[df.level == "claim", "claim"]) == {f"C{i}" for i in range(1, 9)}
     assert set(df["verdict"]) <= set(claims.VERDICTS)
+    ref = claims.evaluate_claims(*load(full_run)[:3], CLAIMS_CFG)
+    assert list(df["verdict"]) == list(ref["verdict"])
+    assert df["p_value"].to_numpy() == pytest.approx(ref["p_value"].to_numpy(), nan_ok=True)
     assert CLAIMS_CFG["contradictions"][0] in (tmp_path / "claims.md").read_text()
+    assert not list(tmp_path.rglob(".*.tmp"))  # atomic writes leave no temporaries
     with pytest.raises(SystemExit):
-        render.main(["claims", *common, "--params", "[1]", "--out-md", "x", "--out-csv", "y"])
+        cli_claims.main([*common, "--params", "[1]", "--out-md", "x", "--out-csv", "y"])
+
+
+def test_cli_thresholds_are_required(full_run, tmp_path):
+    common = [*common_args(full_run), "--outdir", str(tmp_path / "tables")]
+    for key in TABLE_RULES:
+        params = json.dumps({k: v for k, v in TABLE_RULES.items() if k != key})
+        with pytest.raises(SystemExit, match=rf"claims\.{key}"):
+            cli_tables.main([*common, "--params", params])
+    with pytest.raises(SystemExit, match="claims.p_value"):
+        cli_tables.main(common)  # no --params at all
+    with pytest.raises(SystemExit, match="unknown --params key.*dead_threshold"):
+        cli_tables.main([*common, "--params", json.dumps({**TABLE_RULES, "dead_threshold": 0.001})])
+    assert not (tmp_path / "tables").exists()  # nothing written before the check
+    cfg = {k: v for k, v in CLAIMS_CFG.items() if k != "mig_relative_tolerance"}
+    with pytest.raises(SystemExit, match="claims.mig_relative_tolerance"):
+        cli_claims.main([*common_args(full_run), "--params", json.dumps(cfg), "--out-md", str(tmp_path / "c.md"),
+                         "--out-csv", str(tmp_path / "c.csv")])
+    with pytest.raises(SystemExit, match="missing.h5"):
+        cli_tables.main(["--evals", str(tmp_path / "missing.h5"), "--params", json.dumps(TABLE_RULES),
+                         "--outdir", str(tmp_path / "t")])
 
 
 def test_claims_rules_come_from_config_only():
@@ -513,7 +557,8 @@ def test_global_metrics_are_merged_and_reported(full_run, tmp_path):
         rows.append(path)
     merged = collect.merge_global_metrics(scalars, rows)
     assert len(merged) == len(scalars) and (merged.loc[merged.phase == "topk", "sap"] == 0.1).all()
-    t2 = tables.table2(merged)
+    t2 = tables.table2(merged, p_value=TABLE_RULES["p_value"],
+                       mig_relative_tolerance=TABLE_RULES["mig_relative_tolerance"])
     sap_change = t2[(t2["metric"].str.startswith("SAP change")) & (t2["dataset"] == "dsprites")]
     assert sap_change["mean"].iloc[0] == pytest.approx(-0.2)
     t1 = tables.table1(merged)
@@ -522,3 +567,223 @@ def test_global_metrics_are_merged_and_reported(full_run, tmp_path):
     bad.write_text("dataset,seed\nx,1\n")
     with pytest.raises(collect.ReportInputError, match="missing columns"):
         collect.merge_global_metrics(scalars, [bad])
+
+
+# --------------------------------------------------------------------------------------------------- stats
+def scalars_frame(dataset: str, seeds, mig_init, mig_topk) -> pd.DataFrame:
+    """Evaluation scalars (phases init and topk) of ``seeds`` with the given MIG values, as load_eval_scalars gives."""
+    rows = []
+    for seed, m0, m1 in zip(seeds, mig_init, mig_topk):
+        for phase, mig in (("init", m0), ("topk", m1)):
+            v = eval_values(dataset, seed, phase)
+            rows.append({**v, "mig": mig, "dataset": dataset, "seed": seed, "phase": phase, "method": "topk",
+                         "n_neurons": N_NEURONS, "dead_threshold": 0.001, "specialization_threshold": 0.5})
+    return pd.DataFrame(rows, columns=list(collect.EVAL_COLUMNS))
+
+
+def mig_label(t: dict, dataset: str) -> str:
+    t2 = t["table2"]
+    return t2[t2["metric"].str.startswith("MIG change") & (t2["dataset"] == dataset)].iloc[0]["text"]
+
+
+def c3_verdict(res: pd.DataFrame, dataset: str) -> str:
+    return res[(res.claim == "C3") & (res.level == "detail") & (res.dataset == dataset)].iloc[0]["verdict"]
+
+
+def test_table2_and_c3_agree_when_the_tests_disagree():
+    """Six seeds whose MIG rises a little on five and a lot on one: the paired t-test sees no significant change
+    (p ≈ 0.35), the Wilcoxon signed-rank test does (p = 2/64); Table 2's label and C3's verdict must agree."""
+    seeds = range(42, 48)
+    diffs = [0.001, 0.002, 0.003, 0.004, 0.005, 0.5]
+    scalars = scalars_frame("dsprites", seeds, [0.14] * 6, [0.14 + d for d in diffs])
+    a, b = np.full(6, 0.14), 0.14 + np.array(diffs)
+    assert rstats.WILCOXON_MIN_N == 6
+    assert stats.ttest_rel(a, b).pvalue >= 0.05 > stats.wilcoxon(a, b).pvalue  # the premise: the two tests disagree
+    t = tables.build_tables(scalars, **TABLE_RULES)
+    res = claims.evaluate_claims(scalars, None, None, CLAIMS_CFG)
+    label, verdict = mig_label(t, "dsprites"), c3_verdict(res, "dsprites")
+    assert label.startswith("increase") and "Wilcoxon p = 0.0312" in label
+    assert verdict == "not reproduced"
+    # and when both tests see no change, both say stable
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 0.01, 6)
+    scalars = scalars_frame("dsprites", seeds, [0.14] * 6, list(0.14 + noise - noise.mean()))
+    t = tables.build_tables(scalars, **TABLE_RULES)
+    res = claims.evaluate_claims(scalars, None, None, CLAIMS_CFG)
+    assert mig_label(t, "dsprites").startswith("stable") and c3_verdict(res, "dsprites") == "reproduced"
+
+
+def test_thresholds_come_from_the_config(full_run):
+    scalars, histories, sweep, bench = load(full_run)
+    # Table 2: the same numbers, labelled by the p_value they are given
+    p = stats.ttest_rel([eval_values("dsprites", s, "init")["mig"] for s in (42, 43)],
+                        [eval_values("dsprites", s, "topk")["mig"] for s in (42, 43)]).pvalue
+    loose = tables.build_tables(scalars, histories, sweep, bench, **{**TABLE_RULES, "p_value": p / 2})
+    strict = tables.build_tables(scalars, histories, sweep, bench, **{**TABLE_RULES, "p_value": min(1.0, p * 2)})
+    assert mig_label(loose, "dsprites").startswith("stable")
+    assert not mig_label(strict, "dsprites").startswith("stable")
+    assert f"p >= {p / 2:g}" in " ".join(loose["table2"].attrs["notes"])
+    # Table 6: the stage-3 MSE falls by 1/1.01 - 1 ≈ -0.99 % per seed
+    rel = 1 / 1.01 - 1
+    wide = tables.build_tables(scalars, histories, sweep, bench, **{**TABLE_RULES, "mse_relative_tolerance": 0.02})
+    tight = tables.build_tables(scalars, histories, sweep, bench, **{**TABLE_RULES, "mse_relative_tolerance": 0.005})
+    change = cell(wide["table6"], dataset="dsprites", metric="Relative MSE change (%)")
+    assert change["mean"] == pytest.approx(rel * 100) and change["n"] == 2
+    assert cell(wide["table6"], dataset="dsprites", metric="Assessment")["text"].startswith("Stable")
+    assert cell(tight["table6"], dataset="dsprites", metric="Assessment")["text"].startswith("Improved")
+    # one seed, no test: mig_relative_tolerance decides (dsprites seed 42: 0.14 -> 0.15, +7 %)
+    one = scalars[scalars.seed == 42]
+    labels = {tol: mig_label(tables.build_tables(one, **{**TABLE_RULES, "mig_relative_tolerance": tol}), "dsprites")
+              for tol in (0.05, 0.10)}
+    assert labels[0.05].startswith("increase, n = 1") and labels[0.10].startswith("stable, n = 1")
+    # no defaults: a missing or null threshold is an error naming it
+    for key in TABLE_RULES:
+        with pytest.raises(TypeError, match=key):
+            tables.build_tables(scalars, **{k: v for k, v in TABLE_RULES.items() if k != key})
+        with pytest.raises(KeyError, match=rf"claims\.{key}"):
+            tables.build_tables(scalars, **{**TABLE_RULES, key: None})
+    with pytest.raises(KeyError, match=r"claims\.mig_relative_tolerance"):
+        claims.evaluate_claims(scalars, histories, sweep,
+                               {k: v for k, v in CLAIMS_CFG.items() if k != "mig_relative_tolerance"})
+    assert not any(name.startswith("DEFAULT_") for name in vars(tables))
+
+
+def slow_t(d: np.ndarray) -> float:
+    """t = mean / (sd / sqrt(n)) by the textbook formulas."""
+    n = len(d)
+    mean = sum(d) / n
+    sd = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1))
+    return mean / (sd / math.sqrt(n))
+
+
+def slow_wilcoxon_p(d: np.ndarray) -> float:
+    """Exact two-sided Wilcoxon signed-rank p by enumerating every sign pattern (no ties, no zeros)."""
+    ranks = stats.rankdata(np.abs(d))
+    w_obs = ranks[d > 0].sum()
+    null = [sum(r for r, s in zip(ranks, signs) if s) for signs in itertools.product((0, 1), repeat=len(d))]
+    lower = np.mean([w <= w_obs for w in null])
+    upper = np.mean([w >= w_obs for w in null])
+    return min(1.0, 2 * min(lower, upper))
+
+
+def test_stats_match_slow_implementations(full_run):
+    rng = np.random.default_rng(1)
+    a = rng.normal(0.2, 0.05, 8)
+    b = a + rng.normal(0.01, 0.02, 8)
+    pairs = pd.DataFrame({"a": a, "b": b}, index=range(42, 50))
+    c = rstats.compare_paired(pairs, "topk - init", "dsprites", "mig")
+    d = b - a
+    assert c.values == pytest.approx(tuple(d)) and c.seeds == tuple(range(42, 50))
+    assert (c.mean, c.std, c.n) == (pytest.approx(d.mean()), pytest.approx(np.std(d, ddof=1)), 8)
+    assert c.statistic == pytest.approx(slow_t(a - b))  # sign of a - b, as scipy.stats.ttest_rel(a, b)
+    assert c.p == pytest.approx(2 * stats.t.sf(abs(slow_t(d)), 7))
+    assert c.effect == pytest.approx(d.mean() / np.std(d, ddof=1))
+    assert c.test2 == rstats.WILCOXON and c.p2 == pytest.approx(slow_wilcoxon_p(d))
+    assert (c.mean_a, c.mean_b) == (pytest.approx(a.mean()), pytest.approx(b.mean()))
+    assert math.isnan(rstats.compare_paired(pairs.iloc[:5], "x", "d").p2)  # Wilcoxon from 6 seeds on
+    # degenerate cases of the paired test
+    assert rstats.paired_test([1, 2, 3], [1, 2, 3]) == (0.0, 1.0, 0.0)
+    assert rstats.paired_test([1, 2, 3], [2, 3, 4]) == (-math.inf, 0.0, math.inf)
+    assert all(math.isnan(v) for v in rstats.paired_test([1.0], [2.0]))
+    # one-sample t-test and Cohen's d
+    x = pd.Series([33.1, 35.0, 34.2, 36.3], index=[42, 43, 44, 45])
+    c = rstats.one_sample(x, 34.4, "dsprites")
+    assert c.statistic == pytest.approx(slow_t(x.to_numpy() - 34.4))
+    assert c.effect == pytest.approx((x.mean() - 34.4) / x.std())
+    # ratio of means (delta method) and Welch's t-test
+    num, den = np.array([60.0, 62.0, 65.0]), np.array([33.0, 34.0, 36.5, 35.0])
+    c = rstats.ratio_comparison(num, den, "shapes3d / dsprites", "shapes3d / dsprites", "topk")
+    r = num.mean() / den.mean()
+    assert c.mean == pytest.approx(r) and c.n == 3
+    v1, v2 = num.var(ddof=1) / 3, den.var(ddof=1) / 4
+    assert c.std == pytest.approx(r * math.sqrt(v1 / num.mean() ** 2 * 3 + v2 / den.mean() ** 2 * 4))
+    t_w = (num.mean() - den.mean()) / math.sqrt(v1 + v2)
+    df_w = (v1 + v2) ** 2 / (v1 ** 2 / 2 + v2 ** 2 / 3)
+    assert c.statistic == pytest.approx(t_w) and c.p == pytest.approx(2 * stats.t.sf(abs(t_w), df_w))
+    # relative MSE change over stage 3, by a loop over the history rows
+    _, histories, _, _ = load(full_run)
+    for dataset in ("dsprites", "shapes3d"):
+        for method in ("topk", "l1"):
+            expected = {}
+            for seed in (42, 43):
+                epochs = {}
+                for row in histories.itertuples():
+                    if (row.dataset, row.seed, row.phase, row.stage) == (dataset, seed, method, "sparsify"):
+                        epochs[row.epoch] = row.mse
+                first, last = epochs[min(epochs)], epochs[max(epochs)]
+                expected[seed] = (last - first) / first
+            c = rstats.mse_change(histories, dataset, method)
+            assert c.contrast == rstats.MSE_STAGE3 and dict(zip(c.seeds, c.values)) == pytest.approx(expected)
+            assert c.mean == pytest.approx(np.mean(list(expected.values())))
+    # without histories: phase init -> topk of the evaluation files
+    scalars = load(full_run)[0]
+    c = rstats.mse_change(None, "shapes3d", "topk", scalars)
+    expected = [(eval_values("shapes3d", s, "topk")["mse"] - eval_values("shapes3d", s, "init")["mse"])
+                / eval_values("shapes3d", s, "init")["mse"] for s in (42, 43)]
+    assert c.contrast == "(topk - init) / init" and c.values == pytest.approx(tuple(expected))
+    # the decision rules
+    stable = rstats.change_is_stable
+    assert stable(rstats.compare_paired(pairs, "x", "d"), p_value=0.0, relative_tolerance=0.0) is True
+    one = rstats.compare_paired(pairs.iloc[:1], "x", "d")
+    rel = abs(d[0]) / a[0]
+    assert stable(one, p_value=1.0, relative_tolerance=rel * 1.01) is True
+    assert stable(one, p_value=0.0, relative_tolerance=rel * 0.99) is False
+    assert stable(rstats.compare_paired(pairs.iloc[:0], "x", "d"), p_value=0.05, relative_tolerance=0.1) is None
+    assert rstats.within_tolerance(c, 0.5) is True and rstats.within_tolerance(c, 0.0) is False
+    with pytest.raises(TypeError):
+        stable(one)  # thresholds have no defaults
+    with pytest.raises(KeyError, match=r"claims\.p_value"):
+        rstats.thresholds({"p_value": None}, {"p_value": float})
+
+
+# --------------------------------------------------------------------------------------------------- imports
+FORBIDDEN = {
+    "tables": {"vaesae.report.figures", "vaesae.report.claims"},
+    "figures": {"vaesae.report.tables", "vaesae.report.claims", "vaesae.report.stats"},
+    "claims": {"vaesae.report.figures", "vaesae.report.tables"},
+}
+
+
+def import_closure(module: str) -> set[str]:
+    """Every vaesae module ``module`` imports, transitively, counting imports inside functions (static, by ast)."""
+    src = REPO / "src"
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        path = src / (name.replace(".", "/") + ".py")
+        if not path.is_file():
+            path = src / name.replace(".", "/") / "__init__.py"
+            if not path.is_file():
+                continue
+        seen.add(name)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                todo += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                todo.append(node.module)
+                todo += [f"{node.module}.{alias.name}" for alias in node.names]  # from pkg import module
+    return {m for m in seen if m.startswith("vaesae")}
+
+
+@pytest.mark.parametrize("entry", sorted(FORBIDDEN))
+def test_entry_points_import_only_what_they_render_with(entry, tmp_path):
+    closure = import_closure(f"vaesae.cli.{entry}")
+    assert f"vaesae.report.{entry}" in closure
+    assert not closure & FORBIDDEN[entry], closure & FORBIDDEN[entry]
+    assert not import_closure("vaesae.cli.report_inputs") & {f"vaesae.report.{e}" for e in FORBIDDEN}
+    # and at run time: main on a tiny run, then the modules Python actually loaded
+    run = write_run(tmp_path / "in", datasets=("dsprites",), seeds=(42,), phases=("init", "topk"), benchmarks=False)
+    outputs = {"tables": ["--params", json.dumps(TABLE_RULES), "--outdir", str(tmp_path / "out")],
+               "figures": ["--outdir", str(tmp_path / "out")],
+               "claims": ["--params", json.dumps(CLAIMS_CFG), "--out-md", str(tmp_path / "c.md"),
+                          "--out-csv", str(tmp_path / "c.csv")]}[entry]
+    code = (f"import json, sys\nfrom vaesae.cli.{entry} import main\nmain(json.loads(sys.argv[1]))\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('vaesae'))))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, "-c", code, json.dumps([*common_args(run), *outputs])], capture_output=True,
+                          text=True, env=env, check=True)
+    loaded = set(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert f"vaesae.report.{entry}" in loaded
+    assert not loaded & FORBIDDEN[entry], loaded & FORBIDDEN[entry]

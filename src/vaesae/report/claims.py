@@ -1,7 +1,10 @@
 """Verdicts on the paper's claims C1-C8 (shared/reference/method-notes.md), from this run's results.
 
 Nothing here hard-codes a number of the paper: the reported values come from the config's ``claims.paper`` block
-and the tolerance rules from the other ``claims:`` keys, so a reader sees and can change both.
+and the tolerance rules from the other ``claims:`` keys, so a reader sees and can change both. The statistics come
+from :mod:`vaesae.report.stats` (the same comparisons as the tables); this module judges them. C3 and Table 2's
+"MIG change" label share one rule (:func:`vaesae.report.stats.change_is_stable`), as do C4 and Table 6's assessment
+(:func:`vaesae.report.stats.within_tolerance`).
 
 :func:`evaluate_claims` returns one row per verdict. ``level == "claim"`` rows (``dataset == "all"``) give one
 verdict per claim C1-C8; ``level == "detail"`` rows give the verdict of each dataset (C6: each method) that the
@@ -13,15 +16,15 @@ is inconclusive (for example ``too few seeds (n=1 < min_seeds=3)``).
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from vaesae.report.markdown import md_table
+from vaesae.report.stats import (DATASET_ORDER, change_is_stable, compare_phases, mse_change, one_sample, ordered,
+                                 ratio_comparison, stable_rule, thresholds, within_tolerance)
 from vaesae.report.style import dataset_label, method_label
-from vaesae.report.tables import DATASET_ORDER, ordered, paired, ratio_stats, summarize
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
@@ -39,6 +42,7 @@ RULE_TYPES = {
     "ratio_tolerance": float,
     "p_value": float,
     "mse_relative_tolerance": float,
+    "mig_relative_tolerance": float,
 }
 
 DESCRIPTIONS = {
@@ -54,14 +58,6 @@ DESCRIPTIONS = {
 
 
 # --------------------------------------------------------------------------------------------------- helpers
-def _rules(cfg: dict | None) -> dict:
-    cfg = cfg or {}
-    missing = [key for key in RULE_TYPES if key not in cfg]
-    if missing:
-        raise KeyError(f"config keys missing from claims: {', '.join(f'claims.{k}' for k in missing)}")
-    return {key: kind(cfg[key]) for key, kind in RULE_TYPES.items()}
-
-
 def _paper(cfg: dict | None, key: str, sub: str | None = None):
     """``cfg["paper"][key][sub]`` or None."""
     block = ((cfg or {}).get("paper") or {}).get(key)
@@ -101,23 +97,6 @@ def _measured(mean, std, n, digits=1, unit="", signed=False) -> str:
     return f"{_fmt(mean, std, digits, signed)}{unit} (n={n})"
 
 
-def _paired_test(a, b) -> tuple[float, float, float]:
-    """Paired t-test of b vs a (``scipy.stats.ttest_rel(a, b)``) and Cohen's d_z of b - a: (t, p, d_z)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.size < 2:
-        return math.nan, math.nan, math.nan
-    diff = b - a
-    if np.allclose(diff, 0.0):
-        return 0.0, 1.0, 0.0
-    sd = diff.std(ddof=1)
-    if sd == 0:  # identical non-zero differences: the test is degenerate (infinitely significant)
-        return math.copysign(math.inf, -diff.mean()), 0.0, math.copysign(math.inf, diff.mean())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # scipy's precision-loss note on near-identical data
-        res = stats.ttest_rel(a, b)
-    return float(res.statistic), float(res.pvalue), float(diff.mean() / sd)
-
-
 def _row(claim: str, dataset: str, condition: str = "", **values) -> dict:
     row = {col: None for col in COLUMNS}
     row.update({"claim": claim, "level": "detail", "description": DESCRIPTIONS[claim], "dataset": dataset,
@@ -154,22 +133,15 @@ def _datasets(scalars: pd.DataFrame, phases) -> list[str]:
 def _c1(scalars, cfg, rules) -> list[dict]:
     rows, tol = [], rules["dead_pct_tolerance"]
     for d in _datasets(scalars, ["topk"]):
-        vals = _phase_values(scalars, d, "topk", "dead_pct")
-        m, s, n = summarize(vals)
-        pm, ps = _mean_std(_paper(cfg, "dead_pct_topk", d))
-        t = p = eff = math.nan
-        if n >= 2 and np.isfinite(pm):
-            if s > 0:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    res = stats.ttest_1samp(vals.to_numpy(float), pm)
-                t, p, eff = float(res.statistic), float(res.pvalue), (m - pm) / s
+        pm, _ = _mean_std(_paper(cfg, "dead_pct_topk", d))
+        c = one_sample(_phase_values(scalars, d, "topk", "dead_pct"), pm, d, "topk")
+        m, s, n = c.mean, c.std, c.n
         diff = abs(m - pm)
         ok = bool(diff <= tol or (np.isfinite(s) and diff <= 2 * s)) if np.isfinite(pm) else None
         row = _row("C1", d, "topk", paper_value=_paper_text(_paper(cfg, "dead_pct_topk", d), 1, " %"),
                    measured=_measured(m, s, n, 1, " %"), measured_mean=m, measured_std=s, n=n,
                    test="one-sample t-test vs the paper's mean (informative); effect = Cohen's d",
-                   statistic=t, p_value=p, effect_size=eff,
+                   statistic=c.statistic, p_value=c.p, effect_size=c.effect,
                    tolerance=f"|measured - paper| <= {tol:g} points, or <= 2 std of the seeds")
         rows.append(_decide(row, ok, n, rules, None if np.isfinite(pm) else "paper value missing from config"))
     return rows
@@ -178,10 +150,8 @@ def _c1(scalars, cfg, rules) -> list[dict]:
 def _c2(scalars, cfg, rules) -> list[dict]:
     rows, tol, alpha = [], rules["dead_pct_tolerance"], rules["p_value"]
     for d in _datasets(scalars, ["topk", "l1"]):
-        pairs = paired(scalars, d, "topk", "l1", "dead_pct")
-        diff = pairs["b"] - pairs["a"]
-        m, s, n = summarize(diff)
-        t, p, dz = _paired_test(pairs["a"], pairs["b"])
+        c = compare_phases(scalars, d, "topk", "l1", "dead_pct")
+        m, s, n, p = c.mean, c.std, c.n, c.p
         if n == 0:
             ok = None
         else:
@@ -194,7 +164,7 @@ def _c2(scalars, cfg, rules) -> list[dict]:
         row = _row("C2", d, "l1 - topk", paper_value=paper,
                    measured=_measured(m, s, n, 1, " points (L1 - Top-k)", signed=True), measured_mean=m, measured_std=s, n=n,
                    test="paired t-test over seeds, L1 vs Top-k dead %; effect = Cohen's d_z",
-                   statistic=t, p_value=p, effect_size=dz,
+                   statistic=c.statistic, p_value=p, effect_size=c.effect,
                    tolerance=f"mean(L1 - Top-k) >= 0, or |mean| <= {tol:g} points and not significantly lower "
                              f"(p >= {alpha:g})")
         rows.append(_decide(row, ok, n, rules, "no seed with both Top-k and L1" if n == 0 else None))
@@ -202,18 +172,14 @@ def _c2(scalars, cfg, rules) -> list[dict]:
 
 
 def _c3(scalars, cfg, rules) -> list[dict]:
-    rows, alpha = [], rules["p_value"]
+    rows, alpha, rel_tol = [], rules["p_value"], rules["mig_relative_tolerance"]
     for d in _datasets(scalars, ["init", "topk"]):
-        pairs = paired(scalars, d, "init", "topk", "mig")
-        diff = pairs["b"] - pairs["a"]
-        m, s, n = summarize(diff)
-        t, p, dz = _paired_test(pairs["a"], pairs["b"])
+        c = compare_phases(scalars, d, "init", "topk", "mig")
+        m, s, n = c.mean, c.std, c.n
         test = "paired t-test (scipy.stats.ttest_rel) of MIG at k_start vs k_end; effect = Cohen's d_z"
-        p_w = math.nan
-        if n >= 6 and not np.allclose(diff, 0):
-            p_w = float(stats.wilcoxon(pairs["a"], pairs["b"]).pvalue)
-            test += f"; Wilcoxon signed-rank p = {p_w:.3g}"
-        ok = None if not np.isfinite(p) else bool(p >= alpha and (not np.isfinite(p_w) or p_w >= alpha))
+        if np.isfinite(c.p2):
+            test += f"; Wilcoxon signed-rank p = {c.p2:.3g}"
+        ok = change_is_stable(c, p_value=alpha, relative_tolerance=rel_tol)
         label = _paper(cfg, "mig_change", d)
         mig = _paper(cfg, "mig_topk", d)
         paper = "no statistically significant change (§4.2)"
@@ -223,8 +189,8 @@ def _c3(scalars, cfg, rules) -> list[dict]:
             paper += f"; MIG at k=50: {_paper_text(mig, 3)}"
         row = _row("C3", d, "topk - init", paper_value=paper,
                    measured=_measured(m, s, n, 3, " (MIG change)", signed=True), measured_mean=m, measured_std=s, n=n,
-                   test=test, statistic=t, p_value=p, effect_size=dz,
-                   tolerance=f"no significant change: p >= {alpha:g}")
+                   test=test, statistic=c.statistic, p_value=c.p, effect_size=c.effect,
+                   tolerance=f"no significant change: {stable_rule(alpha, rel_tol)}")
         missing = "no seed with both k_start and k_end" if n == 0 else None
         rows.append(_decide(row, ok, n, rules, missing))
     return rows
@@ -240,16 +206,9 @@ def _c4(histories, cfg, rules) -> list[dict]:
             cur = h[(h["dataset"] == d) & (h["phase"] == method)].dropna(subset=["mse", "epoch"])
             if cur.empty:
                 continue
-            first, last = {}, {}
-            for seed, g in cur.groupby("seed"):
-                g = g.sort_values("epoch")
-                if len(g) >= 2:
-                    first[seed], last[seed] = float(g["mse"].iloc[0]), float(g["mse"].iloc[-1])
-            a, b = pd.Series(first, dtype=float), pd.Series(last, dtype=float)
-            rel = (b - a) / a.where(a > 0)
-            m, s, n = summarize(rel)
-            t, p, dz = _paired_test(a, b)
-            ok = bool(abs(m) <= tol) if n else None
+            c = mse_change(h, d, method)
+            m, s, n = c.mean, c.std, c.n
+            ok = within_tolerance(c, tol)
             rng = _paper(cfg, "mse_topk_range", d)
             paper = "stable, no degradation (Table 6" + (
                 f": {float(rng[0]):.4f} - {float(rng[1]):.4f} across seeds at k=50)" if rng else ")")
@@ -258,7 +217,7 @@ def _c4(histories, cfg, rules) -> list[dict]:
                        measured_mean=m, measured_std=s, n=n,
                        test="relative change of MSE, first vs last stage-3 epoch of history.csv; paired t-test "
                             "(informative); effect = Cohen's d_z",
-                       statistic=t, p_value=p, effect_size=dz,
+                       statistic=c.statistic, p_value=c.p, effect_size=c.effect,
                        tolerance=f"|mean relative change| <= {tol:.0%}")
             rows.append(_decide(row, ok, n, rules, "fewer than 2 stage-3 epochs" if n == 0 else None))
     return rows
@@ -267,10 +226,8 @@ def _c4(histories, cfg, rules) -> list[dict]:
 def _c5(scalars, cfg, rules) -> list[dict]:
     rows, tol = [], rules["extended_change_tolerance"]
     for d in _datasets(scalars, ["topk_extended"]):
-        pairs = paired(scalars, d, "topk", "topk_extended", "dead_pct")
-        diff = pairs["b"] - pairs["a"]
-        m, s, n = summarize(diff)
-        t, p, dz = _paired_test(pairs["a"], pairs["b"])
+        c = compare_phases(scalars, d, "topk", "topk_extended", "dead_pct")
+        m, s, n = c.mean, c.std, c.n
         pc = _paper(cfg, "extended_change_points", d)
         pc = float(pc) if pc is not None else math.nan
         final = _paper(cfg, "extended_dead_pct", d)
@@ -283,7 +240,7 @@ def _c5(scalars, cfg, rules) -> list[dict]:
                    measured=_measured(m, s, n, 1, " points", signed=True), measured_mean=m, measured_std=s, n=n,
                    test="paired t-test of dead % before vs after extended training (informative); "
                         "effect = Cohen's d_z",
-                   statistic=t, p_value=p, effect_size=dz,
+                   statistic=c.statistic, p_value=c.p, effect_size=c.effect,
                    tolerance=f"|measured change - paper change| <= {tol:g} points")
         missing = ("no seed with both topk and topk_extended" if n == 0
                    else None if np.isfinite(pc) else "paper value missing from config")
@@ -299,15 +256,10 @@ def _c6(scalars, cfg, rules) -> list[dict]:
             continue
         a = cur.loc[cur["dataset"] == "dsprites", "dead_pct"].dropna()
         b = cur.loc[cur["dataset"] == "shapes3d", "dead_pct"].dropna()
-        r, s, n = ratio_stats(summarize(b), summarize(a))
+        c = ratio_comparison(b, a, "shapes3d / dsprites", "shapes3d / dsprites", method)
+        r, s, n = c.mean, c.std, c.n
         pr = _paper(cfg, "complexity_ratio", method)
         pr = float(pr) if pr is not None else math.nan
-        t = p = math.nan
-        if len(a) >= 2 and len(b) >= 2 and (a.std() > 0 or b.std() > 0):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                res = stats.ttest_ind(b, a, equal_var=False)
-            t, p = float(res.statistic), float(res.pvalue)
         dev = r / pr - 1 if np.isfinite(pr) and np.isfinite(r) else math.nan
         ok = bool(abs(dev) <= tol) if np.isfinite(dev) else None
         missing = None
@@ -320,7 +272,7 @@ def _c6(scalars, cfg, rules) -> list[dict]:
                    measured=_measured(r, s, n, 2, "x"), measured_mean=r, measured_std=s, n=n,
                    test="ratio of mean dead % (std by error propagation); Welch t-test Shapes3D vs dSprites "
                         "(informative); effect = relative deviation from the paper's ratio",
-                   statistic=t, p_value=p, effect_size=dev,
+                   statistic=c.statistic, p_value=c.p, effect_size=dev,
                    tolerance=f"|measured / paper - 1| <= {tol:g}")
         rows.append(_decide(row, ok, n, rules, missing))
     return rows
@@ -374,20 +326,18 @@ def _c7(sweep, cfg, rules) -> list[dict]:
 def _c8(scalars, cfg, rules) -> list[dict]:
     rows = []
     for d in _datasets(scalars, ["init", "topk"]):
-        pairs = paired(scalars, d, "init", "topk", "specialized")
-        diff = pairs["b"] - pairs["a"]
-        m, s, n = summarize(diff)
-        t, p, dz = _paired_test(pairs["a"], pairs["b"])
+        c = compare_phases(scalars, d, "init", "topk", "specialized")
+        m, s, n = c.mean, c.std, c.n
         a, b = _paper(cfg, "specialized_init", d), _paper(cfg, "specialized_topk", d)
         paper = (f"{_paper_text(a, 0)} -> {_paper_text(b, 0)}" if a is not None and b is not None
                  else "fall (values not in config)")
         row = _row("C8", d, "topk - init", paper_value=paper,
                    measured=_measured(m, s, n, 0, " neurons (k_end - k_start)", signed=True)
-                   + (f"; {summarize(pairs['a'])[0]:,.0f} -> {summarize(pairs['b'])[0]:,.0f}" if n else ""),
+                   + (f"; {c.mean_a:,.0f} -> {c.mean_b:,.0f}" if n else ""),
                    measured_mean=m, measured_std=s, n=n,
                    test="paired t-test over seeds, specialized at k_start vs k_end (informative); "
                         "effect = Cohen's d_z",
-                   statistic=t, p_value=p, effect_size=dz,
+                   statistic=c.statistic, p_value=c.p, effect_size=c.effect,
                    tolerance="mean specialized at k_end < mean at k_start")
         rows.append(_decide(row, bool(m < 0) if n else None, n, rules,
                             "no seed with both k_start and k_end" if n == 0 else None))
@@ -438,7 +388,7 @@ def evaluate_claims(scalars: pd.DataFrame, histories: pd.DataFrame | None, sweep
     from vaesae.report.collect import EVAL_COLUMNS
 
     scalars = pd.DataFrame(columns=list(EVAL_COLUMNS)) if scalars is None else scalars
-    rules = _rules(cfg)
+    rules = thresholds(cfg, RULE_TYPES)
     details = {
         "C1": _c1(scalars, cfg, rules),
         "C2": _c2(scalars, cfg, rules),
@@ -480,13 +430,6 @@ def _num(value, digits=3) -> str:
     return f"{value:.{digits}g}"
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    esc = [[str(c).replace("|", "\\|").replace("\n", " ") for c in r] for r in rows]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in esc]
-    return "\n".join(lines)
-
-
 def claims_markdown(df: pd.DataFrame, contradictions: list[str] | None = None) -> str:
     """The verdict table (one line per claim), the per-dataset details, and the paper's internal contradictions."""
     top = df[df["level"] == "claim"]
@@ -498,7 +441,7 @@ def claims_markdown(df: pd.DataFrame, contradictions: list[str] | None = None) -
         f"{counts.get(INCONCLUSIVE, 0)} inconclusive (of {len(top)} claims). Measured values are mean ± std over "
         "seeds (n = number of seeds); the rules are the config's `claims:` keys.",
         "",
-        _md_table(["Claim", "Statement", "Paper", "Measured", "Verdict"],
+        md_table(["Claim", "Statement", "Paper", "Measured", "Verdict"],
                   [[r.claim, r.description, r.paper_value or "", r.measured or "",
                     f"**{verdict_text(r.verdict, r.reason)}**"] for r in top.itertuples()]),
         "",
@@ -506,7 +449,7 @@ def claims_markdown(df: pd.DataFrame, contradictions: list[str] | None = None) -
         "",
     ]
     det = df[df["level"] == "detail"]
-    out.append(_md_table(
+    out.append(md_table(
         ["Claim", "Dataset", "Condition", "Paper", "Measured", "Test", "Statistic", "p", "Effect", "Rule",
          "Verdict"],
         [[r.claim, dataset_label(r.dataset), r.condition or "", r.paper_value or "", r.measured or "", r.test or "",

@@ -6,6 +6,16 @@ column (``df.attrs["column"]``), then ``mean``, ``std`` (sample std over seeds, 
 Markdown cell). :func:`to_markdown` pivots it into the paper's layout with ``mean ± std`` cells; :func:`write_tables`
 writes ``table{N}.csv`` (the long frame) and ``table{N}.md``.
 
+The statistics (paired differences and their tests, the relative MSE change, ratios) come from
+:mod:`vaesae.report.stats`; this module only formats them. The computed labels follow the config's thresholds,
+passed to :func:`build_tables` (no defaults here):
+
+- Table 2 "MIG change" (and SAP, DCI): phase ``topk`` - phase ``init`` per seed; "stable" by
+  :func:`vaesae.report.stats.change_is_stable` with ``claims.p_value`` (paired t-test, plus the Wilcoxon
+  signed-rank test from 6 seeds on) and, with one seed, ``claims.mig_relative_tolerance`` -- the rule of claim C3.
+- Table 6 "Assessment": "Stable" when |mean relative MSE change over stage 3| <= ``claims.mse_relative_tolerance``
+  (:func:`vaesae.report.stats.within_tolerance`, the rule of claim C4).
+
 Datasets, methods and seeds are taken from the data: a run with one dataset or one seed gives the same tables with
 fewer rows / blank std.
 """
@@ -14,25 +24,24 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from vaesae.io import atomic_path, write_text
+from vaesae.report.markdown import md_table
+from vaesae.report.stats import (DATASET_ORDER, MSE_STAGE3, Comparison, change_is_stable, compare_paired,
+                                 compare_phases, mse_change, ordered, paired, ratio_comparison, relative_change,
+                                 relative_size, stable_rule, summarize, thresholds, within_tolerance)
 from vaesae.report.style import dataset_label, method_label
 
-DATASET_ORDER = ("dsprites", "shapes3d")
 METHOD_ORDER = ("topk", "l1")
 STAGE_ORDER = ("pretrain", "init", "sparsify", "extend")
 VALUE_COLUMNS = ("mean", "std", "n", "text", "fmt")
 
-#: Default rules of the computed labels (overridable through :func:`build_tables`' keyword arguments).
-DEFAULT_P_VALUE = 0.05  # Table 2 "MIG change": paired t-test k_start vs k_end; p >= this -> "stable"
-DEFAULT_MIG_RELATIVE = 0.10  # Table 2 with a single seed (no test): |relative change| <= this -> "stable"
-DEFAULT_MSE_RELATIVE = 0.10  # Table 6 assessment: |relative MSE change over stage 3| <= this -> "stable"
+#: The thresholds of the computed labels: keys of the config's `claims:` block, all required by :func:`build_tables`.
+RULE_TYPES = {"p_value": float, "mse_relative_tolerance": float, "mig_relative_tolerance": float}
 
 TITLES = {
     "table1": "Table 1. Interpretability metrics at target sparsity (end of stage 3), per dataset and method",
@@ -46,48 +55,6 @@ TITLES = {
 
 
 # --------------------------------------------------------------------------------------------------- helpers
-def ordered(values, preferred=()) -> list:
-    """Unique values: the ``preferred`` ones first in that order, then the rest sorted."""
-    present = [v for v in pd.unique(pd.Series(list(values), dtype=object)) if v is not None and v == v]
-    head = [v for v in preferred if v in present]
-    tail = sorted((v for v in present if v not in preferred), key=str)
-    return head + tail
-
-
-def summarize(values) -> tuple[float, float, int]:
-    """(mean, sample std, n) of the finite values; std is NaN for n < 2, mean NaN for n = 0."""
-    arr = pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(dtype=float)
-    arr = arr[np.isfinite(arr)]
-    n = int(arr.size)
-    if n == 0:
-        return math.nan, math.nan, 0
-    mean = float(arr.mean())
-    std = float(arr.std(ddof=1)) if n > 1 else math.nan
-    return mean, std, n
-
-
-def paired(scalars: pd.DataFrame, dataset: str, phase_a: str, phase_b: str, column: str) -> pd.DataFrame:
-    """Per-seed values of ``column`` at two phases of one dataset, seeds present in both (columns a, b)."""
-    sub = scalars[scalars["dataset"] == dataset]
-    a = sub[sub["phase"] == phase_a].set_index("seed")[column]
-    b = sub[sub["phase"] == phase_b].set_index("seed")[column]
-    out = pd.concat({"a": a, "b": b}, axis=1, join="inner").dropna()
-    return out.sort_index()
-
-
-def ratio_stats(num: tuple, den: tuple) -> tuple[float, float, int]:
-    """Ratio of two means with a first-order (delta-method) std; n = the smaller n."""
-    (m1, s1, n1), (m2, s2, n2) = num, den
-    if not (np.isfinite(m1) and np.isfinite(m2)) or m2 == 0:
-        return math.nan, math.nan, min(n1, n2)
-    ratio = m1 / m2
-    if np.isfinite(s1) and np.isfinite(s2) and m1 != 0:
-        std = abs(ratio) * math.sqrt((s1 / m1) ** 2 + (s2 / m2) ** 2)
-    else:
-        std = math.nan
-    return ratio, std, min(n1, n2)
-
-
 def _k_label(scalars: pd.DataFrame, phase: str, fallback: str) -> str:
     ks = scalars.loc[scalars["phase"] == phase, "k"].dropna()
     ks = sorted({int(k) for k in ks if int(k) >= 0})
@@ -96,6 +63,11 @@ def _k_label(scalars: pd.DataFrame, phase: str, fallback: str) -> str:
 
 def _cell(mean=math.nan, std=math.nan, n=0, text=None, fmt=".3f", **keys) -> dict:
     return {**keys, "mean": mean, "std": std, "n": int(n), "text": text, "fmt": fmt}
+
+
+def _summary(c: Comparison, scale: float | None = None) -> tuple[float, float, int]:
+    """(mean, std, n) of a comparison, or of its per-seed values times ``scale`` (e.g. 100 for a percentage)."""
+    return (c.mean, c.std, c.n) if scale is None else summarize(np.asarray(c.values, dtype=float) * scale)
 
 
 def _frame(rows: list[dict], row_keys: list[str], column: str, name: str, notes: list[str] | None = None):
@@ -159,33 +131,22 @@ def table1(scalars: pd.DataFrame) -> pd.DataFrame:
     return _frame(rows, ["dataset", "method"], "metric", "table1", notes)
 
 
-def _mig_change(pairs: pd.DataFrame, p_value: float, rel_tol: float) -> tuple[dict, str]:
-    diff = pairs["b"] - pairs["a"]
-    mean, std, n = summarize(diff)
-    if n == 0:
-        return {"mean": math.nan, "std": math.nan, "n": 0}, "no paired seeds"
-    direction = "decrease" if mean < 0 else "increase"
-    if n >= 2:
-        if np.allclose(diff, 0):
-            p = 1.0
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # precision note on near-identical data
-                p = float(stats.ttest_rel(pairs["b"], pairs["a"]).pvalue)
-        label = "stable" if (not np.isfinite(p) or p >= p_value) else direction
-        label += f", paired t-test p = {p:.3g}" if np.isfinite(p) else ", paired t-test undefined"
-    else:
-        base = abs(float(pairs["a"].iloc[0]))
-        rel = abs(mean) / base if base > 0 else math.inf
-        label = ("stable" if rel <= rel_tol else direction) + f", n = 1, |relative change| {rel:.0%} (no test)"
-    return {"mean": mean, "std": std, "n": n}, label
+def _change_label(c: Comparison, p_value: float, relative_tolerance: float) -> str:
+    """"stable" / "decrease" / "increase" by :func:`change_is_stable`, then the test that decided it."""
+    if c.n == 0:
+        return "no paired seeds"
+    stable = change_is_stable(c, p_value=p_value, relative_tolerance=relative_tolerance)
+    word = "undecided" if stable is None else "stable" if stable else ("decrease" if c.mean < 0 else "increase")
+    if c.n == 1:
+        return f"{word}, n = 1, |relative change| {relative_size(c):.0%} (no test)"
+    label = f"{word}, paired t-test p = {c.p:.3g}" if np.isfinite(c.p) else f"{word}, paired t-test undefined"
+    return label + (f", Wilcoxon p = {c.p2:.3g}" if np.isfinite(c.p2) else "")
 
 
 GLOBAL_METRICS = (("mig", "MIG"), ("sap", "SAP"), ("dci_disentanglement", "DCI disentanglement"))
 
 
-def table2(scalars: pd.DataFrame, p_value: float = DEFAULT_P_VALUE,
-           mig_relative_tolerance: float = DEFAULT_MIG_RELATIVE) -> pd.DataFrame:
+def table2(scalars: pd.DataFrame, *, p_value: float, mig_relative_tolerance: float) -> pd.DataFrame:
     """k_start (phase init) vs k_end (phase topk): dead, specialized, MIG change, complexity scaling factor."""
     k0 = _k_label(scalars, "init", "k_start")
     k1 = _k_label(scalars, "topk", "k_end")
@@ -208,27 +169,28 @@ def table2(scalars: pd.DataFrame, p_value: float = DEFAULT_P_VALUE,
         if col not in scalars or scalars[col].isna().all():
             continue
         for dataset in datasets:
-            values, label = _mig_change(paired(scalars, dataset, "init", "topk", col), p_value, mig_relative_tolerance)
-            rows.append(_cell(**values, text=label, fmt="+.3f", metric=f"{name} change (k={k1} - k={k0})",
-                              dataset=dataset))  # fmt: skip
+            change = compare_phases(scalars, dataset, "init", "topk", col)
+            rows.append(_cell(*_summary(change), text=_change_label(change, p_value, mig_relative_tolerance),
+                              fmt="+.3f", metric=f"{name} change (k={k1} - k={k0})", dataset=dataset))
     for method in METHOD_ORDER:
         cur = sub[sub["phase"] == method]
         if cur.empty:
             continue
-        base = summarize(cur.loc[cur["dataset"] == "dsprites", "dead_pct"])
+        base = cur.loc[cur["dataset"] == "dsprites", "dead_pct"]
+        n_base = summarize(base)[2]
         label = f"Complexity scaling factor (dead % / dSprites dead %, {method_label(method)})"
         for dataset in datasets:
-            mine = summarize(cur.loc[cur["dataset"] == dataset, "dead_pct"])
-            if dataset == "dsprites" and base[2] > 0:
-                rows.append(_cell(1.0, math.nan, base[2], text="baseline", fmt=".1f", metric=label, dataset=dataset))
+            if dataset == "dsprites" and n_base > 0:
+                rows.append(_cell(1.0, math.nan, n_base, text="baseline", fmt=".1f", metric=label, dataset=dataset))
                 continue
-            r, s, n = ratio_stats(mine, base)
-            text = "× dSprites" if np.isfinite(r) else ("no dSprites baseline" if base[2] == 0 else "no data")
-            rows.append(_cell(r, s, n, text=text, fmt=".2f", metric=label, dataset=dataset))
+            ratio = ratio_comparison(cur.loc[cur["dataset"] == dataset, "dead_pct"], base, f"{dataset} / dsprites",
+                                     dataset, method)
+            text = "× dSprites" if np.isfinite(ratio.mean) else ("no dSprites baseline" if n_base == 0 else "no data")
+            rows.append(_cell(*_summary(ratio), text=text, fmt=".2f", metric=label, dataset=dataset))
     notes = [
         f"k={k0}: phase `init` (end of stage 2, the k_start state); k={k1}: phase `topk` (end of stage 3).",
-        f"MIG (and SAP, DCI) change: mean ± std of the per-seed difference; 'stable' when a paired t-test gives p >= {p_value} "
-        f"(with one seed: |relative change| <= {mig_relative_tolerance:.0%}).",
+        "MIG (and SAP, DCI) change: mean ± std of the per-seed difference; "
+        f"{stable_rule(p_value, mig_relative_tolerance)} (the rule of claim C3).",
         "Complexity scaling factor: ratio of mean dead % to dSprites' (std by first-order error propagation).",
     ]
     return _frame(rows, ["metric"], "dataset", "table2", notes)
@@ -241,19 +203,19 @@ def table3(scalars: pd.DataFrame) -> pd.DataFrame:
     for dataset in _datasets(sub):
         dead = paired(scalars, dataset, "topk", "topk_extended", "dead_pct")
         spec = paired(scalars, dataset, "topk", "topk_extended", "specialized")
+        dead_change = compare_paired(dead, "topk_extended - topk", dataset, "dead_pct")
+        spec_change = relative_change(spec, "(topk_extended - topk) / topk", dataset, "specialized")
         if dead.empty:  # no extended run: show the starting point only
             start = sub[(sub["dataset"] == dataset) & (sub["phase"] == "topk")]
             dead = pd.DataFrame({"a": start.set_index("seed")["dead_pct"], "b": np.nan})
             spec = pd.DataFrame({"a": start.set_index("seed")["specialized"], "b": np.nan})
-        with np.errstate(divide="ignore", invalid="ignore"):
-            spec_pct = (spec["b"] - spec["a"]) / spec["a"].where(spec["a"] != 0) * 100.0
         cells = [
             ("Init dead (%) [Top-k, end of stage 3]", summarize(dead["a"]), ".1f"),
             ("Final dead (%) [extended]", summarize(dead["b"]), ".1f"),
-            ("Dead change (points)", summarize(dead["b"] - dead["a"]), "+.1f"),
+            ("Dead change (points)", _summary(dead_change), "+.1f"),
             ("Init specialized", summarize(spec["a"]), ",.0f"),
             ("Final specialized", summarize(spec["b"]), ",.0f"),
-            ("Specialized change (%)", summarize(spec_pct), "+.0f"),
+            ("Specialized change (%)", _summary(spec_change, 100.0), "+.0f"),
         ]
         for label, (m, s, n), fmt in cells:
             rows.append(_cell(m, s, n, fmt=fmt, metric=label, dataset=dataset))
@@ -288,9 +250,8 @@ def _threshold_table(sweep: pd.DataFrame, kind: str, name: str, default: float |
     return df
 
 
-def _default_threshold(scalars: pd.DataFrame, column: str, given: float | None) -> float | None:
-    if given is not None:
-        return float(given)
+def _default_threshold(scalars: pd.DataFrame, column: str) -> float | None:
+    """The threshold the evaluation files were computed with (their most common value), or None."""
     if column in scalars.columns:
         values = scalars[column].dropna()
         if len(values):
@@ -298,27 +259,13 @@ def _default_threshold(scalars: pd.DataFrame, column: str, given: float | None) 
     return None
 
 
-def _mse_change_from_histories(histories: pd.DataFrame, dataset: str) -> pd.Series:
-    """Per-seed relative MSE change from the first to the last stage-3 epoch of the Top-k run."""
-    if histories is None or histories.empty:
-        return pd.Series(dtype=float)
-    h = histories[(histories["dataset"] == dataset) & (histories["stage"] == "sparsify")
-                  & (histories["phase"] == "topk")].dropna(subset=["mse", "epoch"])
-    out = {}
-    for seed, g in h.groupby("seed"):
-        g = g.sort_values("epoch")
-        first, last = float(g["mse"].iloc[0]), float(g["mse"].iloc[-1])
-        if len(g) >= 2 and first > 0:
-            out[seed] = (last - first) / first
-    return pd.Series(out, dtype=float)
-
-
-def table6(scalars: pd.DataFrame, histories: pd.DataFrame | None = None,
-           mse_relative_tolerance: float = DEFAULT_MSE_RELATIVE) -> pd.DataFrame:
+def table6(scalars: pd.DataFrame, histories: pd.DataFrame | None = None, *,
+           mse_relative_tolerance: float) -> pd.DataFrame:
     """MSE range across seeds at phase topk, plus an assessment computed from the data.
 
-    Assessment: relative MSE change over stage 3 (first vs last Top-k epoch of history.csv, per seed, mean over
-    seeds); without histories, phase init vs phase topk from the evaluation files.
+    Assessment: relative MSE change over stage 3 (:func:`vaesae.report.stats.mse_change`: first vs last Top-k epoch
+    of history.csv, per seed, mean over seeds; without histories, phase init vs phase topk from the evaluation files)
+    within ``mse_relative_tolerance``.
     """
     rows = []
     sub = scalars[scalars["phase"] == "topk"]
@@ -330,16 +277,13 @@ def table6(scalars: pd.DataFrame, histories: pd.DataFrame | None = None,
         rows.append(_cell(hi, math.nan, len(cur), fmt=".4f", metric="MSE max", dataset=dataset))
         rows.append(_cell(text=rng, n=len(cur), fmt="", metric="MSE range (across seeds)", dataset=dataset))
         rows.append(_cell(*summarize(cur), fmt=".4f", metric="MSE mean", dataset=dataset))
-        rel = _mse_change_from_histories(histories, dataset)
-        source = "over stage 3"
-        if rel.empty:
-            pairs = paired(scalars, dataset, "init", "topk", "mse")
-            rel = (pairs["b"] - pairs["a"]) / pairs["a"].where(pairs["a"] > 0)
-            source = "k_start -> k_end"
-        m, s, n = summarize(rel * 100.0)
-        if n == 0:
+        change = mse_change(histories, dataset, "topk", scalars)
+        source = "over stage 3" if change.contrast == MSE_STAGE3 else "k_start -> k_end"
+        m, s, n = _summary(change, 100.0)
+        stable = within_tolerance(change, mse_relative_tolerance)
+        if stable is None:
             assessment = "no stage-3 trajectory to assess"
-        elif abs(m) <= mse_relative_tolerance * 100:
+        elif stable:
             assessment = f"Stable; no degradation ({m:+.1f}% {source})"
         elif m > 0:
             assessment = f"Degraded ({m:+.1f}% {source})"
@@ -408,25 +352,31 @@ def table7(benchmarks: pd.DataFrame) -> pd.DataFrame:
 
 def build_tables(scalars: pd.DataFrame | None, histories: pd.DataFrame | None = None,
                  sweep: pd.DataFrame | None = None, benchmarks: pd.DataFrame | None = None, *,
-                 p_value: float = DEFAULT_P_VALUE, mse_relative_tolerance: float = DEFAULT_MSE_RELATIVE,
-                 dead_threshold: float | None = None,
-                 specialization_threshold: float | None = None) -> dict[str, pd.DataFrame]:
-    """All seven tables, keyed ``table1`` ... ``table7`` (see the module docstring for their layout)."""
+                 p_value: float, mse_relative_tolerance: float,
+                 mig_relative_tolerance: float) -> dict[str, pd.DataFrame]:
+    """All seven tables, keyed ``table1`` ... ``table7`` (see the module docstring for their layout).
+
+    The thresholds are the config's ``claims.p_value``, ``claims.mse_relative_tolerance`` and
+    ``claims.mig_relative_tolerance``; a None one raises a KeyError naming its key.
+    """
     from vaesae.report.collect import BENCHMARK_COLUMNS, HISTORY_COLUMNS, SWEEP_COLUMNS
+
+    rules = thresholds({"p_value": p_value, "mse_relative_tolerance": mse_relative_tolerance,
+                        "mig_relative_tolerance": mig_relative_tolerance}, RULE_TYPES)
 
     scalars = _empty_scalars() if scalars is None else scalars
     histories = pd.DataFrame(columns=list(HISTORY_COLUMNS)) if histories is None else histories
     sweep = pd.DataFrame(columns=list(SWEEP_COLUMNS)) if sweep is None else sweep
     benchmarks = pd.DataFrame(columns=list(BENCHMARK_COLUMNS)) if benchmarks is None else benchmarks
-    spec_default = _default_threshold(scalars, "specialization_threshold", specialization_threshold)
-    dead_default = _default_threshold(scalars, "dead_threshold", dead_threshold)
+    spec_default = _default_threshold(scalars, "specialization_threshold")
+    dead_default = _default_threshold(scalars, "dead_threshold")
     return {
         "table1": table1(scalars),
-        "table2": table2(scalars, p_value=p_value),
+        "table2": table2(scalars, p_value=rules["p_value"], mig_relative_tolerance=rules["mig_relative_tolerance"]),
         "table3": table3(scalars),
         "table4": _threshold_table(sweep, "specialization", "table4", spec_default, ",.0f"),
         "table5": _threshold_table(sweep, "dead", "table5", dead_default, ".1f"),
-        "table6": table6(scalars, histories, mse_relative_tolerance=mse_relative_tolerance),
+        "table6": table6(scalars, histories, mse_relative_tolerance=rules["mse_relative_tolerance"]),
         "table7": table7(benchmarks),
     }
 
@@ -494,11 +444,9 @@ def to_markdown(df: pd.DataFrame, rows: list[str] | None = None, column: str | N
         cells[(rk, ck)] = format_cell(rec["mean"], rec["std"], rec["n"], rec.get("text"), rec.get("fmt"),
                                       mark_n=has_number and 0 < rec["n"] < n_max)
     header = [HEADERS.get(k, k) for k in rows] + [_display(column, c) for c in col_keys]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(rows) + [":-:"] * len(col_keys)) + "|"]
-    for rk in row_keys:
-        vals = [_display(k, v) for k, v in zip(rows, rk)] + [cells.get((rk, ck), "") for ck in col_keys]
-        lines.append("| " + " | ".join(v.replace("|", "\\|") for v in vals) + " |")
-    return "\n".join(lines)
+    body = [[_display(k, v) for k, v in zip(rows, rk)] + [cells.get((rk, ck), "") for ck in col_keys]
+            for rk in row_keys]
+    return md_table(header, body, ["left"] * len(rows) + ["center"] * len(col_keys))
 
 
 def table_markdown(name: str, df: pd.DataFrame) -> str:

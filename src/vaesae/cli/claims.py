@@ -1,0 +1,38 @@
+"""Judge the paper's claims C1-C8 on the pipeline's result files (``claims.md`` and ``claims.csv``).
+
+Usage::
+
+    python -m vaesae.cli.claims --evals E.h5... --globals G.csv... --histories H.csv... --sweep S.csv \\
+        --params '<the config claims: block as JSON>' --out-md claims.md --out-csv claims.csv
+
+Both outputs are written atomically; a rule missing from ``--params`` exits with a message naming its config key.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from vaesae.cli.report_inputs import load, parser, print_paths
+from vaesae.io import atomic_path, write_text
+from vaesae.report.claims import claims_markdown, evaluate_claims
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser("vaesae.cli.claims", __doc__)
+    p.add_argument("--out-md", required=True, help="Markdown verdict report")
+    p.add_argument("--out-csv", required=True, help="machine-readable verdicts")
+    args = p.parse_args(argv)
+    scalars, histories, sweep, _ = load(args)
+    try:
+        df = evaluate_claims(scalars, histories, sweep, args.params)
+    except KeyError as err:
+        raise SystemExit(f"{args.prog}: --params lacks {err.args[0]}") from err
+    with atomic_path(args.out_csv) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.10g")
+    write_text(args.out_md, claims_markdown(df, args.params.get("contradictions") or []))
+    print_paths([args.out_md, args.out_csv])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

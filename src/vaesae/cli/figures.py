@@ -1,0 +1,35 @@
+"""Render the paper's Figures 1-11 (``figure01.png`` ... ``figure11.png`` and ``.pdf``) from the result files.
+
+Usage::
+
+    python -m vaesae.cli.figures --evals E.h5... --globals G.csv... --histories H.csv... --sweep S.csv \\
+        --params '{"datasets": [...], "dead_threshold": 0.001, "specialization_threshold": 0.5}' --outdir DIR
+
+Every ``--params`` key is optional (all datasets of the data; the figure module's default thresholds). Every output
+is written atomically, and every figure is written even when a dataset, method or phase is absent from the inputs.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from vaesae.cli.report_inputs import load, parser, print_paths
+from vaesae.report.figures import DEFAULT_DEAD_THRESHOLD, DEFAULT_SPECIALIZATION_THRESHOLD, make_all_figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser("vaesae.cli.figures", __doc__)
+    p.add_argument("--outdir", required=True, help="output directory")
+    args = p.parse_args(argv)
+    params = args.params
+    scalars, histories, sweep, _ = load(args)
+    print_paths(make_all_figures(
+        histories, sweep, scalars, args.outdir, datasets=params.get("datasets"),
+        dead_threshold=float(params.get("dead_threshold", DEFAULT_DEAD_THRESHOLD)),
+        specialization_threshold=float(params.get("specialization_threshold", DEFAULT_SPECIALIZATION_THRESHOLD)),
+    ))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
