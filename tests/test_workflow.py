@@ -226,23 +226,30 @@ def test_second_dry_run_has_nothing_to_do(tiny_run):
     "module, expected",
     [
         ("src/vaesae/report/figures.py", {"figures", "all"}),
-        ("src/vaesae/report/tables.py", {"tables", "claims", "all"}),
+        ("src/vaesae/report/tables.py", {"tables", "all"}),
+        ("src/vaesae/report/stats.py", {"tables", "claims", "all"}),
         ("src/vaesae/report/claims.py", {"claims", "all"}),
         ("src/vaesae/metrics/specialization.py", {"evaluate", "global_metrics", "sweep", "tables", "figures",
                                                   "claims", "all"}),
         ("src/vaesae/metrics/dci.py", {"global_metrics", "tables", "figures", "claims", "all"}),
         ("src/vaesae/models/sae.py", {"pretrain_vae", "init_sae", "sparsify", "extend", "evaluate",
                                       "global_metrics", "sweep", "tables", "figures", "claims", "all"}),
+        ("src/vaesae/sparsifiers/l1.py", {"sparsify", "evaluate", "global_metrics", "sweep", "tables", "figures",
+                                          "claims", "all"}),
     ],
 )  # fmt: skip
 def test_editing_a_module_reruns_only_what_depends_on_it(tiny_run, module, expected):
     path, original, st = _edit(module)
     try:
-        counts = _dry(tiny_run)
+        proc = snakemake("-n", "all", "--cores", "2", "--configfile", str(tiny_run["configfile"]))
     finally:
         path.write_bytes(original)
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    counts = job_counts(proc.stdout + proc.stderr)
     assert set(counts) == expected, counts
+    if module.endswith("sparsifiers/l1.py"):  # only the L1 runs: 2 datasets x 2 seeds, and their evaluations
+        assert counts["sparsify"] == counts["evaluate"] == 4
+        assert set(re.findall(r"output: \S+/runs/\w+/seed\d+/(\w+)/model.pt", proc.stdout)) == {"l1"}
     assert _dry(tiny_run) == {}
 
 
