@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -34,7 +33,9 @@ sys.path.insert(0, str(ROOT / "src"))
 from vaesae.data.generate import make_procedural  # noqa: E402
 from vaesae.models.hybrid import HybridVAESAE, count_parameters  # noqa: E402
 from vaesae.train.checkpoint import save_checkpoint  # noqa: E402
+from vaesae.train.config import ModelConfig  # noqa: E402
 from vaesae.train.loop import StageRunner  # noqa: E402
+from vaesae.workflow import load_config, rule_params  # noqa: E402
 
 FULL_TRAIN_IMAGES = 589_824  # 80% of 737,280
 SAE_TFLOP_PER_EPOCH = 3 * 4 * 4096 * 8192 * FULL_TRAIN_IMAGES / 1e12  # ≈ 237
@@ -61,22 +62,16 @@ def main(argv=None) -> int:
     ap.add_argument("--peak", choices=sorted(PEAKS), default="h100", help="device whose floor to print")
     args = ap.parse_args(argv)
 
-    cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
-    params = {
-        "device": args.device,
-        "model": cfg["model"],
-        "optim": dict(cfg["optim"], bf16=args.bf16),
-        "pretrain": cfg["pretrain"],
-        "sparsify": cfg["sparsify"],
-        "revival": cfg["revival"],
-        "data": {"val_fraction": cfg["data"]["val_fraction"], "shapes3d_n_val": cfg["data"]["shapes3d_n_val"]},
-        "eval": dict(cfg["eval"], n_samples=1000),
-    }
+    cfg = load_config(root=ROOT)  # config.yaml as the workflow prepares it
+    params = dict(rule_params(cfg, "sparsify", method="topk"), device=args.device)  # what the sparsify rule passes
+    params["optim"] = dict(params["optim"], bf16=args.bf16)
+    params["eval"] = dict(params["eval"], n_samples=1000)
     n_total = min(int(round(args.images / (1 - cfg["data"]["val_fraction"]))), 737_280)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         make_procedural("dsprites", tmp / "d.h5", subset=None if n_total == 737_280 else n_total, progress=False)
-        model = HybridVAESAE(1, cfg["model"])
+        model_cfg = ModelConfig.from_params(cfg["model"])
+        model = HybridVAESAE(1, model_cfg)
         save_checkpoint(tmp / "init.pt", {"model": model.state_dict()})
         runner = StageRunner(
             "sparsify", dataset_file=str(tmp / "d.h5"), seed=42, params=copy.deepcopy(params),
@@ -93,7 +88,7 @@ def main(argv=None) -> int:
         runner.train_epoch(0)
         sync()
         seconds = time.perf_counter() - t0
-        per_image = flops_per_image(HybridVAESAE(1, cfg["model"]), 1)
+        per_image = flops_per_image(HybridVAESAE(1, model_cfg), 1)
         n_params = count_parameters(runner.model)
     scale = FULL_TRAIN_IMAGES / (steps * cfg["optim"]["batch_size"])
     epoch_s = seconds * scale

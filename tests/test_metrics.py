@@ -380,13 +380,35 @@ def test_dead_pct_thresholds():
         dead_pct(np.array([]), 0.001)
 
 
-def test_pixel_mse():
+def test_pixel_mse(rng):
+    from vaesae.metrics.mse import squared_error_sum
+
+    def ref(x, r):  # the obvious loop: each value's squared difference, summed in Python floats (float64)
+        total = 0.0
+        for a, b in zip(np.asarray(x, dtype=np.float64).ravel().tolist(), np.asarray(r, dtype=float).ravel().tolist()):
+            total += (b - a) ** 2
+        return total / np.asarray(x).size
+
     x = np.zeros((2, 4, 4, 1))
     r = np.full((2, 4, 4, 1), 0.5)
     assert pixel_mse(x, r) == pytest.approx(0.25)
     assert pixel_mse(torch.zeros(3, 1, 2, 2), torch.ones(3, 1, 2, 2)) == pytest.approx(1.0)
     with pytest.raises(ValueError):
         pixel_mse(np.zeros(3), np.zeros(4))
+    with pytest.raises(ValueError):
+        pixel_mse(torch.zeros(3), torch.zeros(4))
+    x, r = rng.random((3, 1, 8, 8)), rng.random((3, 1, 8, 8))
+    assert pixel_mse(x, r) == pytest.approx(ref(x, r), rel=1e-12)
+    assert squared_error_sum(r, x) == pytest.approx(ref(x, r) * x.size, rel=1e-12)
+    # float32 tensors, as the evaluation pass accumulates them on the device: a 0-d float64 tensor
+    xt, rt = torch.from_numpy(x).float(), torch.from_numpy(r).float()
+    sse = squared_error_sum(rt, xt)
+    assert isinstance(sse, torch.Tensor) and sse.dtype == torch.float64 and sse.dim() == 0
+    assert sse.item() == pytest.approx(ref(xt.numpy(), rt.numpy()) * x.size, rel=1e-6)
+    assert sse.item() == (rt - xt).pow(2).sum(dtype=torch.float64).item()  # forward_eval's former inline formula
+    assert pixel_mse(xt, rt) == pytest.approx(ref(xt.numpy(), rt.numpy()), rel=1e-6)
+    a, b = np.array([0, 255], dtype=np.uint8), np.array([255, 0], dtype=np.uint8)
+    assert pixel_mse(a, b) == ref(a, b) == 255.0**2  # integers do not wrap around
 
 
 # --------------------------------------------------------------------------------------------------------- sweep

@@ -4,12 +4,13 @@ import torch
 from vaesae.models.hybrid import HybridVAESAE, count_parameters
 from vaesae.models.sae import SparseAutoencoder, topk_mask
 from vaesae.train import losses
+from vaesae.train.config import ModelConfig
 
 from conftest import load_config
 
 
 def test_paper_architecture_parameter_count():
-    cfg = load_config(None)["model"]
+    cfg = ModelConfig.from_params(load_config(None)["model"])
     model = HybridVAESAE(1, cfg)
     assert model.vae.h_dim == 4096
     assert count_parameters(model.conv_sae) == 4096 * 8192 * 2 + 8192

@@ -36,12 +36,13 @@ def run(stage, data, tmp, params, init=None, method="none", tag="", stop_after=N
 
 @pytest.fixture(scope="module")
 def chain(tiny_cfg, dsprites_small, tmp_path_factory):
+    """pretrain -> init -> sparsify topk, each with exactly the params its rule passes; ``params``: sparsify topk's."""
     tmp = tmp_path_factory.mktemp("chain")
-    params = stage_params(tiny_cfg)
-    vae = run("pretrain", dsprites_small, tmp, params)
-    init = run("init", dsprites_small, tmp, params, init=vae / "model.pt")
+    params = stage_params(tiny_cfg, "sparsify", "topk")
+    vae = run("pretrain", dsprites_small, tmp, stage_params(tiny_cfg, "pretrain"))
+    init = run("init", dsprites_small, tmp, stage_params(tiny_cfg, "init"), init=vae / "model.pt")
     topk = run("sparsify", dsprites_small, tmp, params, init=init / "model.pt", method="topk")
-    return {"tmp": tmp, "params": params, "vae": vae, "init": init, "topk": topk}
+    return {"tmp": tmp, "cfg": tiny_cfg, "params": params, "vae": vae, "init": init, "topk": topk}
 
 
 def test_stage_outputs_and_history(chain, tiny_cfg):
@@ -84,13 +85,14 @@ def test_killed_job_resumes_to_the_same_numbers(chain, dsprites_small):
 
 
 def test_l1_and_extend_stages(chain, dsprites_small, tiny_cfg):
-    l1 = run("sparsify", dsprites_small, chain["tmp"], chain["params"], init=chain["init"] / "model.pt", method="l1")
+    l1 = run("sparsify", dsprites_small, chain["tmp"], stage_params(tiny_cfg, "sparsify", "l1"),  # beside topk's
+             init=chain["init"] / "model.pt", method="l1", tag="_l1")  # fmt: skip
     hist = pd.read_csv(l1 / "history.csv")
     assert hist["k"].isna().all()
     assert hist["l1_lambda"].iloc[0] == pytest.approx(tiny_cfg["sparsify"]["l1_start"])
     assert hist["l1_lambda"].iloc[-1] == pytest.approx(tiny_cfg["sparsify"]["l1_end"])
-    ext = run("extend", dsprites_small, chain["tmp"], chain["params"], init=chain["topk"] / "model.pt",
-              method="topk")  # fmt: skip
+    ext = run("extend", dsprites_small, chain["tmp"], stage_params(tiny_cfg, "extend", "topk"),
+              init=chain["topk"] / "model.pt", method="topk")  # fmt: skip
     ext_hist = pd.read_csv(ext / "history.csv")
     assert (ext_hist["k"] == tiny_cfg["sparsify"]["k_end"]).all()
     assert len(ext_hist) == tiny_cfg["extend"]["epochs"]
@@ -149,7 +151,8 @@ def test_checkpoint_on_a_full_disk_is_an_enospc_error_and_leaves_nothing(tmp_pat
 
 
 def runner_for(stage, chain, data, method="topk", **overrides):
-    params = copy.deepcopy(chain["params"])
+    method = method if stage in ("sparsify", "extend") else "none"  # stages 1-2 are shared by every method
+    params = copy.deepcopy(stage_params(chain["cfg"], stage, None if method == "none" else method))
     for section, values in overrides.items():
         params[section] = dict(params[section], **values)
     init = {"init": chain["vae"], "sparsify": chain["init"], "extend": chain["topk"]}[stage] / "model.pt"
@@ -194,4 +197,4 @@ def test_init_stage_freezes_the_vae(chain, dsprites_small):
     before = {k: v.clone() for k, v in r.model.vae.state_dict().items()}
     row = r.train_epoch(0)
     assert all(torch.equal(before[k], v) for k, v in r.model.vae.state_dict().items())
-    assert row["l1_lambda"] == chain["params"]["init"]["l1_coeff"] and row["loss_vae"] == 0
+    assert row["l1_lambda"] == chain["cfg"]["init"]["l1_coeff"] and row["loss_vae"] == 0

@@ -14,12 +14,14 @@ import h5py
 import numpy as np
 import torch
 
-from vaesae.evaluation import forward_eval, measure
+from vaesae import methods, sparsifiers
+from vaesae.data.device import load_device_data
 from vaesae.device import job_environment, resolve_device
+from vaesae.evaluation import forward_eval, measure
 from vaesae.io import atomic_path, parse_params
 from vaesae.models.hybrid import HybridVAESAE
 from vaesae.train.checkpoint import load_checkpoint
-from vaesae.train.loop import load_device_data
+from vaesae.train.config import DataSplitConfig, ModelConfig, MonitorConfig
 
 log = logging.getLogger("vaesae.evaluate")
 SCALARS = ("mig", "mse", "dead_pct", "specialized", "latent_dead_pct", "latent_specialized")
@@ -35,18 +37,36 @@ def to_csr(acts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return indptr, cols.cpu().numpy().astype(np.int32), acts[rows, cols].float().cpu().numpy()
 
 
+def check_phase(ckpt: dict, phase: str, checkpoint: str) -> None:
+    """The checkpoint is the phase's run: stage ``init`` for init, else the phase's stage and method."""
+    stage, method = methods.phase_run(phase)
+    got = (ckpt.get("stage"), ckpt.get("method") if stage != "init" else "shared")
+    if got != (stage, method):
+        raise ValueError(f"checkpoint {checkpoint} is stage {got[0]!r}, method {ckpt.get('method')!r}: "
+                         f"not a run of phase {phase!r} (stage {stage!r}, method {method!r})")  # fmt: skip
+
+
 def evaluate_checkpoint(dataset: str, seed: int, phase: str, checkpoint: str, params: dict, out: str) -> dict:
-    device = resolve_device(params.get("device", "auto"), tf32=params["optim"].get("tf32", True))
-    data = load_device_data(dataset, seed, params["data"], params["eval"]["n_samples"], device)
+    """ã of the phase's sparsifier (remade from the checkpoint: method, ``sparsify`` keys and state; init: Top-k at
+    the stored k) on the evaluation set, the metrics, and the evaluation file."""
+    model_cfg = ModelConfig.from_params(params["model"])
+    split = DataSplitConfig.from_params(params["data"])
+    monitor = MonitorConfig.from_params(params["eval"])
+    device = resolve_device(params["device"], tf32=params["optim"]["tf32"])
+    data = load_device_data(dataset, seed, val_fraction=split.val_fraction, shapes3d_n_val=split.shapes3d_n_val,
+                            n_eval=monitor.n_samples, device=device)  # fmt: skip
     ckpt = load_checkpoint(checkpoint, map_location=device)
-    model = HybridVAESAE(data.channels, params["model"]).to(device)
+    check_phase(ckpt, phase, checkpoint)
+    model = HybridVAESAE(data.channels, model_cfg).to(device)
     model.load_state_dict(ckpt["model"])
     model.eval()
+    sparsifier = sparsifiers.for_checkpoint(ckpt, model_cfg)
     k = None if ckpt["k"] < 0 else int(ckpt["k"])
     k_lat = None if ckpt["k_latent"] < 0 else int(ckpt["k_latent"])
-    outputs = forward_eval(model, data.eval_images(), k, k_lat, params["eval"]["batch_size"])
+    outputs = forward_eval(model, data.eval_images(), k, k_lat, monitor.batch_size, activate=sparsifier.activate)
     factors = data.eval_factors()
-    metrics = measure(outputs, factors, params["eval"])
+    metrics = measure(outputs, factors, n_bins=monitor.n_bins, dead_threshold=monitor.dead_threshold,
+                      specialization_threshold=monitor.specialization_threshold)
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("factors", data=factors.astype(np.int64))
         f.create_dataset("vae_means", data=outputs.mu.float().cpu().numpy())
@@ -64,15 +84,15 @@ def evaluate_checkpoint(dataset: str, seed: int, phase: str, checkpoint: str, pa
             dataset=data.name,
             seed=seed,
             phase=phase,
-            method=ckpt.get("method", "none") if phase != "init" else "none",
+            method=ckpt["method"] if phase != "init" else "none",
             k=-1 if k is None else k,
             k_latent=-1 if k_lat is None else k_lat,
             n_neurons=outputs.a_conv.shape[1],
             n_latent_neurons=outputs.a_lat.shape[1],
             n_eval=len(factors),
             factor_names=list(data.factor_names),
-            dead_threshold=params["eval"]["dead_threshold"],
-            specialization_threshold=params["eval"]["specialization_threshold"],
+            dead_threshold=monitor.dead_threshold,
+            specialization_threshold=monitor.specialization_threshold,
             **{s: metrics[s] for s in SCALARS},
         )
     log.info("%s %s seed %d: %s", phase, data.name, seed, {s: metrics[s] for s in SCALARS})
@@ -83,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m vaesae.cli.evaluate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--dataset", required=True)
     ap.add_argument("--seed", type=int, required=True)
-    ap.add_argument("--phase", required=True, choices=["init", "topk", "l1", "topk_extended"])
+    ap.add_argument("--phase", required=True, choices=methods.phases(list(methods.METHODS)))
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--params", required=True)
     ap.add_argument("--out", required=True)

@@ -8,12 +8,16 @@ losses backpropagate into the shared encoder.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from .sae import SparseAutoencoder
+from .sae import Activation, SparseAutoencoder, relu_topk
 from .vae import VAE
+
+if TYPE_CHECKING:
+    from vaesae.train.config import ModelConfig
 
 
 @dataclass
@@ -23,30 +27,46 @@ class HybridOutput:
     logvar: torch.Tensor  # (B, L)
     z: torch.Tensor  # (B, L)
     logits: torch.Tensor  # (B, C, 64, 64)
-    a_conv: torch.Tensor  # (B, m_conv) ã after Top-k
+    a_conv: torch.Tensor  # (B, m_conv) ã after the activation (Top-k ...)
     h_hat: torch.Tensor  # (B, h_dim)
     a_lat: torch.Tensor  # (B, m_lat)
     z_hat: torch.Tensor  # (B, L)
+    pre_conv: torch.Tensor  # (B, m_conv) conv-SAE pre-activations
+    pre_lat: torch.Tensor  # (B, m_lat) latent-SAE pre-activations
 
 
 class HybridVAESAE(nn.Module):
-    def __init__(self, in_channels: int, model_cfg: dict):
+    """Built from a :class:`vaesae.train.config.ModelConfig` (``ModelConfig.from_params(params["model"])``)."""
+
+    def __init__(self, in_channels: int, model_cfg: ModelConfig):
         super().__init__()
         self.vae = VAE(
             in_channels,
-            list(model_cfg["encoder_channels"]),
-            model_cfg["h_channels"],
-            model_cfg["fc_hidden"],
-            model_cfg["latent_dim"],
+            list(model_cfg.encoder_channels),
+            model_cfg.h_channels,
+            model_cfg.fc_hidden,
+            model_cfg.latent_dim,
         )
-        self.conv_sae = SparseAutoencoder(self.vae.h_dim, model_cfg["conv_sae_neurons"])
-        self.latent_sae = SparseAutoencoder(model_cfg["latent_dim"], model_cfg["latent_sae_neurons"])
+        self.conv_sae = SparseAutoencoder(self.vae.h_dim, model_cfg.conv_sae_neurons)
+        self.latent_sae = SparseAutoencoder(model_cfg.latent_dim, model_cfg.latent_sae_neurons)
 
-    def forward(self, x: torch.Tensor, k: int | None, k_latent: int | None, sample: bool = True) -> HybridOutput:
+    def forward(
+        self,
+        x: torch.Tensor,
+        k: int | None,
+        k_latent: int | None,
+        sample: bool = True,
+        activate: Activation = relu_topk,
+    ) -> HybridOutput:
         h, mu, logvar, z, logits = self.vae(x, sample=sample)
-        a_conv, h_hat = self.conv_sae(h, k)
-        a_lat, z_hat = self.latent_sae(z, k_latent)
-        return HybridOutput(h, mu, logvar, z, logits, a_conv, h_hat, a_lat, z_hat)
+        pre_conv = self.conv_sae.pre(h)  # op order as SparseAutoencoder.forward: the backward sums in this order
+        a_conv = activate(pre_conv, k)
+        h_hat = self.conv_sae.decode(a_conv)
+        pre_lat = self.latent_sae.pre(z)
+        a_lat = activate(pre_lat, k_latent)
+        z_hat = self.latent_sae.decode(a_lat)
+        return HybridOutput(h=h, mu=mu, logvar=logvar, z=z, logits=logits, a_conv=a_conv, h_hat=h_hat, a_lat=a_lat,
+                            z_hat=z_hat, pre_conv=pre_conv, pre_lat=pre_lat)  # fmt: skip
 
 
 def count_parameters(module: nn.Module) -> int:

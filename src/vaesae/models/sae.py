@@ -1,9 +1,12 @@
 """Sparse autoencoder with Top-k activation sparsity, eqs. (1)–(3) of the paper.
 
-    a  = ReLU(W_e h + b_e + b_boost)        W_e = Dᵀ ∈ R^{m×d}                  (1)
-    ã  = a ⊙ 1_topk(|a|)                    keep the k largest activations       (2)
-    ĥ  = W_d ã                               W_d = D ∈ R^{d×m}                   (3)
+    pre = W_e h + b_e + b_boost             W_e = Dᵀ ∈ R^{m×d}                  (pre-activations)
+    a   = ReLU(pre)                                                              (1)
+    ã   = a ⊙ 1_topk(|a|)                   keep the k largest activations       (2)
+    ĥ   = W_d ã                              W_d = D ∈ R^{d×m}                   (3)
 
+The module computes ``pre`` and ĥ; the nonlinearity and the selection (1)–(2) belong to the stage-3 method
+(``vaesae.sparsifiers``), passed in as ``activate(pre, k)``; the default is :func:`relu_topk`, eqs. (1)–(2).
 ``k = None`` disables Top-k (the L1 method). ``b_boost`` is the non-trainable bias-boosting buffer
 (``vaesae.train.revival``); it is zero unless bias boosting is on. Since a ≥ 0 after the ReLU, |a| = a.
 """
@@ -11,9 +14,13 @@
 from __future__ import annotations
 
 import math
+from typing import Callable, Optional
 
 import torch
 from torch import nn
+
+#: ``activate(pre, k) -> ã``: the nonlinearity and selection applied to the SAE pre-activations.
+Activation = Callable[[torch.Tensor, Optional[int]], torch.Tensor]
 
 
 def topk_mask(a: torch.Tensor, k: int | None) -> torch.Tensor:
@@ -22,6 +29,11 @@ def topk_mask(a: torch.Tensor, k: int | None) -> torch.Tensor:
         return a
     values, indices = torch.topk(a, k, dim=-1, sorted=False)
     return torch.zeros_like(a).scatter_(-1, indices, values)
+
+
+def relu_topk(pre: torch.Tensor, k: int | None) -> torch.Tensor:
+    """ã = ReLU(pre) ⊙ 1_topk(ReLU(pre)): eqs. (1)–(2); ``k = None`` gives ReLU(pre)."""
+    return topk_mask(torch.relu(pre), k)
 
 
 class SparseAutoencoder(nn.Module):
@@ -39,15 +51,20 @@ class SparseAutoencoder(nn.Module):
         with torch.no_grad():  # tied initialisation D = W_eᵀ, columns normalised
             self.W_d.copy_(self.W_e.t() / self.W_e.norm(dim=1).clamp_min(1e-8))
 
-    def encode(self, h: torch.Tensor, k: int | None) -> torch.Tensor:
-        """ã (B, m): eqs. (1)–(2)."""
-        a = torch.relu(torch.addmm(self.b_e + self.b_boost, h, self.W_e.t()))
-        return topk_mask(a, k)
+    def pre(self, h: torch.Tensor) -> torch.Tensor:
+        """Pre-activations W_e h + b_e + b_boost, (B, m)."""
+        return torch.addmm(self.b_e + self.b_boost, h, self.W_e.t())
+
+    def encode(self, h: torch.Tensor, k: int | None, activate: Activation = relu_topk) -> torch.Tensor:
+        """ã (B, m) = activate(pre(h), k); the default is eqs. (1)–(2)."""
+        return activate(self.pre(h), k)
 
     def decode(self, a: torch.Tensor) -> torch.Tensor:
         """ĥ (B, d): eq. (3)."""
         return a @ self.W_d.t()
 
-    def forward(self, h: torch.Tensor, k: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-        a = self.encode(h, k)
+    def forward(
+        self, h: torch.Tensor, k: int | None, activate: Activation = relu_topk
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        a = self.encode(h, k, activate)
         return a, self.decode(a)

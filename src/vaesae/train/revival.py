@@ -17,41 +17,7 @@ from __future__ import annotations
 import torch
 
 from vaesae.models.sae import SparseAutoencoder
-
-
-class RevivalState:
-    """Counters that travel in checkpoints: n_i (samples active since stage 3 began), per-epoch counts, streaks."""
-
-    def __init__(self, m: int, device: torch.device):
-        self.total_active = torch.zeros(m, dtype=torch.float64, device=device)
-        self.epoch_active = torch.zeros(m, dtype=torch.float64, device=device)
-        self.epoch_samples = 0
-        self.inactive_streak = torch.zeros(m, dtype=torch.long, device=device)
-        self.epochs_done = 0  # stage-3 epochs completed, extended training included
-
-    def observe(self, a: torch.Tensor) -> None:
-        """Count active neurons of a batch of ã (B, m) on the device, without a host sync."""
-        active = (a > 0).sum(0, dtype=torch.float64)
-        self.epoch_active += active
-        self.total_active += active
-        self.epoch_samples += a.shape[0]
-
-    def state_dict(self) -> dict:
-        return {
-            "total_active": self.total_active.cpu(),
-            "epoch_active": self.epoch_active.cpu(),
-            "epoch_samples": self.epoch_samples,
-            "inactive_streak": self.inactive_streak.cpu(),
-            "epochs_done": self.epochs_done,
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        dev = self.total_active.device
-        self.total_active = state["total_active"].to(dev)
-        self.epoch_active = state["epoch_active"].to(dev)
-        self.epoch_samples = int(state["epoch_samples"])
-        self.inactive_streak = state["inactive_streak"].to(dev)
-        self.epochs_done = int(state["epochs_done"])
+from vaesae.train.config import RevivalConfig
 
 
 def bias_boost(total_active: torch.Tensor, t: int, base: float, rate: float) -> torch.Tensor:
@@ -59,11 +25,6 @@ def bias_boost(total_active: torch.Tensor, t: int, base: float, rate: float) -> 
     if t < 1:
         raise ValueError(f"bias boost epoch t is 1-based, got {t}")
     return (base * torch.exp(-rate * total_active / t)).to(torch.float32)
-
-
-def apply_bias_boost(sae: SparseAutoencoder, state: RevivalState, base: float, rate: float) -> None:
-    t = state.epochs_done + 1
-    sae.b_boost.copy_(bias_boost(state.total_active, t, base, rate).to(sae.b_boost.device))
 
 
 def select_for_reinit(
@@ -109,31 +70,77 @@ def reinit_neurons(
                 state[key].index_fill_(index_dim, dead, 0.0)
 
 
-def end_of_epoch(
-    sae: SparseAutoencoder,
-    optimizer: torch.optim.Optimizer,
-    state: RevivalState,
-    *,
-    reinit: bool,
-    dead_threshold: float,
-    dead_fraction: float,
-    patience: int,
-    noise: float,
-    generator: torch.Generator | None = None,
-) -> int:
-    """Update streaks, re-initialise if the rule fires, reset per-epoch counts. Returns the number re-initialised."""
-    rates = state.epoch_active / max(state.epoch_samples, 1)
-    inactive = rates < dead_threshold
-    state.inactive_streak = torch.where(inactive, state.inactive_streak + 1, torch.zeros_like(state.inactive_streak))
-    n = 0
-    if reinit:
-        dead = select_for_reinit(rates, state.inactive_streak, dead_threshold, dead_fraction, patience)
-        if dead.numel():
-            donors = torch.nonzero(~inactive).flatten()
-            reinit_neurons(sae, optimizer, dead, donors, noise, generator)
-            state.inactive_streak[dead] = 0
-            n = int(dead.numel())
-    state.epoch_active.zero_()
-    state.epoch_samples = 0
-    state.epochs_done += 1
-    return n
+class Revival:
+    """Dead-neuron revival of the conv SAE, driven by the training loop.
+
+    Per batch ``observe(ã)``; at the start of a stage-3 epoch ``start_epoch(sae)`` writes the bias boost; at its end
+    ``end_epoch(sae, optimizer)`` updates the inactivity streaks, re-initialises if the rule fires and starts the
+    next epoch's counts. The counters (n_i since stage 3 began, this epoch's counts, streaks, epochs done) travel in
+    checkpoints through ``state_dict`` / ``load_state_dict``.
+    """
+
+    def __init__(self, cfg: RevivalConfig, m: int, device: torch.device, dead_threshold: float):
+        self.cfg, self.dead_threshold = cfg, dead_threshold
+        self.total_active = torch.zeros(m, dtype=torch.float64, device=device)
+        self.epoch_active = torch.zeros(m, dtype=torch.float64, device=device)
+        self.epoch_samples = 0
+        self.inactive_streak = torch.zeros(m, dtype=torch.long, device=device)
+        self.epochs_done = 0  # stage-3 epochs completed, extended training included
+
+    def observe(self, a: torch.Tensor) -> None:
+        """Count active neurons of a batch of ã (B, m) on the device, without a host sync."""
+        active = (a > 0).sum(0, dtype=torch.float64)
+        self.epoch_active += active
+        self.total_active += active
+        self.epoch_samples += a.shape[0]
+
+    def start_epoch(self, sae: SparseAutoencoder) -> None:
+        """With ``bias_boost`` on: b_boost = b_base · exp(−r · n / t) for the 1-based epoch t about to run."""
+        if self.cfg.bias_boost:
+            t = self.epochs_done + 1
+            boost = bias_boost(self.total_active, t, self.cfg.bias_base, self.cfg.bias_rate)
+            sae.b_boost.copy_(boost.to(sae.b_boost.device))
+
+    def end_epoch(
+        self, sae: SparseAutoencoder, optimizer: torch.optim.Optimizer, generator: torch.Generator | None = None
+    ) -> int:
+        """Update streaks, re-initialise if ``reinit`` is on and the rule fires, reset the per-epoch counts.
+        Returns the number of neurons re-initialised."""
+        rates = self.epoch_active / max(self.epoch_samples, 1)
+        inactive = rates < self.dead_threshold
+        self.inactive_streak = torch.where(inactive, self.inactive_streak + 1, torch.zeros_like(self.inactive_streak))
+        n = 0
+        if self.cfg.reinit:
+            cfg = self.cfg
+            dead = select_for_reinit(rates, self.inactive_streak, self.dead_threshold, cfg.reinit_dead_fraction,
+                                     cfg.reinit_patience)  # fmt: skip
+            if dead.numel():
+                donors = torch.nonzero(~inactive).flatten()
+                reinit_neurons(sae, optimizer, dead, donors, cfg.reinit_noise, generator)
+                self.inactive_streak[dead] = 0
+                n = int(dead.numel())
+        self.reset_epoch()
+        self.epochs_done += 1
+        return n
+
+    def reset_epoch(self) -> None:
+        """Forget this epoch's counts (n_i since stage 3 began, the streaks and the epoch count stay)."""
+        self.epoch_active.zero_()
+        self.epoch_samples = 0
+
+    def state_dict(self) -> dict:
+        return {
+            "total_active": self.total_active.cpu(),
+            "epoch_active": self.epoch_active.cpu(),
+            "epoch_samples": self.epoch_samples,
+            "inactive_streak": self.inactive_streak.cpu(),
+            "epochs_done": self.epochs_done,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        dev = self.total_active.device
+        self.total_active = state["total_active"].to(dev)
+        self.epoch_active = state["epoch_active"].to(dev)
+        self.epoch_samples = int(state["epoch_samples"])
+        self.inactive_streak = state["inactive_streak"].to(dev)
+        self.epochs_done = int(state["epochs_done"])

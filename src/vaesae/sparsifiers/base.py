@@ -1,0 +1,87 @@
+"""The stage-3 sparsification method, as one object the training loop drives.
+
+A sparsifier owns what differs between methods (paper §3.3):
+
+    ã = activate(pre, k)                 pre = W_e x + b_e + b_boost, the SAE pre-activations
+    (k, k_lat, λ) = sparsity(t)          for the 0-based stage-3 epoch t
+    (k, k_lat, λ) = final()              where extended training continues
+    L_aux = aux_loss(conv, latent)       extra named loss terms (none by default), added to the stage-3 loss
+
+and may keep state that travels in checkpoints (``state_dict`` / ``load_state_dict``; none by default). The SAE
+loss itself is shared: L_SAE = ‖x − x̂‖² + λ · ‖ã‖₁ (``vaesae.train.losses.sae_loss``).
+
+A method's sparsifier is built as ``cls(cfg, conv_neurons, latent_neurons)`` from its
+:class:`~vaesae.train.config.SparsifyConfig` (only the method's keys, including ``epochs``, the stage-3 epoch count)
+and the two SAE widths; ``vaesae.methods`` names its class. Tensors in and out are plain tensors.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import NamedTuple
+
+import torch
+
+from vaesae.models.sae import relu_topk
+
+
+class Sparsity(NamedTuple):
+    """The sparsity of one epoch: conv-SAE k, latent-SAE k (``None``: no Top-k) and the L1 coefficient λ."""
+
+    k: int | None
+    k_latent: int | None
+    l1: float | None
+
+
+class SAEPass(NamedTuple):
+    """One SAE's forward pass on a batch: input x (B, d), pre-activations (B, m), ã (B, m), reconstruction (B, d)."""
+
+    x: torch.Tensor
+    pre: torch.Tensor
+    a: torch.Tensor
+    x_hat: torch.Tensor
+
+
+class Sparsifier(ABC):
+    """Base of every stage-3 method; subclasses give :meth:`sparsity` and :meth:`final`, the rest has defaults."""
+
+    @abstractmethod
+    def sparsity(self, epoch: int) -> Sparsity:
+        """(k, k_lat, λ) of the 0-based stage-3 epoch ``epoch``."""
+
+    @abstractmethod
+    def final(self) -> Sparsity:
+        """(k, k_lat, λ) that extended training holds for all its epochs."""
+
+    def activate(self, pre: torch.Tensor, k: int | None) -> torch.Tensor:
+        """ã = ReLU(pre) ⊙ 1_topk(ReLU(pre)) (k = None: ReLU(pre)); used in training and evaluation alike."""
+        return relu_topk(pre, k)
+
+    def aux_loss(self, conv: SAEPass, latent: SAEPass) -> dict[str, torch.Tensor]:
+        """Auxiliary loss terms {name: scalar}, added to the stage-3 loss; none by default."""
+        return {}
+
+    def end_epoch(self) -> None:
+        """Called after each training epoch (before its evaluation); nothing by default."""
+
+    def state_dict(self) -> dict:
+        """State that travels in the stage-3/extend checkpoints and resume files; none by default."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state:
+            raise ValueError(f"{type(self).__name__} keeps no state, got {sorted(state)}")
+
+
+class Fixed(Sparsifier):
+    """A constant sparsity with the default activation: stage 2 (Top-k at k_start, shared by every method) and the
+    evaluation of its checkpoint. sparsity(t) = final() = (k, k_lat, λ)."""
+
+    def __init__(self, sparsity: Sparsity):
+        self.value = Sparsity(*sparsity)
+
+    def sparsity(self, epoch: int) -> Sparsity:
+        return self.value
+
+    def final(self) -> Sparsity:
+        return self.value

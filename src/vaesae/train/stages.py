@@ -1,0 +1,254 @@
+"""The four training stages, one small object each; :mod:`vaesae.train.loop` runs any of them.
+
+    pretrain  stage 1: VAE only,         L = R + β(e)·KL_fb, β cosine-ramped
+    init      stage 2: VAE frozen,       L = L_SAE,conv + L_SAE,latent at k = k_start (Top-k, shared by all methods)
+    sparsify  stage 3: joint,            L = R + KL_fb (β = 1) + L_SAE,conv + L_SAE,latent + Σ L_aux,
+              sparsity (k, k_lat, λ)(t) and ã from the method's sparsifier (``vaesae.sparsifiers``)
+    extend    stage 3 continued at the sparsifier's final() sparsity, from the method's stage-3 checkpoint
+              (model, optimizer, revival and sparsifier state)
+
+with L_SAE = ‖x − x̂‖² + λ·‖ã‖₁ (``vaesae.train.losses``). A stage declares its trainable parameters, its
+schedule (sparsity and β per 0-based epoch), its loss as named terms
+``{"loss", "loss_vae", "loss_sae_conv", "loss_sae_latent", "recon", "kl"}`` (plus the sparsifier's auxiliary terms),
+what it does around an epoch (revival), and its checkpoint payload.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+
+from vaesae.models.hybrid import HybridVAESAE
+from vaesae.models.sae import SparseAutoencoder
+from vaesae.sparsifiers import Fixed, SAEPass, Sparsifier, Sparsity, build
+from vaesae.train import losses, schedules
+from vaesae.train.config import StageConfig
+from vaesae.train.revival import Revival
+
+#: The loss terms every stage returns, in the order of ``history.csv``.
+LOSS_TERMS = ("loss", "loss_vae", "loss_sae_conv", "loss_sae_latent", "recon", "kl")
+
+
+def _entry(ckpt: dict, key: str, stage: str):
+    if key not in ckpt:
+        raise KeyError(f"stage {stage}: the checkpoint it starts from has no {key!r} entry")
+    return ckpt[key]
+
+
+def sae_pass(sae: SparseAutoencoder, x: torch.Tensor, k: int | None, activate) -> SAEPass:
+    """pre = W_e x + b_e + b_boost, ã = activate(pre, k), x̂ = W_d ã."""
+    pre = sae.pre(x)
+    a = activate(pre, k)
+    return SAEPass(x, pre, a, sae.decode(a))
+
+
+class Stage(ABC):
+    """One training stage over a :class:`HybridVAESAE`; the loop calls, per run:
+
+    ``load(start)`` -> ``trainable()`` -> (optimizer built) -> ``restore(optimizer, start)``, then per epoch
+    ``sparsity(e)``, ``beta(e)``, ``start_epoch()``, ``loss(x, sparsity, beta)`` per batch, ``end_epoch(optimizer)``,
+    and at the end ``payload(sparsity, optimizer)``. ``resume_state()`` / ``load_resume_state()`` carry what the
+    stage keeps besides the model and optimizer (revival, sparsifier) through resume files.
+    """
+
+    name: str
+    with_sae = True  # the per-epoch evaluation measures the SAEs
+
+    def __init__(self, cfg: StageConfig, model: HybridVAESAE, device: torch.device, in_channels: int):
+        self.cfg, self.model, self.device, self.in_channels = cfg, model, device, in_channels
+        self.sparsifier: Sparsifier = Fixed(Sparsity(None, None, None))
+
+    @property
+    def epochs(self) -> int:
+        return self.cfg.epochs
+
+    def load(self, start: dict | None) -> None:
+        """Take the weights this stage starts from out of the previous stage's checkpoint."""
+
+    @abstractmethod
+    def trainable(self) -> list[torch.nn.Parameter]: ...
+
+    def restore(self, optimizer: torch.optim.Optimizer, start: dict | None) -> None:
+        """Restore optimizer (and component) state a continued stage inherits; nothing by default."""
+
+    def sparsity(self, epoch: int) -> Sparsity:
+        return self.sparsifier.sparsity(epoch)
+
+    def beta(self, epoch: int) -> float:
+        return 1.0
+
+    def activate(self, pre: torch.Tensor, k: int | None) -> torch.Tensor:
+        """ã of this stage's SAEs (the evaluation uses it too)."""
+        return self.sparsifier.activate(pre, k)
+
+    def start_epoch(self) -> None:
+        """Before an epoch's first step; nothing by default."""
+
+    @abstractmethod
+    def loss(self, x: torch.Tensor, sparsity: Sparsity, beta: float) -> dict[str, torch.Tensor]:
+        """Named scalar loss terms of a batch x ∈ [0, 1]; ``"loss"`` is the one minimised."""
+
+    def end_epoch(self, optimizer: torch.optim.Optimizer) -> int | None:
+        """After an epoch's last step: neurons re-initialised (``None`` where the stage has no revival)."""
+        return None
+
+    def payload(self, final: Sparsity, optimizer: torch.optim.Optimizer) -> dict:
+        """The stage's output checkpoint (``model.pt``); ``final`` is the sparsity of its last epoch."""
+        return {
+            "stage": self.name,
+            "method": self.cfg.method,
+            "model": self.model.state_dict(),
+            "in_channels": self.in_channels,
+            "k": -1 if final.k is None else int(final.k),
+            "k_latent": -1 if final.k_latent is None else int(final.k_latent),
+        }
+
+    def resume_state(self) -> dict:
+        return {}
+
+    def load_resume_state(self, state: dict) -> None:
+        pass
+
+
+class Pretrain(Stage):
+    """Stage 1: L = R + β(e)·KL_fb, β(e) = beta_schedule (cosine from beta_start to beta_end); VAE parameters only."""
+
+    name = "pretrain"
+    with_sae = False
+
+    def trainable(self):
+        return list(self.model.vae.parameters())
+
+    def beta(self, epoch: int) -> float:
+        c = self.cfg.pretrain
+        return schedules.beta_schedule(epoch, self.epochs, c.beta_start, c.beta_end)
+
+    def loss(self, x, sparsity, beta):
+        pre = self.cfg.pretrain
+        zero = x.new_zeros(())
+        h, mu, logvar, z, logits = self.model.vae(x)
+        recon = losses.bernoulli_recon(logits, x)
+        kl = losses.free_bits_kl(mu, logvar, pre.free_bits, pre.free_bits_mode)
+        l_vae = recon + beta * kl
+        return {"loss": l_vae, "loss_vae": l_vae, "loss_sae_conv": zero, "loss_sae_latent": zero,
+                "recon": recon.detach(), "kl": kl.detach()}  # fmt: skip
+
+    def payload(self, final, optimizer):
+        return {"stage": "pretrain", "vae": self.model.vae.state_dict(), "in_channels": self.in_channels}
+
+
+class Init(Stage):
+    """Stage 2: the VAE frozen, L = L_SAE(h) + L_SAE(z) at the constant (k_start, k_lat(k_start), init.l1_coeff)."""
+
+    name = "init"
+
+    def __init__(self, cfg, model, device, in_channels):
+        super().__init__(cfg, model, device, in_channels)
+        k, m = cfg.sparsify.need("k_start"), cfg.model
+        self.sparsifier = Fixed(Sparsity(k, schedules.latent_k(k, m.latent_sae_neurons, m.conv_sae_neurons),
+                                         cfg.init.l1_coeff))  # fmt: skip
+
+    def load(self, start):
+        self.model.vae.load_state_dict(_entry(start, "vae", self.name))
+        self.model.vae.requires_grad_(False)
+
+    def trainable(self):
+        return list(self.model.conv_sae.parameters()) + list(self.model.latent_sae.parameters())
+
+    def loss(self, x, sparsity, beta):
+        zero = x.new_zeros(())
+        with torch.no_grad():
+            h, mu, logvar, z, _ = self.model.vae(x)
+        conv = sae_pass(self.model.conv_sae, h, sparsity.k, self.activate)
+        lat = sae_pass(self.model.latent_sae, z, sparsity.k_latent, self.activate)
+        l_conv = losses.sae_loss(h, conv.x_hat, conv.a, sparsity.l1)
+        l_lat = losses.sae_loss(z, lat.x_hat, lat.a, sparsity.l1)
+        loss = l_conv + l_lat
+        return {"loss": loss, "loss_vae": zero, "loss_sae_conv": l_conv, "loss_sae_latent": l_lat, "recon": zero,
+                "kl": zero}  # fmt: skip
+
+
+class Sparsify(Stage):
+    """Stage 3: everything trains, L = R + β·KL_fb + L_SAE(h) + L_SAE(z) + Σ aux, β = 1, with the method's
+    sparsifier (sparsity per epoch, ã, auxiliary terms) and dead-neuron revival of the conv SAE."""
+
+    name = "sparsify"
+
+    def __init__(self, cfg, model, device, in_channels):
+        super().__init__(cfg, model, device, in_channels)
+        self.sparsifier = build(cfg.method, cfg.sparsify, cfg.model)
+        self.revival = Revival(cfg.revival, cfg.model.conv_sae_neurons, device, cfg.monitor.dead_threshold)
+
+    def load(self, start):
+        self.model.load_state_dict(_entry(start, "model", self.name))
+
+    def trainable(self):
+        return list(self.model.parameters())
+
+    def start_epoch(self):
+        self.revival.start_epoch(self.model.conv_sae)
+
+    def loss(self, x, sparsity, beta):
+        fb = self.cfg.pretrain
+        out = self.model(x, sparsity.k, sparsity.k_latent, activate=self.activate)
+        recon = losses.bernoulli_recon(out.logits, x)
+        kl = losses.free_bits_kl(out.mu, out.logvar, fb.free_bits, fb.free_bits_mode)
+        l_vae = recon + beta * kl
+        l_conv = losses.sae_loss(out.h, out.h_hat, out.a_conv, sparsity.l1)
+        l_lat = losses.sae_loss(out.z, out.z_hat, out.a_lat, sparsity.l1)
+        loss = l_vae + l_conv + l_lat
+        aux = self.sparsifier.aux_loss(SAEPass(out.h, out.pre_conv, out.a_conv, out.h_hat),
+                                       SAEPass(out.z, out.pre_lat, out.a_lat, out.z_hat))  # fmt: skip
+        for name, term in aux.items():
+            if name in LOSS_TERMS:
+                raise ValueError(f"{type(self.sparsifier).__name__}.aux_loss returned {name!r}, a reserved loss name")
+            loss = loss + term
+        self.revival.observe(out.a_conv.detach())
+        return {"loss": loss, "loss_vae": l_vae, "loss_sae_conv": l_conv, "loss_sae_latent": l_lat,
+                "recon": recon.detach(), "kl": kl.detach(), **aux}  # fmt: skip
+
+    def end_epoch(self, optimizer):
+        n = self.revival.end_epoch(self.model.conv_sae, optimizer)
+        self.sparsifier.end_epoch()
+        return n
+
+    def payload(self, final, optimizer):
+        return dict(
+            super().payload(final, optimizer),
+            optimizer=optimizer.state_dict(),
+            revival=self.revival.state_dict(),
+            sparsifier=self.sparsifier.state_dict(),
+            sparsify=self.cfg.sparsify.given(),
+        )
+
+    def resume_state(self):
+        return {"revival": self.revival.state_dict(), "sparsifier": self.sparsifier.state_dict()}
+
+    def load_resume_state(self, state):
+        self.revival.load_state_dict(state["revival"])
+        self.sparsifier.load_state_dict(state["sparsifier"])
+
+
+class Extend(Sparsify):
+    """Stage 3 continued for ``extend.epochs`` at the sparsifier's final() sparsity, from the method's stage-3
+    checkpoint: model, optimizer moments (at this stage's learning rate), revival counters and sparsifier state."""
+
+    name = "extend"
+
+    def load(self, start):
+        method = _entry(start, "method", self.name)
+        if method != self.cfg.method:
+            raise ValueError(f"stage extend of method {self.cfg.method!r} got a checkpoint of method {method!r}")
+        super().load(start)
+
+    def restore(self, optimizer, start):
+        optimizer.load_state_dict(_entry(start, "optimizer", self.name))
+        self.revival.load_state_dict(_entry(start, "revival", self.name))
+        self.sparsifier.load_state_dict(_entry(start, "sparsifier", self.name))
+
+    def sparsity(self, epoch):
+        return self.sparsifier.final()
+
+
+STAGES: dict[str, type[Stage]] = {cls.name: cls for cls in (Pretrain, Init, Sparsify, Extend)}
