@@ -288,3 +288,71 @@ def test_editing_one_config_key_reruns_only_its_dependents(tiny_run):
     assert counts["evaluate"] == 4
     assert "pretrain_vae" not in counts and "init_sae" not in counts and "extend" not in counts
     assert re.findall(r"output: \S+/runs/\w+/seed\d+/(\w+)/model.pt", proc.stdout) == ["l1"] * 4
+
+
+TOY_SPARSIFIER = '''"""A toy method: Top-k at k_end from the first epoch, with an auxiliary loss and a step counter as state."""
+
+from vaesae.sparsifiers.base import Sparsifier, Sparsity
+
+
+class FixedK(Sparsifier):
+    def __init__(self, cfg, conv_neurons, latent_neurons):
+        self.k_end, self.l1 = cfg.need("k_end"), cfg.need("topk_l1_coeff")
+        self.k_lat = max(1, round(self.k_end * latent_neurons / conv_neurons))
+        self.steps = 0
+
+    def sparsity(self, epoch):
+        return Sparsity(self.k_end, self.k_lat, self.l1)
+
+    def final(self):
+        return self.sparsity(0)
+
+    def aux_loss(self, conv, latent):
+        self.steps += 1
+        return {"aux_pre_l2": 1e-6 * conv.pre.pow(2).mean()}
+
+    def state_dict(self):
+        return {"steps": self.steps}
+
+    def load_state_dict(self, state):
+        self.steps = int(state["steps"])
+'''
+TOY_ROW = '''
+register(Method(name="fixedk", sparsifier="vaesae.sparsifiers.fixedk:FixedK",
+                keys=("epochs", "k_end", "topk_l1_coeff"), extended=True, label="Fixed k"))
+'''
+
+
+@pytest.mark.slow
+def test_a_new_sparsifier_is_one_class_and_one_row(tmp_path):
+    """Copy the workflow, add one module and one row of the methods table, and run it through the tiny preset."""
+    work = tmp_path / "repo"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".snakemake", "results", "resources", ".venv")
+    for name in ("Snakefile", "config.yaml", "workflow", "src", "envs"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, work / name, **({"ignore": ignore} if src.is_dir()
+                                                                                 else {}))  # fmt: skip
+    (work / "src/vaesae/sparsifiers/fixedk.py").write_text(TOY_SPARSIFIER)
+    with open(work / "src/vaesae/methods.py", "a") as f:
+        f.write(TOY_ROW)
+    cfg = yaml.safe_load((ROOT / "workflow/presets/tiny.yaml").read_text())
+    cfg.update(datasets=["dsprites"], seeds=[1], methods=["topk", "fixedk"])
+    (work / "toy.yaml").write_text(yaml.safe_dump(cfg))
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run([SNAKEMAKE, "all", "--cores", "2", "--configfile", "toy.yaml"], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    res = work / "results/tiny"
+    hist = pd.read_csv(res / "runs/dsprites/seed1/fixedk/history.csv")
+    assert len(hist) == cfg["sparsify"]["epochs"] and (hist["k"] == cfg["sparsify"]["k_end"]).all()
+    ext = pd.read_csv(res / "runs/dsprites/seed1/fixedk_extended/history.csv")
+    assert len(ext) == cfg["extend"]["epochs"] and (ext["k"] == cfg["sparsify"]["k_end"]).all()
+    import torch
+
+    ckpt = torch.load(res / "runs/dsprites/seed1/fixedk_extended/model.pt", weights_only=True)
+    assert ckpt["method"] == "fixedk" and ckpt["sparsifier"]["steps"] > 0  # its state travelled through extend
+    for phase in ("fixedk", "fixedk_extended"):
+        with h5py.File(res / f"eval/dsprites/seed1/{phase}.h5") as f:
+            assert f.attrs["k"] == cfg["sparsify"]["k_end"] and 0 <= f.attrs["dead_pct"] <= 100
+            assert np.diff(f["conv_sae/indptr"][:]).max() <= cfg["sparsify"]["k_end"]
+    assert (res / "claims.md").exists() and (res / "tables/table1.md").exists()

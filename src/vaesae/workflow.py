@@ -273,14 +273,18 @@ def _grid(cfg: dict, pattern: str, **extra) -> list[str]:
     return [pattern.format(dataset=d, seed=s, **extra) for d in cfg["datasets"] for s in cfg["seeds"]]
 
 
+def _per_phase(cfg: dict, pattern: str) -> list[str]:
+    """Every (dataset, seed, phase), in that nesting order (the order of the sweep's rows)."""
+    return [pattern.format(dataset=d, seed=s, phase=ph) for d in cfg["datasets"] for s in cfg["seeds"]
+            for ph in phases(cfg)]  # fmt: skip
+
+
 def eval_files(cfg: dict) -> list[str]:
-    p = Paths.of(cfg)
-    return [f for ph in phases(cfg) for f in _grid(cfg, p.eval_file, phase=ph)]
+    return _per_phase(cfg, Paths.of(cfg).eval_file)
 
 
 def global_files(cfg: dict) -> list[str]:
-    p = Paths.of(cfg)
-    return [f for ph in phases(cfg) for f in _grid(cfg, p.global_file, phase=ph)]
+    return _per_phase(cfg, Paths.of(cfg).global_file)
 
 
 def history_files(cfg: dict) -> list[str]:
