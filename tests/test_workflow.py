@@ -327,6 +327,7 @@ register(Method(name="fixedk", sparsifier="vaesae.sparsifiers.fixedk:FixedK",
 def test_a_new_sparsifier_is_one_class_and_one_row(tmp_path):
     """Copy the workflow, add one module and one row of the methods table, and run it through the tiny preset."""
     work = tmp_path / "repo"
+    work.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".snakemake", "results", "resources", ".venv")
     for name in ("Snakefile", "config.yaml", "workflow", "src", "envs"):
         src = ROOT / name

@@ -139,9 +139,10 @@ def _declared_code(output: str) -> dict[str, set[str]]:
 def test_every_rule_lists_its_import_closure_minus_the_written_exceptions():
     proc = snakemake("-n", "all", "--cores", "1", "--resources", "gpu=1")
     declared = _declared_code(proc.stdout + proc.stderr)
+    cfg = load_config(None)
+    runs = {"sparsify": cfg["methods"], "evaluate": cfg["methods"], "extend": wf.extended_methods(cfg)}
     for rule, entry in wf.ENTRY.items():
-        closure = wf.import_closure(entry, *[m.module for m in methods.METHODS.values()]
-                                    if rule in ("sparsify", "extend", "evaluate") else [])  # fmt: skip
+        closure = wf.import_closure(entry, *[methods.get(m).module for m in runs.get(rule, [])])
         expected = {str(wf._module_file(m, wf.SRC_DIR).relative_to(ROOT)) for m in closure
                     if not wf._excluded(m, rule)}  # fmt: skip
         assert declared[rule] == expected, (rule, declared[rule] ^ expected)
