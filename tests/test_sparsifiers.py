@@ -137,7 +137,8 @@ def test_stage_config_names_a_missing_or_unknown_key(tiny_cfg):
 
 def test_stage_config_is_frozen_and_holds_only_what_the_rule_passes(tiny_cfg):
     pre = StageConfig.from_params("pretrain", stage_params(tiny_cfg, "pretrain"))
-    assert pre.revival is None and pre.sparsify is None and pre.monitor.dead_threshold is None
+    assert pre.revival is None and pre.sparsify is None and pre.loss is None
+    assert not hasattr(pre.monitor, "dead_threshold")  # thresholds are reporting choices, never training inputs
     assert isinstance(pre.model.encoder_channels, tuple) and isinstance(pre.optim.betas, tuple)
     init = StageConfig.from_params("init", stage_params(tiny_cfg, "init"))
     assert init.sparsify == SparsifyConfig(k_start=tiny_cfg["sparsify"]["k_start"]) and init.revival is None
@@ -235,7 +236,7 @@ def test_a_registered_method_trains_extends_resumes_and_evaluates(threshold_meth
     hist = pd.read_csv(full / "history.csv")
     assert list(hist.columns) == HISTORY_COLUMNS and len(hist) == epochs
     assert (hist["phase"] == NAME).all() and (hist["method"] == NAME).all() and hist["k"].isna().all()
-    assert hist[["loss", "mig", "mse", "dead_pct", "reinit"]].notna().all().all()
+    assert hist[["loss", "mig", "mse", "boosted", "reinit"]].notna().all().all()
     ckpt = load_checkpoint(full / "model.pt")
     assert ckpt["method"] == NAME and ckpt["k"] == -1
     assert ckpt["sparsifier"] == {"steps": epochs * n_steps, "epochs_seen": epochs}

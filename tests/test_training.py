@@ -12,6 +12,7 @@ import torch
 
 from vaesae.device import DeviceError, resolve_device
 from vaesae.train.checkpoint import CheckpointError, load_checkpoint
+from vaesae.train.history import read_history
 from vaesae.train.loop import HISTORY_COLUMNS, NonFiniteLossError, StageRunner
 
 from conftest import stage_params
@@ -51,9 +52,21 @@ def test_stage_outputs_and_history(chain, tiny_cfg):
     sp = tiny_cfg["sparsify"]
     assert len(hist) == sp["epochs"]
     assert hist["k"].iloc[0] == sp["k_start"] and hist["k"].iloc[-1] == sp["k_end"]
-    assert hist[["loss", "mig", "mse", "dead_pct"]].notna().all().all()
-    assert ((hist["dead_pct"] >= 0) & (hist["dead_pct"] <= 100)).all()
+    assert hist[["loss", "mig", "mse", "boosted", "reinit"]].notna().all().all()
+    assert not {"dead_pct", "specialized"} & set(hist.columns)  # no threshold in training outputs
     assert (hist["mse"] > 0).all() and (hist["mse"] < 1).all()
+    raw = read_history(chain["topk"] / "history.h5")
+    m, n_factors = tiny_cfg["model"]["conv_sae_neurons"], 5
+    assert raw["epoch"].tolist() == list(range(sp["epochs"]))
+    assert raw["conv_sae/activation_rate"].shape == (sp["epochs"], m)
+    assert raw["conv_sae/mi"].shape == raw["conv_sae/mi_pre"].shape == (sp["epochs"], m, n_factors)
+    assert raw["revival/reinit"].shape == raw["revival/boost"].shape == (sp["epochs"], m)
+    assert np.allclose(raw["scalars/mig"], hist["mig"]) and np.allclose(raw["scalars/loss"], hist["loss"])
+    # the pre-Top-k reading fires at least as often as ã, and ã's mean active count is at most k
+    assert (raw["conv_sae/activation_rate_pre"] >= raw["conv_sae/activation_rate"] - 1e-7).all()
+    assert (raw["conv_sae/active"] <= hist["k"].to_numpy() + 1e-6).all()
+    assert raw["attrs"]["phase"] == "topk" and raw["attrs"]["data_source"] == "procedural"
+    assert not (chain["topk"] / "model.pt.history-parts").exists()
     ckpt = load_checkpoint(chain["topk"] / "model.pt")
     assert ckpt["k"] == sp["k_end"] and "optimizer" in ckpt and "revival" in ckpt
     assert not (chain["topk"] / "model.pt.resume").exists()  # resume file removed on success
@@ -79,6 +92,9 @@ def test_killed_job_resumes_to_the_same_numbers(chain, dsprites_small):
     full = pd.read_csv(chain["topk"] / "history.csv").drop(columns="seconds")
     resumed = pd.read_csv(out / "history.csv").drop(columns="seconds")
     pd.testing.assert_frame_equal(full, resumed)
+    a_raw, b_raw = read_history(chain["topk"] / "history.h5"), read_history(out / "history.h5")
+    for key in ("conv_sae/mi", "conv_sae/activation_rate", "revival/boost", "revival/reinit"):
+        assert np.array_equal(a_raw[key], b_raw[key]), key
     a, b = load_checkpoint(chain["topk"] / "model.pt"), load_checkpoint(out / "model.pt")
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
@@ -108,6 +124,7 @@ def test_nan_loss_stops_with_stage_epoch_step_and_writes_nothing(chain, dsprites
             tag="_nan")  # fmt: skip
     assert not (chain["tmp"] / "sparsify_nan" / "model.pt").exists()
     assert not (chain["tmp"] / "sparsify_nan" / "history.csv").exists()
+    assert not (chain["tmp"] / "sparsify_nan" / "history.h5").exists()
     assert not out.exists()
 
 
@@ -184,6 +201,53 @@ def test_reinit_switch_and_topk_l1_coeff(chain, dsprites_small):
     assert row["reinit"] > 0 and row["l1_lambda"] == 0.2
     off = runner_for("sparsify", chain, dsprites_small, revival=dict(kw, reinit=False))
     assert off.train_epoch(0)["reinit"] == 0
+
+
+def test_a_neuron_reinitialised_at_a_boundary_is_not_counted_alive_before_it(chain, dsprites_small, tmp_path):
+    """Revival acts between epochs: each history row, the resume checkpoint and model.pt are the network as trained;
+    the selection of the last epoch waits in the checkpoint and extended training applies it first."""
+    from vaesae.cli.evaluate import evaluate_checkpoint
+
+    revival = {"reinit_dead_fraction": 0.0, "reinit_patience": 0, "reinit": True, "bias_boost": False,
+               "inactive_rate": 0.2}  # fmt: skip  # most neurons are inactive under 0.2: the rule fires every epoch
+    params = dict(chain["params"], revival=dict(chain["params"]["revival"], **revival))
+    out = run("sparsify", dsprites_small, tmp_path, params, init=chain["init"] / "model.pt", method="topk")
+    raw = read_history(out / "history.h5")
+    hist = pd.read_csv(out / "history.csv")
+    reinit = raw["revival/reinit"].astype(bool)
+    assert (hist["reinit"] > 0).all() and (reinit.sum(1) == hist["reinit"]).all()
+    ckpt = load_checkpoint(out / "model.pt")
+    last = reinit[-1]
+    assert ckpt["revival"]["pending"].tolist() == np.flatnonzero(last).tolist()  # selected, not yet applied
+    # the saved model's evaluation is the last row: a neuron selected at the last boundary keeps its trained
+    # (inactive) weights and is not counted alive; a revived clone of a live donor would be
+    ev_params = {"device": "cpu", "model": params["model"], "optim": {"tf32": False}, "data": params["data"],
+                 "eval": params["eval"]}  # fmt: skip
+    evaluate_checkpoint(str(dsprites_small), 7, "topk", str(out / "model.pt"), ev_params, str(tmp_path / "e.h5"))
+    import h5py
+
+    with h5py.File(tmp_path / "e.h5") as f:
+        rates = f["conv_sae/activation_rate"][()]
+    assert np.allclose(rates, raw["conv_sae/activation_rate"][-1], atol=1e-6)
+    w = ckpt["model"]["conv_sae.W_e"]
+    for i in np.flatnonzero(last)[:20]:  # not a noisy copy (noise 0.01 std) of any neuron that stays
+        dist = (w[~torch.from_numpy(last)] - w[i]).norm(dim=1).min()
+        assert dist > 0.05 * w[i].norm()
+    # extended training starts with the pending re-initialisation: its first epoch's record counts it
+    ext_params = dict(stage_params(chain["cfg"], "extend", "topk"), revival=params["revival"])
+    ext = run("extend", dsprites_small, tmp_path, ext_params, init=out / "model.pt", method="topk")
+    before = ckpt["model"]["conv_sae.W_e"]
+    after_start = load_checkpoint(ext / "model.pt")["model"]["conv_sae.W_e"]
+    assert not torch.equal(before[last], after_start[last])
+    # mid-run: the resume checkpoint after epoch 0 evaluates to row 0 exactly
+    mid = run("sparsify", dsprites_small, tmp_path, params, init=chain["init"] / "model.pt", method="topk",
+              tag="_mid", stop_after=1)  # fmt: skip
+    state = load_checkpoint(mid / "model.pt.resume")
+    assert state["revival"]["pending"].tolist() == np.flatnonzero(reinit[0]).tolist()
+    parts = sorted((mid / "model.pt.history-parts").glob("epoch_*.npz"))
+    assert [p.name for p in parts] == ["epoch_00000.npz"]
+    with np.load(parts[0]) as npz:
+        assert np.array_equal(npz["conv_sae|activation_rate"], raw["conv_sae/activation_rate"][0])
 
 
 def test_bf16_autocast_trains(chain, dsprites_small):

@@ -52,7 +52,7 @@ def test_paper_dag_has_the_papers_jobs():
     assert counts["dataset"] == 2
     assert counts["pretrain_vae"] == 6 and counts["init_sae"] == 6
     assert counts["sparsify"] == 12 and counts["extend"] == 6
-    assert counts["evaluate"] == 24 and counts["sweep"] == 1
+    assert counts["evaluate"] == 24 and counts["sweep"] == 1 and counts["summarize"] == 1
     assert counts["tables"] == counts["figures"] == counts["claims"] == 1
     out = proc.stdout + proc.stderr
     for n in range(1, 8):
@@ -172,11 +172,12 @@ def test_tiny_run_produces_every_output_with_sane_numbers(tiny_run):
         for seed in tiny_run["cfg"]["seeds"]:
             for phase in ("init", "topk", "l1", "topk_extended"):
                 with h5py.File(res / f"eval/{ds}/seed{seed}/{phase}.h5") as f:
-                    assert 0 <= f.attrs["dead_pct"] <= 100
+                    assert "dead_pct" not in f.attrs and f.attrs["data_source"] == "procedural"
                     assert 0 <= f.attrs["mig"] <= 1 and 0 < f.attrs["mse"] < 1
-                    mi = f["conv_sae/mi"][:]
-                    assert mi.shape == (n_neurons, 5 if ds == "dsprites" else 6)
-                    assert np.all((mi >= -1e-12) & (mi <= 1 + 1e-9))
+                    for name in ("mi", "mi_pre"):
+                        mi = f[f"conv_sae/{name}"][:]
+                        assert mi.shape == (n_neurons, 5 if ds == "dsprites" else 6)
+                        assert np.all((mi >= -1e-12) & (mi <= 1 + 1e-9))
                     indptr = f["conv_sae/indptr"][:]
                     assert indptr[-1] == len(f["conv_sae/values"]) and np.all(f["conv_sae/values"][:] > 0)
                     if phase in ("topk", "topk_extended"):
@@ -186,7 +187,19 @@ def test_tiny_run_produces_every_output_with_sane_numbers(tiny_run):
     assert ((globals_["dci_disentanglement"] >= 0) & (globals_["dci_disentanglement"] <= 1)).all()
     assert "SAP change" in (res / "tables/table2.md").read_text()
     sweep = pd.read_csv(res / "sweeps/thresholds.csv")
-    assert set(sweep["kind"]) == {"specialization", "dead"}
+    assert set(sweep["kind"]) == {"specialization", "dead", "specialization_bound"}
+    spec = sweep[sweep["kind"] == "specialization"].set_index(["dataset", "seed", "phase", "sae", "threshold"])
+    bound = sweep[sweep["kind"] == "specialization_bound"].set_index(["dataset", "seed", "phase", "sae", "threshold"])
+    assert (spec.loc[bound.index, "value"] <= bound["value"]).all()  # the bound holds on every measured count
+    epochs = pd.read_csv(res / "sweeps/epochs.csv")
+    assert set(epochs["phase"]) == {"init", "topk", "l1", "topk_extended"} and epochs["epoch"].min() == 0
+    evaluations = pd.read_csv(res / "summary/evaluations.csv")
+    assert len(evaluations) == 16 and (evaluations["dead_threshold"] == 0.001).all()
+    assert ((evaluations["dead_pct"] >= 0) & (evaluations["dead_pct"] <= 100)).all()
+    assert (evaluations["specialized"] <= evaluations["specialized_bound"]).all()
+    history = pd.read_csv(res / "summary/history.csv")
+    assert history[history["stage"] != "pretrain"]["dead_pct"].notna().all()
+    assert {"reinit_alive_1", "reinit_alive_5", "boost_to_spread"} <= set(history.columns)
     bench = list((res / "benchmarks").glob("*.tsv"))
     assert len(bench) == 2 * 2 * 5
 
@@ -229,13 +242,14 @@ def test_second_dry_run_has_nothing_to_do(tiny_run):
         ("src/vaesae/report/tables.py", {"tables", "all"}),
         ("src/vaesae/report/stats.py", {"tables", "claims", "all"}),
         ("src/vaesae/report/claims.py", {"claims", "all"}),
-        ("src/vaesae/metrics/specialization.py", {"evaluate", "global_metrics", "sweep", "tables", "figures",
-                                                  "claims", "all"}),
+        ("src/vaesae/metrics/specialization.py", {"evaluate", "global_metrics", "summarize", "sweep", "tables",
+                                                  "figures", "claims", "all"}),
         ("src/vaesae/metrics/dci.py", {"global_metrics", "tables", "figures", "claims", "all"}),
         ("src/vaesae/models/sae.py", {"pretrain_vae", "init_sae", "sparsify", "extend", "evaluate",
-                                      "global_metrics", "sweep", "tables", "figures", "claims", "all"}),
-        ("src/vaesae/sparsifiers/l1.py", {"sparsify", "evaluate", "global_metrics", "sweep", "tables", "figures",
-                                          "claims", "all"}),
+                                      "global_metrics", "summarize", "sweep", "tables", "figures", "claims", "all"}),
+        ("src/vaesae/sparsifiers/l1.py", {"sparsify", "evaluate", "global_metrics", "summarize", "sweep", "tables",
+                                          "figures", "claims", "all"}),
+        ("src/vaesae/report/summary.py", {"summarize", "tables", "figures", "claims", "all"}),
     ],
 )  # fmt: skip
 def test_editing_a_module_reruns_only_what_depends_on_it(tiny_run, module, expected):
@@ -258,7 +272,8 @@ def test_editing_a_module_reruns_only_what_depends_on_it(tiny_run, module, expec
     "module, expected",
     [
         ("src/vaesae/report/figures.py", {"figures", "all"}),
-        ("src/vaesae/metrics/mig.py", {"evaluate", "global_metrics", "sweep", "tables", "figures", "claims", "all"}),
+        ("src/vaesae/metrics/mig.py", {"evaluate", "global_metrics", "summarize", "sweep", "tables", "figures",
+                                       "claims", "all"}),
     ],
 )
 def test_touching_a_module_reruns_its_dependents_only_when_mtime_alone_counts(tiny_run, module, expected):
@@ -288,6 +303,27 @@ def test_editing_one_config_key_reruns_only_its_dependents(tiny_run):
     assert counts["evaluate"] == 4
     assert "pretrain_vae" not in counts and "init_sae" not in counts and "extend" not in counts
     assert re.findall(r"output: \S+/runs/\w+/seed\d+/(\w+)/model.pt", proc.stdout) == ["l1"] * 4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "section, key, value, expected",
+    [
+        ("eval", "dead_threshold", 0.01, {"summarize", "tables", "figures", "claims", "all"}),
+        ("eval", "specialization_threshold", 0.3, {"summarize", "tables", "figures", "claims", "all"}),
+        ("eval", "specialization_activations", "pre_topk", {"summarize", "sweep", "tables", "figures", "claims",
+                                                            "all"}),
+        ("sweep", "dead_thresholds", [0.001, 0.1], {"sweep", "tables", "figures", "claims", "all"}),
+        ("claims", "mig_reference", "warmup", {"tables", "claims", "all"}),
+    ],
+)  # fmt: skip
+def test_a_reporting_choice_never_retrains(tiny_run, section, key, value, expected):
+    """A threshold, the specialization reading or a sweep list reruns only what reads the raw measurements."""
+    cfg = dict(tiny_run["cfg"], **{section: dict(tiny_run["cfg"].get(section) or {}, **{key: value})})
+    edited = tiny_run["tmp"] / f"edited_{key}.yaml"
+    edited.write_text(yaml.safe_dump(cfg))
+    proc = snakemake("-n", "all", "--cores", "2", "--configfile", str(edited))
+    assert set(job_counts(proc.stdout + proc.stderr)) == expected
 
 
 TOY_SPARSIFIER = '''"""A toy method: Top-k at k_end from the first epoch, with an auxiliary loss and a step counter as state."""

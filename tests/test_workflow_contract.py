@@ -63,7 +63,7 @@ def test_sparsify_params_hold_only_the_methods_keys():
     for name, method in methods.METHODS.items():
         params = wf.rule_params(cfg, "sparsify", method=name)
         assert set(params["sparsify"]) == set(method.keys)
-        assert set(params) == {"device", "model", "optim", "data", "pretrain", "sparsify", "revival", "eval"}
+        assert set(params) == {"device", "model", "optim", "data", "pretrain", "sparsify", "revival", "eval", "loss"}
     assert "l1_end" not in json.dumps(wf.rule_params(cfg, "sparsify", method="topk"))
     assert "k_end" not in json.dumps(wf.rule_params(cfg, "sparsify", method="l1"))
 
@@ -71,7 +71,7 @@ def test_sparsify_params_hold_only_the_methods_keys():
 def test_reporting_rules_get_only_their_thresholds():
     cfg = load_config(None)
     assert wf.rule_params(cfg, "tables") == {"p_value": 0.05, "mse_relative_tolerance": 0.10,
-                                             "mig_relative_tolerance": 0.10}  # fmt: skip
+                                             "mig_relative_tolerance": 0.10, "mig_reference": "init"}  # fmt: skip
     assert wf.rule_params(cfg, "claims") is cfg["claims"]
     assert set(wf.rule_params(cfg, "global_metrics")) == {"dci_model", "train_fraction"}
     with pytest.raises(ValueError, match="no params for rule 'nope'"):
@@ -90,11 +90,28 @@ def test_the_rules_pass_exactly_the_builders_params():
         assert "--params " + "'" + wf.as_json(wf.rule_params(cfg, rule, **wildcards)) + "'" in line, line
 
 
+def test_thresholds_and_the_reading_reach_no_training_or_evaluation_rule():
+    """eval.dead_threshold, eval.specialization_threshold, eval.specialization_activations and the sweep lists are
+    reporting choices: only summarize, sweep and the renderers get them."""
+    cfg = load_config(None)
+    reporting = set(wf.REPORTING_KEYS) | {"dead_thresholds", "specialization_thresholds"}
+    for rule, wildcards in [("pretrain_vae", {}), ("init_sae", {}), ("sparsify", {"method": "topk"}),
+                            ("sparsify", {"method": "l1"}), ("extend", {"method": "topk"}), ("evaluate", {})]:  # fmt: skip
+        params = wf.rule_params(cfg, rule, **wildcards)
+        assert set(params["eval"]) == set(wf.MEASURE_KEYS), rule
+        assert not reporting & set(json.loads(wf.as_json(params)).get("eval", {})), rule
+    assert wf.rule_params(cfg, "summarize") == {"dead_threshold": 0.001, "specialization_threshold": 0.5,
+                                                "specialization_activations": "topk"}  # fmt: skip
+    assert wf.rule_params(cfg, "sweep")["specialization_activations"] == "topk"
+    assert wf.rule_params(cfg, "sparsify", method="topk")["revival"]["inactive_rate"] == 0.001
+
+
 # ------------------------------------------------------------------------------------------------ targets
 def test_phases_and_targets_come_from_the_methods_table():
     cfg = load_config(None)
     assert wf.phases(cfg) == ["init", "topk", "topk_extended", "l1"]
-    assert len(wf.eval_files(cfg)) == 2 * 3 * 4 and len(wf.all_outputs(cfg)) == 14 + 22 + 3 + 4 + 24  # tables, figures, claims + sweep, previews, evals
+    # tables, figures, claims + the two sweeps + the two summaries, previews, evals
+    assert len(wf.eval_files(cfg)) == 2 * 3 * 4 and len(wf.all_outputs(cfg)) == 14 + 22 + 2 + 2 + 2 + 4 + 24
     only_l1 = dict(cfg, methods=["l1"])
     assert wf.phases(only_l1) == ["init", "l1"] and wf.extended_methods(only_l1) == []
     assert not [f for f in wf.benchmark_files(only_l1) if "topk" in f]

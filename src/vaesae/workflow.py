@@ -237,6 +237,18 @@ class Paths:
     def sweep_file(self) -> str:
         return f"{self.results_dir}/sweeps/thresholds.csv"
 
+    @property
+    def epoch_sweep_file(self) -> str:
+        return f"{self.results_dir}/sweeps/epochs.csv"
+
+    @property
+    def summary_evaluations(self) -> str:
+        return f"{self.results_dir}/summary/evaluations.csv"
+
+    @property
+    def summary_history(self) -> str:
+        return f"{self.results_dir}/summary/history.csv"
+
     def run_dir(self, dataset: str, seed, subdir: str) -> str:
         return f"{self.results_dir}/runs/{dataset}/seed{seed}/{subdir}"
 
@@ -292,6 +304,11 @@ def history_files(cfg: dict) -> list[str]:
     return [f for ph in phases(cfg) for f in _grid(cfg, p.run + f"/{phase_subdir(ph)}/history.csv")]
 
 
+def raw_history_files(cfg: dict) -> list[str]:
+    """The ``history.h5`` next to each file of :func:`history_files`."""
+    return [f[: -len(".csv")] + ".h5" for f in history_files(cfg)]
+
+
 def benchmark_files(cfg: dict) -> list[str]:
     p = Paths.of(cfg)
     runs = [("pretrain", "shared"), ("init", "shared")]
@@ -314,7 +331,8 @@ def preview_files(cfg: dict) -> list[str]:
 def all_outputs(cfg: dict) -> list[str]:
     res = cfg["results_dir"]
     return (table_files(cfg) + figure_files(cfg, "png") + figure_files(cfg, "pdf")
-            + [f"{res}/claims.md", f"{res}/claims.csv", Paths.of(cfg).sweep_file]
+            + [f"{res}/claims.md", f"{res}/claims.csv", Paths.of(cfg).sweep_file, Paths.of(cfg).epoch_sweep_file,
+               Paths.of(cfg).summary_evaluations, Paths.of(cfg).summary_history]
             + preview_files(cfg) + eval_files(cfg))  # fmt: skip
 
 
@@ -324,9 +342,18 @@ def _split(cfg: dict) -> dict:
     return {"val_fraction": d["val_fraction"], "shapes3d_n_val": d["shapes3d_n_val"]}
 
 
-def _monitor(cfg: dict, with_sae: bool = True) -> dict:
-    keys = ["n_samples", "n_bins", "batch_size"] + (["dead_threshold", "specialization_threshold"] if with_sae else [])
-    return {k: cfg["eval"][k] for k in keys}
+#: The ``eval`` keys behind the raw measurements (training's monitor and the evaluate rule). The thresholds and the
+#: reading are reporting choices (:data:`REPORTING_KEYS`): only the summarize rule and the renderers get them.
+MEASURE_KEYS = ("n_samples", "n_bins", "batch_size")
+REPORTING_KEYS = ("dead_threshold", "specialization_threshold", "specialization_activations")
+
+
+def _monitor(cfg: dict) -> dict:
+    return {k: cfg["eval"][k] for k in MEASURE_KEYS}
+
+
+def _reporting(cfg: dict) -> dict:
+    return {k: cfg["eval"][k] for k in REPORTING_KEYS}
 
 
 def _free_bits(cfg: dict) -> dict:
@@ -360,27 +387,29 @@ def rule_params(cfg: dict, rule: str, **wildcards) -> dict:
     if rule == "dataset":
         return dataset_params(cfg, wildcards["dataset"])
     if rule == "pretrain_vae":
-        return _training(cfg, pretrain=cfg["pretrain"], eval=_monitor(cfg, with_sae=False))
+        return _training(cfg, pretrain=cfg["pretrain"], eval=_monitor(cfg))
     if rule == "init_sae":
         return _training(cfg, pretrain=_free_bits(cfg), init=cfg["init"],
-                         sparsify={"k_start": cfg["sparsify"]["k_start"]}, eval=_monitor(cfg))  # fmt: skip
+                         sparsify={"k_start": cfg["sparsify"]["k_start"]}, eval=_monitor(cfg), loss=cfg["loss"])  # fmt: skip
     if rule == "sparsify":
         return _training(cfg, pretrain=_free_bits(cfg), sparsify=_method_keys(cfg, method), revival=cfg["revival"],
-                         eval=_monitor(cfg))  # fmt: skip
+                         eval=_monitor(cfg), loss=cfg["loss"])  # fmt: skip
     if rule == "extend":
         return _training(cfg, pretrain=_free_bits(cfg), sparsify=_method_keys(cfg, method), extend=cfg["extend"],
-                         revival=cfg["revival"], eval=_monitor(cfg))  # fmt: skip
+                         revival=cfg["revival"], eval=_monitor(cfg), loss=cfg["loss"])  # fmt: skip
     if rule == "evaluate":
         return {"device": cfg["device"], "model": cfg["model"], "optim": {"tf32": cfg["optim"]["tf32"]},
-                "data": _split(cfg), "eval": cfg["eval"]}  # fmt: skip
+                "data": _split(cfg), "eval": _monitor(cfg)}  # fmt: skip
     if rule == "global_metrics":
         g = cfg["global_metrics"]
         return {"dci_model": g["dci_model"], "train_fraction": g["train_fraction"]}
+    if rule == "summarize":
+        return _reporting(cfg)
     if rule == "sweep":
-        return cfg["sweep"]
+        return {**cfg["sweep"], "specialization_activations": cfg["eval"]["specialization_activations"]}
     if rule == "tables":
         c = cfg["claims"]
-        return {k: c[k] for k in ("p_value", "mse_relative_tolerance", "mig_relative_tolerance")}
+        return {k: c[k] for k in ("p_value", "mse_relative_tolerance", "mig_relative_tolerance", "mig_reference")}
     if rule == "figures":
         e = cfg["eval"]
         return {"datasets": cfg["datasets"], "dead_threshold": e["dead_threshold"],
@@ -403,6 +432,7 @@ ENTRY = {
     "extend": "vaesae.cli.train",
     "evaluate": "vaesae.cli.evaluate",
     "global_metrics": "vaesae.cli.global_metrics",
+    "summarize": "vaesae.cli.summarize",
     "sweep": "vaesae.cli.sweep",
     "tables": "vaesae.cli.tables",
     "figures": "vaesae.cli.figures",

@@ -70,9 +70,9 @@ def phase_checkpoint(wildcards):
 
 def report_inputs():
     return {
-        "evals": wf.eval_files(config),
+        "evaluations": PATHS.summary_evaluations,
         "globals": wf.global_files(config),
-        "histories": wf.history_files(config),
+        "history": PATHS.summary_history,
         "sweep": PATHS.sweep_file,
     }
 

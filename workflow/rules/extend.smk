@@ -9,6 +9,7 @@ rule extend:
     output:
         model=f"{RUN}/{{method}}_extended/model.pt",
         history=f"{RUN}/{{method}}_extended/history.csv",
+        raw=f"{RUN}/{{method}}_extended/history.h5",
     log:
         f"{LOGS}/extend/{{dataset}}_seed{{seed}}_{{method}}.log",
     benchmark:
@@ -27,4 +28,4 @@ rule extend:
     shell:
         "python -m vaesae.cli.train extend --method {wildcards.method} --dataset {input.data} "
         "--seed {wildcards.seed} --init {input.start} --params {params.cfg:q} --out-model {output.model} "
-        "--out-history {output.history} --threads {threads} > {log} 2>&1"
+        "--out-history {output.history} --out-raw {output.raw} --threads {threads} > {log} 2>&1"

@@ -7,6 +7,7 @@ rule init_sae:
     output:
         model=f"{RUN}/init/model.pt",
         history=f"{RUN}/init/history.csv",
+        raw=f"{RUN}/init/history.h5",
     log:
         f"{LOGS}/init_sae/{{dataset}}_seed{{seed}}.log",
     benchmark:
@@ -22,5 +23,5 @@ rule init_sae:
         cfg=params("init_sae"),
     shell:
         "python -m vaesae.cli.train init --dataset {input.data} --seed {wildcards.seed} --init {input.vae} "
-        "--params {params.cfg:q} --out-model {output.model} --out-history {output.history} "
+        "--params {params.cfg:q} --out-model {output.model} --out-history {output.history} --out-raw {output.raw} "
         "--threads {threads} > {log} 2>&1"

@@ -6,6 +6,7 @@ rule pretrain_vae:
     output:
         model=f"{RUN}/vae/model.pt",
         history=f"{RUN}/vae/history.csv",
+        raw=f"{RUN}/vae/history.h5",
     log:
         f"{LOGS}/pretrain_vae/{{dataset}}_seed{{seed}}.log",
     benchmark:
@@ -21,5 +22,5 @@ rule pretrain_vae:
         cfg=params("pretrain_vae"),
     shell:
         "python -m vaesae.cli.train pretrain --dataset {input.data} --seed {wildcards.seed} "
-        "--params {params.cfg:q} --out-model {output.model} --out-history {output.history} "
+        "--params {params.cfg:q} --out-model {output.model} --out-history {output.history} --out-raw {output.raw} "
         "--threads {threads} > {log} 2>&1"

@@ -1,4 +1,4 @@
-REPORT_ARGS = "--evals {input.evals} --globals {input.globals} --histories {input.histories} --sweep {input.sweep}"
+REPORT_ARGS = "--evaluations {input.evaluations} --globals {input.globals} --history {input.history} --sweep {input.sweep}"
 
 
 rule tables:

@@ -8,6 +8,7 @@ rule sparsify:
     output:
         model=f"{RUN}/{{method}}/model.pt",
         history=f"{RUN}/{{method}}/history.csv",
+        raw=f"{RUN}/{{method}}/history.h5",
     log:
         f"{LOGS}/sparsify/{{dataset}}_seed{{seed}}_{{method}}.log",
     benchmark:
@@ -24,4 +25,4 @@ rule sparsify:
     shell:
         "python -m vaesae.cli.train sparsify --method {wildcards.method} --dataset {input.data} "
         "--seed {wildcards.seed} --init {input.init} --params {params.cfg:q} --out-model {output.model} "
-        "--out-history {output.history} --threads {threads} > {log} 2>&1"
+        "--out-history {output.history} --out-raw {output.raw} --threads {threads} > {log} 2>&1"

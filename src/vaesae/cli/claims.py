@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m vaesae.cli.claims --evals E.h5... --globals G.csv... --histories H.csv... --sweep S.csv \\
+    python -m vaesae.cli.claims --evaluations E.csv --globals G.csv... --history H.csv --sweep S.csv \\
         --params '<the config claims: block as JSON>' --out-md claims.md --out-csv claims.csv
 
 Both outputs are written atomically; a rule missing from ``--params`` exits with a message naming its config key.
@@ -14,7 +14,9 @@ import sys
 
 from vaesae.cli.report_inputs import load, parser, print_paths
 from vaesae.io import atomic_path, write_text
+from vaesae.report.audit import audit_markdown, contradictions, paper_bounds
 from vaesae.report.claims import claims_markdown, evaluate_claims
+from vaesae.report.style import data_source_note
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +31,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.prog}: --params lacks {err.args[0]}") from err
     with atomic_path(args.out_csv) as tmp:
         df.to_csv(tmp, index=False, float_format="%.10g")
-    write_text(args.out_md, claims_markdown(df, args.params.get("contradictions") or []))
+    note = data_source_note(scalars)
+    audit = audit_markdown(scalars, histories, args.params, note)
+    found = contradictions(paper_bounds(args.params))
+    write_text(args.out_md, claims_markdown(df, list(args.params.get("contradictions") or []) + found, audit, note))
     print_paths([args.out_md, args.out_csv])
     return 0
 

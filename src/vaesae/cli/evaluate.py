@@ -24,7 +24,7 @@ from vaesae.train.checkpoint import load_checkpoint
 from vaesae.train.config import DataSplitConfig, ModelConfig, MonitorConfig
 
 log = logging.getLogger("vaesae.evaluate")
-SCALARS = ("mig", "mse", "dead_pct", "specialized", "latent_dead_pct", "latent_specialized")
+SCALARS = ("mig", "mse")
 
 
 def to_csr(acts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -48,7 +48,8 @@ def check_phase(ckpt: dict, phase: str, checkpoint: str) -> None:
 
 def evaluate_checkpoint(dataset: str, seed: int, phase: str, checkpoint: str, params: dict, out: str) -> dict:
     """ã of the phase's sparsifier (remade from the checkpoint: method, ``sparsify`` keys and state; init: Top-k at
-    the stored k) on the evaluation set, the metrics, and the evaluation file."""
+    the stored k) and the pre-Top-k reading ReLU(pre) on the evaluation set, their raw measurements (no threshold:
+    dead and specialized counts are computed downstream), and the evaluation file."""
     model_cfg = ModelConfig.from_params(params["model"])
     split = DataSplitConfig.from_params(params["data"])
     monitor = MonitorConfig.from_params(params["eval"])
@@ -65,8 +66,7 @@ def evaluate_checkpoint(dataset: str, seed: int, phase: str, checkpoint: str, pa
     k_lat = None if ckpt["k_latent"] < 0 else int(ckpt["k_latent"])
     outputs = forward_eval(model, data.eval_images(), k, k_lat, monitor.batch_size, activate=sparsifier.activate)
     factors = data.eval_factors()
-    metrics = measure(outputs, factors, n_bins=monitor.n_bins, dead_threshold=monitor.dead_threshold,
-                      specialization_threshold=monitor.specialization_threshold)
+    metrics = measure(outputs, factors, n_bins=monitor.n_bins)
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("factors", data=factors.astype(np.int64))
         f.create_dataset("vae_means", data=outputs.mu.float().cpu().numpy())
@@ -77,8 +77,11 @@ def evaluate_checkpoint(dataset: str, seed: int, phase: str, checkpoint: str, pa
             g.create_dataset("indptr", data=indptr)
             g.create_dataset("indices", data=indices, compression="gzip", compression_opts=1)
             g.create_dataset("values", data=values, compression="gzip", compression_opts=1)
-            g.create_dataset("mi", data=metrics[f"{key}_mi"])
-            g.create_dataset("activation_rate", data=metrics[f"{key}_rates"])
+            for reading, suffix in (("topk", ""), ("pre_topk", "_pre")):
+                r = metrics[key][reading]
+                g.create_dataset(f"mi{suffix}", data=r["mi"])
+                g.create_dataset(f"activation_rate{suffix}", data=r["rates"])
+                g.attrs[f"active{suffix}"] = r["active"]
             g.attrs["n_neurons"] = acts.shape[1]
         f.attrs.update(
             dataset=data.name,
@@ -91,8 +94,9 @@ def evaluate_checkpoint(dataset: str, seed: int, phase: str, checkpoint: str, pa
             n_latent_neurons=outputs.a_lat.shape[1],
             n_eval=len(factors),
             factor_names=list(data.factor_names),
-            dead_threshold=monitor.dead_threshold,
-            specialization_threshold=monitor.specialization_threshold,
+            n_bins=monitor.n_bins,
+            data_source=data.source,
+            data_description=data.description,
             **{s: metrics[s] for s in SCALARS},
         )
     log.info("%s %s seed %d: %s", phase, data.name, seed, {s: metrics[s] for s in SCALARS})

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m vaesae.cli.figures --evals E.h5... --globals G.csv... --histories H.csv... --sweep S.csv \\
+    python -m vaesae.cli.figures --evaluations E.csv --globals G.csv... --history H.csv --sweep S.csv \\
         --params '{"datasets": [...], "dead_threshold": 0.001, "specialization_threshold": 0.5}' --outdir DIR
 
 Every ``--params`` key is optional (all datasets of the data; the figure module's default thresholds). Every output

@@ -2,10 +2,11 @@
 
 :mod:`vaesae.cli.tables`, :mod:`vaesae.cli.figures` and :mod:`vaesae.cli.claims` each read the same inputs::
 
-    --evals E.h5...  --globals G.csv...  --histories H.csv...  --sweep S.csv  --params JSON
+    --evaluations summary/evaluations.csv  --globals G.csv...  --history summary/history.csv  --sweep S.csv
+    --params JSON
 
-(evaluation files, the SAP/DCI rows of the global_metrics rule, history.csv files, sweeps/thresholds.csv, and a JSON
-object of options) and add their own outputs. This module imports none of the report modules that render (tables,
+(the summarize rule's two tables -- the evaluation files and the training epochs with the reporting thresholds
+applied --, the SAP/DCI rows of the global_metrics rule, sweeps/thresholds.csv, and a JSON object of options) and add their own outputs. This module imports none of the report modules that render (tables,
 figures, claims), so each entry point depends only on what it renders with.
 """
 
@@ -21,7 +22,7 @@ from vaesae.io import parse_params
 
 
 class ReportInputs(NamedTuple):
-    scalars: pd.DataFrame  # one row per evaluation file, SAP/DCI merged in
+    scalars: pd.DataFrame  # one row per evaluation file (summary/evaluations.csv), SAP/DCI merged in
     histories: pd.DataFrame
     sweep: pd.DataFrame
     benchmarks: pd.DataFrame  # empty unless the entry point reads --benchmarks
@@ -30,10 +31,10 @@ class ReportInputs(NamedTuple):
 def parser(module: str, doc: str, *, benchmarks: bool = False) -> argparse.ArgumentParser:
     """The shared arguments (plus ``--benchmarks`` when asked); the entry point adds its outputs."""
     p = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.split("\n\n")[0])
-    p.add_argument("--evals", nargs="*", default=[], metavar="E.h5", help="evaluation files")
+    p.add_argument("--evaluations", default=None, metavar="E.csv", help="summary/evaluations.csv")
     p.add_argument("--globals", nargs="*", default=[], metavar="G.csv",
                    help="SAP/DCI rows of the global_metrics rule (merged into the evaluation scalars)")
-    p.add_argument("--histories", nargs="*", default=[], metavar="H.csv", help="history.csv files")
+    p.add_argument("--history", default=None, metavar="H.csv", help="summary/history.csv")
     p.add_argument("--sweep", default=None, metavar="S.csv", help="sweeps/thresholds.csv")
     if benchmarks:
         p.add_argument("--benchmarks", nargs="*", default=[], metavar="B.tsv", help="Snakemake benchmark files")
@@ -48,8 +49,12 @@ def load(args: argparse.Namespace) -> ReportInputs:
     from vaesae.report import collect
 
     try:
-        scalars = collect.merge_global_metrics(collect.load_eval_scalars(args.evals), args.globals)
-        return ReportInputs(scalars, collect.load_histories(args.histories), collect.load_sweep(args.sweep),
+        scalars = collect.merge_global_metrics(collect.load_evaluations(args.evaluations), args.globals)
+        histories = collect.load_histories([args.history] if args.history else [])
+        warmup = collect.warmup_scalars(histories)
+        if len(warmup):  # the end of the stage-3 warm-up as its own evaluation point (phase {method}_warmup)
+            scalars = pd.concat([scalars, warmup.reindex(columns=scalars.columns)], ignore_index=True)
+        return ReportInputs(scalars, histories, collect.load_sweep(args.sweep),
                             collect.load_benchmarks(getattr(args, "benchmarks", [])))
     except collect.ReportInputError as err:
         raise SystemExit(f"{args.prog}: {err}") from err

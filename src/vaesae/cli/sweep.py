@@ -1,12 +1,17 @@
-"""Threshold sweep over finished evaluation files -> ``{res}/sweeps/thresholds.csv`` (docs/FORMATS.md).
+"""Threshold sweeps over the raw measurements -> ``sweeps/thresholds.csv`` and ``sweeps/epochs.csv`` (docs/FORMATS.md).
 
-    python -m vaesae.cli.sweep --evals A.h5 B.h5 ... \\
-        --params '{"specialization_thresholds": [0.2, ...], "dead_thresholds": [0.0005, ...]}' \\
-        --out results/paper/sweeps/thresholds.csv
+    python -m vaesae.cli.sweep --evals A.h5 B.h5 ... [--raw RUN/history.h5 ...] \\
+        --params '{"specialization_thresholds": [0.2, ...], "dead_thresholds": [0.0005, ...],
+                   "specialization_activations": "topk"}' \\
+        --out results/paper/sweeps/thresholds.csv [--out-epochs results/paper/sweeps/epochs.csv]
 
-Reads the root attributes ``dataset``, ``seed``, ``phase`` and the datasets ``{conv,latent}_sae/mi`` and
-``{conv,latent}_sae/activation_rate`` of every evaluation file and writes one long-format row per
-(dataset, seed, phase, sae, kind, threshold), in the order the files and thresholds were given.
+Reads the root attributes ``dataset``, ``seed``, ``phase``, ``n_bins``, the ``factors`` and the datasets
+``{conv,latent}_sae/mi[_pre]`` and ``{conv,latent}_sae/activation_rate[_pre]`` of every evaluation file and writes one
+long-format row per (dataset, seed, phase, sae, kind, threshold), in the order the files and thresholds were given.
+``kind`` is ``specialization`` (a count, on the configured reading), ``dead`` (a percentage, on ã) or, for the conv
+SAE, ``specialization_bound`` (the most neurons the activation budget allows above that threshold,
+``vaesae.metrics.bound``). ``--raw`` adds the same sweep for every epoch of every training run, with an ``epoch``
+column (``sweeps/epochs.csv``; no bound rows).
 """
 
 from __future__ import annotations
@@ -20,9 +25,13 @@ import numpy as np
 import pandas as pd
 
 from ..io import atomic_path, parse_params
+from ..metrics.bound import specialization_bound
 from ..metrics.sweep import threshold_sweep
+from ..train.history import read_history
 
 COLUMNS = ["dataset", "seed", "phase", "sae", "kind", "threshold", "value"]
+EPOCH_COLUMNS = ["dataset", "seed", "phase", "epoch", "sae", "kind", "threshold", "value"]
+SUFFIX = {"topk": "", "pre_topk": "_pre"}
 SAES = (("conv", "conv_sae"), ("latent", "latent_sae"))
 
 
@@ -34,7 +43,7 @@ def _attr_str(value) -> str:
     return str(value)
 
 
-def read_eval(path: str | Path) -> dict:
+def read_eval(path: str | Path, reading: str = "topk") -> dict:
     """The parts of one evaluation file the sweep needs; ValueError naming the file when something is missing."""
     path = Path(path)
     if not path.is_file():
@@ -51,13 +60,17 @@ def read_eval(path: str | Path) -> dict:
         out["dataset"] = _attr_str(f.attrs["dataset"])
         out["seed"] = int(f.attrs["seed"])
         out["phase"] = _attr_str(f.attrs["phase"])
+        out["n_bins"] = int(f.attrs["n_bins"]) if "n_bins" in f.attrs else None
+        out["factors"] = f["factors"][()] if "factors" in f else None
+        sfx = SUFFIX[reading]
         for sae, group in SAES:
-            for name in ("mi", "activation_rate"):
+            for name in (f"mi{sfx}", "activation_rate", f"activation_rate{sfx}"):
                 key = f"{group}/{name}"
                 if key not in f or not isinstance(f[key], h5py.Dataset):
                     raise ValueError(f"{path}: missing dataset '{key}'")
-            mi = np.asarray(f[f"{group}/mi"][()], dtype=np.float64)
+            mi = np.asarray(f[f"{group}/mi{sfx}"][()], dtype=np.float64)
             rates = np.asarray(f[f"{group}/activation_rate"][()], dtype=np.float64)
+            out[f"{sae}_budget"] = float(np.sum(f[f"{group}/activation_rate{sfx}"][()]))
             if mi.ndim != 2 or rates.ndim != 1 or mi.shape[0] != rates.shape[0]:
                 raise ValueError(
                     f"{path}: '{group}/mi' {mi.shape} and '{group}/activation_rate' {rates.shape} "
@@ -67,8 +80,7 @@ def read_eval(path: str | Path) -> dict:
     return out
 
 
-def sweep_table(evals: Sequence[str | Path], params: dict) -> pd.DataFrame:
-    """Long-format sweep rows (columns ``COLUMNS``) for the evaluation files ``evals``."""
+def _thresholds(params: dict) -> tuple[list[float], list[float], str]:
     try:
         spec = [float(t) for t in params["specialization_thresholds"]]
         dead = [float(t) for t in params["dead_thresholds"]]
@@ -76,29 +88,74 @@ def sweep_table(evals: Sequence[str | Path], params: dict) -> pd.DataFrame:
         raise ValueError(f"--params lacks {err.args[0]!r}") from err
     except (TypeError, ValueError) as err:
         raise ValueError(f"--params thresholds must be lists of numbers: {err}") from err
+    reading = params.get("specialization_activations", "topk")
+    if reading not in SUFFIX:
+        raise ValueError(f"specialization_activations must be one of {list(SUFFIX)}, got {reading!r}")
+    return spec, dead, reading
+
+
+def sweep_table(evals: Sequence[str | Path], params: dict) -> pd.DataFrame:
+    """Long-format sweep rows (columns ``COLUMNS``) for the evaluation files ``evals``."""
+    spec, dead, reading = _thresholds(params)
     rows = []
     for path in evals:
-        ev = read_eval(path)
+        ev = read_eval(path, reading)
+        keys = {"dataset": ev["dataset"], "seed": ev["seed"], "phase": ev["phase"]}
         for sae, _ in SAES:
             mi, rates = ev[sae]
             for row in threshold_sweep(mi, rates, spec, dead):
-                rows.append({"dataset": ev["dataset"], "seed": ev["seed"], "phase": ev["phase"], "sae": sae, **row})
+                rows.append({**keys, "sae": sae, **row})
+        if ev["factors"] is not None and ev["n_bins"]:
+            n_neurons = ev["conv"][1].shape[0]
+            for t in spec:
+                b = specialization_bound(ev["conv_budget"], t, ev["factors"], ev["n_bins"], n_neurons)
+                rows.append({**keys, "sae": "conv", "kind": "specialization_bound", "threshold": t, "value": b.bound})
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def epoch_sweep_table(raws: Sequence[str | Path], params: dict) -> pd.DataFrame:
+    """Per-epoch sweep rows (columns ``EPOCH_COLUMNS``) of the raw histories ``raws`` (runs without SAEs skipped)."""
+    spec, dead, reading = _thresholds(params)
+    frames = []
+    for path in raws:
+        raw = read_history(path)
+        attrs = raw["attrs"]
+        for sae, group in SAES:
+            if f"{group}/activation_rate" not in raw:
+                continue
+            mis, rates = raw[f"{group}/mi{SUFFIX[reading]}"], raw[f"{group}/activation_rate"]
+            for epoch, (mi, rate) in enumerate(zip(mis, rates)):
+                rows = threshold_sweep(mi, rate, spec, dead)
+                frame = pd.DataFrame(rows)
+                frame.insert(0, "sae", sae)
+                frame.insert(0, "epoch", epoch)
+                for key in ("phase", "seed", "dataset"):
+                    frame.insert(0, key, attrs[key])
+                frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=EPOCH_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[EPOCH_COLUMNS]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m vaesae.cli.sweep", description=__doc__.splitlines()[0])
     parser.add_argument("--evals", nargs="+", required=True, help="evaluation HDF5 files")
     parser.add_argument("--params", required=True, help="JSON with specialization_thresholds and dead_thresholds")
+    parser.add_argument("--raw", nargs="*", default=[], help="raw training histories (history.h5)")
     parser.add_argument("--out", required=True, help="output CSV (written atomically)")
+    parser.add_argument("--out-epochs", default=None, help="per-epoch sweep CSV (needs --raw)")
     args = parser.parse_args(argv)
     params = parse_params(args.params)
     try:
         table = sweep_table(args.evals, params)
+        epochs = epoch_sweep_table(args.raw, params) if args.out_epochs else None
     except ValueError as err:
         raise SystemExit(f"sweep: {err}") from err
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False)
+    if epochs is not None:
+        with atomic_path(args.out_epochs) as tmp:
+            epochs.to_csv(tmp, index=False, float_format="%.10g")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m vaesae.cli.tables --evals E.h5... --globals G.csv... --histories H.csv... --sweep S.csv \\
+    python -m vaesae.cli.tables --evaluations E.csv --globals G.csv... --history H.csv --sweep S.csv \\
         --benchmarks B.tsv... --params JSON --outdir DIR
 
 ``JSON`` is an object with exactly the keys ``p_value``, ``mse_relative_tolerance`` and ``mig_relative_tolerance``

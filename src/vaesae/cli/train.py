@@ -1,7 +1,7 @@
 """Entry point of the four training rules.
 
     python -m vaesae.cli.train {pretrain,init,sparsify,extend} --dataset FILE.h5 --seed 42 --params JSON \
-        [--init CKPT] [--method M] --out-model model.pt --out-history history.csv [--threads N]
+        [--init CKPT] [--method M] --out-model model.pt --out-history history.csv --out-raw history.h5 [--threads N]
 
 ``--params`` carries only the config sections the stage uses (the Snakemake rule builds it from config.yaml).
 ``--method`` is a row of the methods table (``vaesae.methods``) for sparsify and extend (extend: a method with
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="stage-3 method (sparsify, extend); none for pretrain and init")
     ap.add_argument("--out-model", required=True)
     ap.add_argument("--out-history", required=True)
+    ap.add_argument("--out-raw", default=None, help="raw per-epoch history (HDF5; default: --out-history with .h5)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         params=parse_params(args.params),
         out_model=args.out_model,
         out_history=args.out_history,
+        out_raw=args.out_raw,
         init_checkpoint=args.init,
         method=args.method,
         threads=args.threads,

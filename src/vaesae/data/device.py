@@ -24,6 +24,8 @@ class DeviceData:
     train_idx: torch.Tensor
     eval_idx: torch.Tensor
     factor_names: list[str] = field(default_factory=list)
+    source: str = ""  # canonical file attribute: procedural | download | path
+    description: str = ""
 
     @property
     def channels(self) -> int:
@@ -52,4 +54,6 @@ def load_device_data(
         torch.as_tensor(train_idx, device=device),
         torch.as_tensor(eval_idx, device=device),
         list(ds.factor_names),
+        ds.source,
+        ds.description,
     )

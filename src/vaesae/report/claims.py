@@ -31,8 +31,10 @@ VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
 
 COLUMNS = (
     "claim", "level", "description", "dataset", "condition", "paper_value", "measured", "measured_mean",
-    "measured_std", "n", "test", "statistic", "p_value", "effect_size", "tolerance", "verdict", "reason",
+    "measured_std", "n", "test", "statistic", "p_value", "effect_size", "tolerance", "verdict", "reason", "forced",
 )
+#: The ``forced`` column: is the claim a finding of training, or does it follow from the metric's definition?
+FINDING = "finding: a training outcome, not implied by the metric's definition"
 
 #: The tolerance rules and their types. Their values live in config.yaml (`claims:`), the one source of truth.
 RULE_TYPES = {
@@ -43,7 +45,10 @@ RULE_TYPES = {
     "p_value": float,
     "mse_relative_tolerance": float,
     "mig_relative_tolerance": float,
+    "mig_reference": str,
 }
+#: ``claims.mig_reference`` -> the phase of C3's k_start evaluation point.
+MIG_REFERENCES = {"init": ("init", "end of stage 2"), "warmup": ("topk_warmup", "end of the stage-3 warm-up")}
 
 DESCRIPTIONS = {
     "C1": "Top-k dead % (conv SAE) at k_end matches the paper",
@@ -173,10 +178,14 @@ def _c2(scalars, cfg, rules) -> list[dict]:
 
 def _c3(scalars, cfg, rules) -> list[dict]:
     rows, alpha, rel_tol = [], rules["p_value"], rules["mig_relative_tolerance"]
-    for d in _datasets(scalars, ["init", "topk"]):
-        c = compare_phases(scalars, d, "init", "topk", "mig")
+    if rules["mig_reference"] not in MIG_REFERENCES:
+        raise ValueError(f"claims.mig_reference must be one of {list(MIG_REFERENCES)}, got {rules['mig_reference']!r}")
+    ref, where = MIG_REFERENCES[rules["mig_reference"]]
+    for d in _datasets(scalars, [ref, "topk"]):
+        c = compare_phases(scalars, d, ref, "topk", "mig")
         m, s, n = c.mean, c.std, c.n
-        test = "paired t-test (scipy.stats.ttest_rel) of MIG at k_start vs k_end; effect = Cohen's d_z"
+        test = (f"paired t-test (scipy.stats.ttest_rel) of MIG at k_start ({where}, claims.mig_reference = "
+                f"{rules['mig_reference']}) vs k_end; effect = Cohen's d_z")
         if np.isfinite(c.p2):
             test += f"; Wilcoxon signed-rank p = {c.p2:.3g}"
         ok = change_is_stable(c, p_value=alpha, relative_tolerance=rel_tol)
@@ -187,7 +196,7 @@ def _c3(scalars, cfg, rules) -> list[dict]:
             paper += f"; Table 2: {label}"
         if mig is not None:
             paper += f"; MIG at k=50: {_paper_text(mig, 3)}"
-        row = _row("C3", d, "topk - init", paper_value=paper,
+        row = _row("C3", d, f"topk - {ref}", paper_value=paper,
                    measured=_measured(m, s, n, 3, " (MIG change)", signed=True), measured_mean=m, measured_std=s, n=n,
                    test=test, statistic=c.statistic, p_value=c.p, effect_size=c.effect,
                    tolerance=f"no significant change: {stable_rule(alpha, rel_tol)}")
@@ -344,6 +353,21 @@ def _c8(scalars, cfg, rules) -> list[dict]:
     return rows
 
 
+def _c8_forced(scalars: pd.DataFrame, dataset: str) -> str:
+    """C8 is forced when the bound at k_end (from the measured activation budget) is below the count at k_start."""
+    if "specialized_bound" not in scalars:
+        return "unknown: no bound in the evaluations"
+    bound = _phase_values(scalars, dataset, "topk", "specialized_bound")
+    start = _phase_values(scalars, dataset, "init", "specialized")
+    if bound.empty or start.empty:
+        return "unknown: no bound or no k_start count"
+    b, a = float(bound.mean()), float(start.mean())
+    if b < a:
+        return (f"forced by the metric: at k_end at most {b:,.0f} neurons can be specialized (activation-budget "
+                f"bound), below the {a:,.0f} measured at k_start, so the count must fall whatever training does")
+    return f"finding: the bound at k_end ({b:,.0f}) does not force a fall from {a:,.0f}"
+
+
 def _combine(claim: str, details: list[dict]) -> dict:
     row = {col: None for col in COLUMNS}
     row.update({"claim": claim, "level": "claim", "description": DESCRIPTIONS[claim], "dataset": "all"})
@@ -399,9 +423,22 @@ def evaluate_claims(scalars: pd.DataFrame, histories: pd.DataFrame | None, sweep
         "C7": _c7(sweep, cfg, rules),
         "C8": _c8(scalars, cfg, rules),
     }
+    for row in details["C8"]:
+        row["forced"] = _c8_forced(scalars, row["dataset"])
+    for row in details["C7"]:
+        row["forced"] = ("partly forced: counts fall and dead % rises with the threshold by definition; whether "
+                         "k_end is worse than k_start at every threshold is a finding")
     rows = []
     for claim, det in details.items():
-        rows.append(_combine(claim, det))
+        for row in det:
+            row.setdefault("forced", FINDING)
+            if row["forced"] is None:
+                row["forced"] = FINDING
+        top = _combine(claim, det)
+        forced = list(dict.fromkeys(r["forced"] for r in det))
+        top["forced"] = forced[0] if len(forced) == 1 else "; ".join(
+            f"{dataset_label(r['dataset'])}: {r['forced']}" for r in det)
+        rows.append(top)
         rows.extend(det)
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     for col in ("measured_mean", "measured_std", "statistic", "p_value", "effect_size"):
@@ -430,8 +467,10 @@ def _num(value, digits=3) -> str:
     return f"{value:.{digits}g}"
 
 
-def claims_markdown(df: pd.DataFrame, contradictions: list[str] | None = None) -> str:
-    """The verdict table (one line per claim), the per-dataset details, and the paper's internal contradictions."""
+def claims_markdown(df: pd.DataFrame, contradictions: list[str] | None = None, audit: list[str] | None = None,
+                    data_note: str | None = None) -> str:
+    """The verdict table (one line per claim, with the forced/finding column), the per-dataset details, the audit
+    sections (``vaesae.report.audit``), and the paper's internal contradictions."""
     top = df[df["level"] == "claim"]
     counts = top["verdict"].value_counts()
     out = [
@@ -441,9 +480,10 @@ def claims_markdown(df: pd.DataFrame, contradictions: list[str] | None = None) -
         f"{counts.get(INCONCLUSIVE, 0)} inconclusive (of {len(top)} claims). Measured values are mean ± std over "
         "seeds (n = number of seeds); the rules are the config's `claims:` keys.",
         "",
-        md_table(["Claim", "Statement", "Paper", "Measured", "Verdict"],
+        *([f"**{data_note}**", ""] if data_note else []),
+        md_table(["Claim", "Statement", "Paper", "Measured", "Verdict", "Finding or artefact?"],
                   [[r.claim, r.description, r.paper_value or "", r.measured or "",
-                    f"**{verdict_text(r.verdict, r.reason)}**"] for r in top.itertuples()]),
+                    f"**{verdict_text(r.verdict, r.reason)}**", r.forced or ""] for r in top.itertuples()]),
         "",
         "## Details per dataset",
         "",
@@ -456,6 +496,7 @@ def claims_markdown(df: pd.DataFrame, contradictions: list[str] | None = None) -
           _num(r.statistic), _num(r.p_value), _num(r.effect_size), r.tolerance or "",
           verdict_text(r.verdict, r.reason)] for r in det.itertuples()],
     ) if len(det) else "_No per-dataset results in this run._")
+    out += list(audit or [])
     out += ["", "## The paper's internal contradictions", "",
             "Reported as found in the paper, not resolved; the verdicts above compare with the values in the "
             "config's `claims.paper` block.", ""]

@@ -14,7 +14,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-#: Root attributes of an evaluation file that the report needs (FORMATS.md, "Final evaluation").
+#: Columns of summary/evaluations.csv (``vaesae.report.summary``) that the report needs.
 EVAL_REQUIRED_ATTRS = (
     "dataset",
     "seed",
@@ -35,6 +35,18 @@ EVAL_OPTIONAL_ATTRS = (
     "n_latent_neurons",
     "dead_threshold",
     "specialization_threshold",
+    "specialization_activations",
+    "specialized_topk",
+    "specialized_pre_topk",
+    "active_topk",
+    "active_pre_topk",
+    "h_min",
+    "n_bins",
+    "bound_topk",
+    "bound_pre_topk",
+    "specialized_bound",
+    "data_source",
+    "data_description",
     "sap",
     "dci_disentanglement",
     "dci_completeness",
@@ -58,6 +70,12 @@ HISTORY_REQUIRED_COLUMNS = (
 )
 #: The other FORMATS.md columns: added as NaN when a file lacks them.
 HISTORY_OPTIONAL_COLUMNS = (
+    "boosted",
+    "boost_mean",
+    "boost_to_spread",
+    "active",
+    "reinit_alive_1",
+    "reinit_alive_5",
     "k_latent",
     "l1_lambda",
     "beta",
@@ -79,7 +97,8 @@ BENCHMARK_COLUMNS = ("stage", "dataset", "seed", "variant", "seconds")
 BENCHMARK_NAME = re.compile(r"^(?P<stage>[A-Za-z0-9]+)_(?P<dataset>.+)_seed(?P<seed>-?\d+)_(?P<variant>[A-Za-z0-9]+)\.tsv$")
 
 _INT_COLS = ("seed", "k", "k_latent", "n_neurons", "n_latent_neurons")
-_STR_COLS = ("dataset", "phase", "method", "stage", "sae", "kind", "variant")
+_STR_COLS = ("dataset", "phase", "method", "stage", "sae", "kind", "variant", "data_source", "data_description",
+             "specialization_activations")
 
 
 class ReportInputError(ValueError):
@@ -121,46 +140,45 @@ def _normalise_dtypes(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def load_eval_scalars(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
-    """One row per evaluation file (``eval/{dataset}/seed{seed}/{phase}.h5``) from its root attributes.
+def load_evaluations(path: str | os.PathLike | None) -> pd.DataFrame:
+    """``summary/evaluations.csv``: one row per evaluation file at the reporting thresholds (``None``: empty).
 
-    Columns: the attributes of :data:`EVAL_REQUIRED_ATTRS` and :data:`EVAL_OPTIONAL_ATTRS`, plus ``path``.
+    Columns: :data:`EVAL_REQUIRED_ATTRS` and :data:`EVAL_OPTIONAL_ATTRS` (NaN where absent), plus ``path``.
     """
-    import h5py
-
-    rows = []
-    for path in _as_paths(paths):
-        _check_exists(path, "evaluation")
-        try:
-            with h5py.File(path, "r") as h5:
-                attrs = {key: _scalar(h5.attrs[key]) for key in h5.attrs.keys()}
-        except OSError as err:
-            raise ReportInputError(f"cannot read evaluation file {path}: {err}") from err
-        missing = [key for key in EVAL_REQUIRED_ATTRS if key not in attrs]
-        if missing:
-            raise ReportInputError(
-                f"evaluation file {path} lacks root attribute(s) {', '.join(missing)} (see docs/FORMATS.md)"
-            )
-        row = {key: attrs[key] for key in EVAL_REQUIRED_ATTRS}
-        row.update({key: attrs.get(key, np.nan) for key in EVAL_OPTIONAL_ATTRS})
-        row["path"] = str(path)
-        rows.append(row)
-    df = pd.DataFrame(rows, columns=list(EVAL_COLUMNS))
+    if path is None or str(path) == "":
+        return pd.DataFrame(columns=list(EVAL_COLUMNS))
+    path = Path(path)
+    _check_exists(path, "evaluation summary")
+    try:
+        df = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame(columns=list(EVAL_COLUMNS))
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ReportInputError(f"cannot parse evaluation summary {path}: {err}") from err
+    missing = [key for key in EVAL_REQUIRED_ATTRS if key not in df.columns]
+    if missing:
+        raise ReportInputError(f"evaluation summary {path} lacks column(s) {', '.join(missing)} (see docs/FORMATS.md)")
+    for key in EVAL_OPTIONAL_ATTRS + ("path",):
+        if key not in df.columns:
+            df[key] = np.nan
+    df = df[list(EVAL_COLUMNS)].copy()
     for col in ("mig", "mse", "dead_pct", "specialized", "latent_dead_pct", "latent_specialized",
-                "dead_threshold", "specialization_threshold"):
+                "dead_threshold", "specialization_threshold", "specialized_topk", "specialized_pre_topk",
+                "active_topk", "active_pre_topk", "h_min", "bound_topk", "bound_pre_topk", "specialized_bound"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
-    for col in ("k", "k_latent", "n_neurons", "n_latent_neurons"):
+    for col in ("k", "k_latent", "n_neurons", "n_latent_neurons", "n_bins"):
         df[col] = pd.to_numeric(df[col], errors="coerce")
     df = _normalise_dtypes(df)
     dup = df.duplicated(["dataset", "seed", "phase"], keep=False)
     if dup.any():
-        files = ", ".join(df.loc[dup, "path"])
-        raise ReportInputError(f"several evaluation files for the same (dataset, seed, phase): {files}")
+        rows = ", ".join(f"{r.dataset}/seed{r.seed}/{r.phase}" for r in df[dup].itertuples())
+        raise ReportInputError(f"{path}: several rows for the same (dataset, seed, phase): {rows}")
     return df.reset_index(drop=True)
 
 
 def load_histories(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
-    """Concatenate ``history.csv`` files (one row per epoch); adds a ``path`` column."""
+    """Concatenate epoch tables (``summary/history.csv``: the runs' history.csv with the threshold columns); keeps or
+    adds a ``path`` column."""
     frames = []
     for path in _as_paths(paths):
         _check_exists(path, "history")
@@ -176,7 +194,8 @@ def load_histories(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
         for col in HISTORY_OPTIONAL_COLUMNS:
             if col not in df.columns:
                 df[col] = np.nan
-        df["path"] = str(path)
+        if "path" not in df.columns:
+            df["path"] = str(path)
         frames.append(df)
     columns = list(HISTORY_COLUMNS) + ["path"]
     if not frames:
@@ -185,7 +204,8 @@ def load_histories(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
     extra = [c for c in out.columns if c not in columns]
     out = out[columns + extra]
     for col in ("epoch", "k", "k_latent", "dead_pct", "specialized", "mig", "mse", "latent_dead_pct",
-                "latent_specialized", "reinit", "seconds", "l1_lambda"):
+                "latent_specialized", "reinit", "seconds", "l1_lambda", "boosted", "boost_mean", "boost_to_spread",
+                "active", "reinit_alive_1", "reinit_alive_5"):
         out[col] = pd.to_numeric(out[col], errors="coerce")
     return _normalise_dtypes(out)
 
@@ -269,3 +289,32 @@ def merge_global_metrics(scalars: pd.DataFrame, paths: Iterable[str | os.PathLik
     extra["seed"] = extra["seed"].astype(int)
     base = scalars.drop(columns=[c for c in GLOBAL_COLUMNS if c in scalars])
     return base.merge(extra[["dataset", "seed", "phase", *GLOBAL_COLUMNS]], on=["dataset", "seed", "phase"], how="left")
+
+
+#: Suffix of the phase of the stage-3 warm-up evaluation point (``topk_warmup``): C3's alternative reference.
+WARMUP = "_warmup"
+_WARMUP_COLUMNS = ("mig", "mse", "dead_pct", "specialized", "latent_dead_pct", "latent_specialized", "k", "k_latent")
+
+
+def warmup_scalars(histories: pd.DataFrame) -> pd.DataFrame:
+    """One evaluation row per stage-3 run at the end of its warm-up, phase ``{method}_warmup``.
+
+    The warm-up end is the last epoch of the unbroken run of epochs, from epoch 0, whose sparsity (k, k_latent,
+    l1_lambda) equals epoch 0's: for Top-k the last epoch at k = k_start. Its row of ``summary/history.csv`` is the
+    network evaluated on the same evaluation set, with the same code and thresholds, as the evaluation files.
+    """
+    rows = []
+    if histories is None or histories.empty:
+        return pd.DataFrame(columns=list(EVAL_COLUMNS) + ["epoch"])
+    stage3 = histories[histories["stage"] == "sparsify"]
+    for (dataset, seed, phase), run in stage3.groupby(["dataset", "seed", "phase"], sort=False):
+        run = run.sort_values("epoch")
+        key = run[["k", "k_latent", "l1_lambda"]].astype(float).fillna(-1.0).to_numpy()
+        same = np.all(key == key[0], axis=1)
+        last = int(np.argmin(same)) - 1 if not same.all() else len(run) - 1
+        row = run.iloc[max(last, 0)]
+        out = {col: row.get(col, np.nan) for col in _WARMUP_COLUMNS}
+        out.update(dataset=dataset, seed=int(seed), phase=f"{phase}{WARMUP}", method=row.get("method"),
+                   epoch=int(row["epoch"]), path=row.get("path"))  # fmt: skip
+        rows.append(out)
+    return pd.DataFrame(rows)

@@ -20,6 +20,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from vaesae.report.style import (
     DEFAULT_LINE_COLORS,
     STAGE_COLORS,
+    data_source_note,
     dataset_color,
     dataset_label,
     method_color,
@@ -467,9 +468,11 @@ def make_all_figures(histories, sweep, scalars, outdir: str | os.PathLike, datas
         10: lambda: figure_10(sweep, **thr),
         11: lambda: figure_11(sweep, **thr),
     }
+    note = data_source_note(scalars) if scalars is not None and len(scalars) else "Data: source not recorded"
     written = []
     for number, build in builders.items():
         fig = build()
+        fig.text(0.5, 0.002, note, ha="center", va="bottom", fontsize=6, color="0.35", wrap=True)
         png, _ = save_figure(fig, outdir / f"figure{number:02d}.png")
         written.append(png)
     return written

@@ -6,6 +6,7 @@ figure state): rendering works headless and never leaks figures between calls.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -111,3 +112,32 @@ def save_figure(fig: Figure, path_png: str | os.PathLike, dpi: int = DPI) -> tup
     with atomic_path(pdf) as tmp:
         fig.savefig(tmp, format="pdf", bbox_inches="tight", metadata={"CreationDate": None})
     return png, pdf
+
+
+def data_source_note(scalars) -> str:
+    """"Data: dSprites: real (downloaded, checksum verified); Shapes3D: procedural (...)" from the evaluations."""
+    return "Data: " + data_sources(scalars)
+
+
+def data_sources(scalars) -> str:
+    """Which data each dataset's numbers came from: real (downloaded / user file) or procedural, with its name."""
+    parts = []
+    if "data_source" not in scalars:
+        return "source not recorded"
+    order = ("dsprites", "shapes3d")
+    present = list(dict.fromkeys(scalars["dataset"].dropna().tolist()))
+    for dataset in sorted(present, key=lambda d: (order.index(d) if d in order else len(order), d)):
+        cur = scalars[scalars["dataset"] == dataset]
+        if cur["data_source"].notna().any():  # rows derived from the epoch table (warm-up) carry no source
+            cur = cur[cur["data_source"].notna()]
+        labels = []
+        for source, desc in cur[["data_source", "data_description"]].drop_duplicates().itertuples(index=False):
+            if source is None or (isinstance(source, float) and math.isnan(source)):
+                labels.append("source not recorded")
+            elif source == "procedural":
+                labels.append(f"procedural, not the real images ({desc})")
+            else:
+                how = "downloaded, checksum verified" if source == "download" else "user-supplied file"
+                labels.append(f"real ({how}; {desc})")
+        parts.append(f"{dataset_label(dataset)}: {'; '.join(labels)}")
+    return "; ".join(parts) if parts else "no data"

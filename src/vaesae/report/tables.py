@@ -34,14 +34,18 @@ from vaesae.report.markdown import md_table
 from vaesae.report.stats import (DATASET_ORDER, MSE_STAGE3, Comparison, change_is_stable, compare_paired,
                                  compare_phases, mse_change, ordered, paired, ratio_comparison, relative_change,
                                  relative_size, stable_rule, summarize, thresholds, within_tolerance)
-from vaesae.report.style import dataset_label, method_label
+from vaesae.report.style import data_source_note, dataset_label, method_label
 
 METHOD_ORDER = ("topk", "l1")
 STAGE_ORDER = ("pretrain", "init", "sparsify", "extend")
 VALUE_COLUMNS = ("mean", "std", "n", "text", "fmt")
+BOUND_SUFFIX = "|bound"  # Table 4's bound cells: column "dsprites|bound" shown as "dSprites, bound"
 
 #: The thresholds of the computed labels: keys of the config's `claims:` block, all required by :func:`build_tables`.
-RULE_TYPES = {"p_value": float, "mse_relative_tolerance": float, "mig_relative_tolerance": float}
+RULE_TYPES = {"p_value": float, "mse_relative_tolerance": float, "mig_relative_tolerance": float,
+              "mig_reference": str}
+#: ``claims.mig_reference`` -> the phase of the k_start evaluation point C3 and Table 2's label compare with.
+MIG_REFERENCES = {"init": "init", "warmup": "topk_warmup"}
 
 TITLES = {
     "table1": "Table 1. Interpretability metrics at target sparsity (end of stage 3), per dataset and method",
@@ -146,21 +150,27 @@ def _change_label(c: Comparison, p_value: float, relative_tolerance: float) -> s
 GLOBAL_METRICS = (("mig", "MIG"), ("sap", "SAP"), ("dci_disentanglement", "DCI disentanglement"))
 
 
-def table2(scalars: pd.DataFrame, *, p_value: float, mig_relative_tolerance: float) -> pd.DataFrame:
-    """k_start (phase init) vs k_end (phase topk): dead, specialized, MIG change, complexity scaling factor."""
+def table2(scalars: pd.DataFrame, *, p_value: float, mig_relative_tolerance: float,
+           mig_reference: str = "init") -> pd.DataFrame:
+    """k_start vs k_end (phase topk): dead, specialized, MIG change, complexity scaling factor. The k_start state is
+    shown at both evaluation points, the end of stage 2 (phase ``init``) and the end of the stage-3 warm-up (phase
+    ``topk_warmup``); ``mig_reference`` ("init" or "warmup") says which one C3's verdict uses."""
+    if mig_reference not in MIG_REFERENCES:
+        raise ValueError(f"claims.mig_reference must be one of {list(MIG_REFERENCES)}, got {mig_reference!r}")
     k0 = _k_label(scalars, "init", "k_start")
     k1 = _k_label(scalars, "topk", "k_end")
-    sub = scalars[scalars["phase"].isin(["init", "topk", "l1"])]
+    sub = scalars[scalars["phase"].isin(["init", "topk_warmup", "topk", "l1"])]
     datasets = _datasets(sub)
+    has_warmup = (sub["phase"] == "topk_warmup").any()
+    points = [("init", f"k={k0}, end of stage 2")] + ([("topk_warmup", f"k={k0}, end of warm-up")] if has_warmup else [])
     rows = []
-    spec = [
-        (f"Dead neurons at k={k0} (%)", "init", "dead_pct", ".1f"),
-        (f"Dead neurons at k={k1} (%)", "topk", "dead_pct", ".1f"),
-        (f"Specialized at k={k0}", "init", "specialized", ",.0f"),
-        (f"Specialized at k={k1} (Top-k)", "topk", "specialized", ",.0f"),
-        (f"MIG at k={k0}", "init", "mig", ".3f"),
-        (f"MIG at k={k1}", "topk", "mig", ".3f"),
-    ]
+    spec = []
+    for col, what, fmt in (("dead_pct", "Dead neurons", ".1f"), ("specialized", "Specialized", ",.0f"),
+                           ("mig", "MIG", ".3f")):  # fmt: skip
+        spec += [(f"{what} at {label}" + (" (%)" if col == "dead_pct" else ""), phase, col, fmt)
+                 for phase, label in points]  # fmt: skip
+        spec.append((f"{what} at k={k1}" + (" (%)" if col == "dead_pct" else " (Top-k)" * (col == "specialized")),
+                     "topk", col, fmt))  # fmt: skip
     for label, phase, col, fmt in spec:
         for dataset in datasets:
             cur = sub[(sub["dataset"] == dataset) & (sub["phase"] == phase)]
@@ -168,10 +178,14 @@ def table2(scalars: pd.DataFrame, *, p_value: float, mig_relative_tolerance: flo
     for col, name in GLOBAL_METRICS:  # MIG, then the other global metrics: do they agree that nothing changed?
         if col not in scalars or scalars[col].isna().all():
             continue
-        for dataset in datasets:
-            change = compare_phases(scalars, dataset, "init", "topk", col)
-            rows.append(_cell(*_summary(change), text=_change_label(change, p_value, mig_relative_tolerance),
-                              fmt="+.3f", metric=f"{name} change (k={k1} - k={k0})", dataset=dataset))
+        for ref, label in points:
+            if col != "mig" and ref != "init":
+                continue  # SAP and DCI need the VAE means of an evaluation file: end of stage 2 only
+            used = " [C3 uses this]" if col == "mig" and ref == MIG_REFERENCES[mig_reference] else ""
+            for dataset in datasets:
+                change = compare_phases(scalars, dataset, ref, "topk", col)
+                rows.append(_cell(*_summary(change), text=_change_label(change, p_value, mig_relative_tolerance),
+                                  fmt="+.3f", metric=f"{name} change (k={k1} - {label}){used}", dataset=dataset))
     for method in METHOD_ORDER:
         cur = sub[sub["phase"] == method]
         if cur.empty:
@@ -188,7 +202,10 @@ def table2(scalars: pd.DataFrame, *, p_value: float, mig_relative_tolerance: flo
             text = "× dSprites" if np.isfinite(ratio.mean) else ("no dSprites baseline" if n_base == 0 else "no data")
             rows.append(_cell(*_summary(ratio), text=text, fmt=".2f", metric=label, dataset=dataset))
     notes = [
-        f"k={k0}: phase `init` (end of stage 2, the k_start state); k={k1}: phase `topk` (end of stage 3).",
+        f"k={k0}, end of stage 2: phase `init` (the SAEs trained on the frozen VAE); k={k0}, end of warm-up: the "
+        "last stage-3 epoch at k_start (joint training, same k), from the epoch history on the same evaluation set; "
+        f"k={k1}: phase `topk` (end of stage 3). The end-of-stage-2 change mixes joint training with the fall of k; "
+        "the end-of-warm-up change isolates k.",
         "MIG (and SAP, DCI) change: mean ± std of the per-seed difference; "
         f"{stable_rule(p_value, mig_relative_tolerance)} (the rule of claim C3).",
         "Complexity scaling factor: ratio of mean dead % to dSprites' (std by first-order error propagation).",
@@ -223,7 +240,8 @@ def table3(scalars: pd.DataFrame) -> pd.DataFrame:
     return _frame(rows, ["dataset"], "metric", "table3", notes)
 
 
-def _threshold_table(sweep: pd.DataFrame, kind: str, name: str, default: float | None, fmt: str) -> pd.DataFrame:
+def _threshold_table(sweep: pd.DataFrame, kind: str, name: str, default: float | None, fmt: str,
+                     bound: bool = False) -> pd.DataFrame:
     sub = sweep[(sweep["phase"] == "topk") & (sweep["sae"] == "conv") & (sweep["kind"] == kind)]
     rows = []
     thresholds = sorted(sub["threshold"].dropna().unique())
@@ -243,8 +261,18 @@ def _threshold_table(sweep: pd.DataFrame, kind: str, name: str, default: float |
             seed_means = cur.groupby("seed")["value"].mean()
             rows.append(_cell(*summarize(seed_means), fmt=fmt, threshold=float(thr), threshold_label=label,
                               dataset=dataset))
+            if bound:
+                b = sweep[(sweep["phase"] == "topk") & (sweep["sae"] == "conv") & (sweep["dataset"] == dataset)
+                          & (sweep["kind"] == "specialization_bound") & np.isclose(sweep["threshold"], thr)]
+                rows.append(_cell(*summarize(b.groupby("seed")["value"].mean()), fmt=fmt, threshold=float(thr),
+                                  threshold_label=label, dataset=f"{dataset}{BOUND_SUFFIX}"))
     what = "specialized neurons (count)" if kind == "specialization" else "dead neurons (%)"
     notes = [f"Conv SAE {what} at phase `topk` (k_end), mean ± std over seeds, from sweeps/thresholds.csv."]
+    if bound:
+        notes.append("Bound: the most neurons that can be specialized above the threshold given the activation "
+                     "budget (a neuron firing on a fraction p of samples has MI <= h(p) + p ln(n_bins) nats, so it "
+                     "needs p > p*; with A active neurons per sample at most A / p* can reach it; "
+                     "vaesae.metrics.bound). A count at its bound is forced by the metric, not found by training.")
     df = _frame(rows, ["threshold", "threshold_label"], "dataset", name, notes)
     df.attrs["rows"] = ["threshold_label"]
     return df
@@ -353,7 +381,7 @@ def table7(benchmarks: pd.DataFrame) -> pd.DataFrame:
 def build_tables(scalars: pd.DataFrame | None, histories: pd.DataFrame | None = None,
                  sweep: pd.DataFrame | None = None, benchmarks: pd.DataFrame | None = None, *,
                  p_value: float, mse_relative_tolerance: float,
-                 mig_relative_tolerance: float) -> dict[str, pd.DataFrame]:
+                 mig_relative_tolerance: float, mig_reference: str = "init") -> dict[str, pd.DataFrame]:
     """All seven tables, keyed ``table1`` ... ``table7`` (see the module docstring for their layout).
 
     The thresholds are the config's ``claims.p_value``, ``claims.mse_relative_tolerance`` and
@@ -362,7 +390,7 @@ def build_tables(scalars: pd.DataFrame | None, histories: pd.DataFrame | None = 
     from vaesae.report.collect import BENCHMARK_COLUMNS, HISTORY_COLUMNS, SWEEP_COLUMNS
 
     rules = thresholds({"p_value": p_value, "mse_relative_tolerance": mse_relative_tolerance,
-                        "mig_relative_tolerance": mig_relative_tolerance}, RULE_TYPES)
+                        "mig_relative_tolerance": mig_relative_tolerance, "mig_reference": mig_reference}, RULE_TYPES)
 
     scalars = _empty_scalars() if scalars is None else scalars
     histories = pd.DataFrame(columns=list(HISTORY_COLUMNS)) if histories is None else histories
@@ -370,15 +398,20 @@ def build_tables(scalars: pd.DataFrame | None, histories: pd.DataFrame | None = 
     benchmarks = pd.DataFrame(columns=list(BENCHMARK_COLUMNS)) if benchmarks is None else benchmarks
     spec_default = _default_threshold(scalars, "specialization_threshold")
     dead_default = _default_threshold(scalars, "dead_threshold")
-    return {
+    tables = {
         "table1": table1(scalars),
-        "table2": table2(scalars, p_value=rules["p_value"], mig_relative_tolerance=rules["mig_relative_tolerance"]),
+        "table2": table2(scalars, p_value=rules["p_value"], mig_relative_tolerance=rules["mig_relative_tolerance"],
+                         mig_reference=mig_reference),
         "table3": table3(scalars),
-        "table4": _threshold_table(sweep, "specialization", "table4", spec_default, ",.0f"),
+        "table4": _threshold_table(sweep, "specialization", "table4", spec_default, ",.0f", bound=True),
         "table5": _threshold_table(sweep, "dead", "table5", dead_default, ".1f"),
         "table6": table6(scalars, histories, mse_relative_tolerance=rules["mse_relative_tolerance"]),
         "table7": table7(benchmarks),
     }
+    source = data_source_note(scalars)
+    for df in tables.values():
+        df.attrs["notes"] = [source] + list(df.attrs.get("notes", []))
+    return tables
 
 
 # --------------------------------------------------------------------------------------------------- output
@@ -395,6 +428,9 @@ def _display(key: str, value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if key == "dataset":
+        text = str(value)
+        if text.endswith(BOUND_SUFFIX):
+            return f"{dataset_label(text[: -len(BOUND_SUFFIX)])}, bound"
         return dataset_label(value)
     if key == "method":
         return method_label(value)

@@ -4,7 +4,7 @@ Each section of ``--params`` (``vaesae.workflow.rule_params``) becomes one froze
 
     model    -> ModelConfig        optim   -> OptimConfig      data     -> DataSplitConfig   eval -> MonitorConfig
     pretrain -> PretrainConfig     init    -> InitConfig       sparsify -> SparsifyConfig
-    extend   -> ExtendConfig       revival -> RevivalConfig
+    extend   -> ExtendConfig       revival -> RevivalConfig    loss     -> LossConfig
 
 and :class:`StageConfig` bundles what one stage got. ``from_params`` checks the keys: an unknown key, or a key the
 stage needs and did not get, raises :class:`ConfigKeyError` naming it (``missing config key sparsify.k_end``).
@@ -128,17 +128,15 @@ class DataSplitConfig:
 
 @dataclass(frozen=True)
 class MonitorConfig:
-    """``eval``: the fixed evaluation set behind each history row (the SAE thresholds from stage 2 on)."""
+    """``eval``: the fixed evaluation set behind each history row (no thresholds: those are reporting choices)."""
 
     n_samples: int
     n_bins: int
     batch_size: int
-    dead_threshold: float | None = None
-    specialization_threshold: float | None = None
 
     @classmethod
-    def from_params(cls, values: Mapping, name: str = "eval", with_sae: bool = True) -> MonitorConfig:
-        return _section(cls, values, name, ("dead_threshold", "specialization_threshold") if with_sae else ())
+    def from_params(cls, values: Mapping, name: str = "eval") -> MonitorConfig:
+        return _section(cls, values, name)
 
 
 @dataclass(frozen=True)
@@ -219,13 +217,32 @@ class RevivalConfig:
     reinit_dead_fraction: float
     reinit_patience: int
     reinit_noise: float
+    inactive_rate: float
+    bias_scale: str = "absolute"
 
     @classmethod
     def from_params(cls, values: Mapping, name: str = "revival") -> RevivalConfig:
-        return _section(cls, values, name)
+        cfg = _section(cls, values, name)
+        if cfg.bias_scale not in ("absolute", "relative"):
+            raise ConfigKeyError(f"config key {name}.bias_scale must be 'absolute' or 'relative', got {cfg.bias_scale!r}")
+        return cfg
 
 
-SECTIONS = ("device", "model", "optim", "data", "eval", "pretrain", "init", "sparsify", "extend", "revival")
+@dataclass(frozen=True)
+class LossConfig:
+    """``loss``: how the SAE loss terms are reduced (``vaesae.train.losses.sae_loss``)."""
+
+    sae_reduction: str
+
+    @classmethod
+    def from_params(cls, values: Mapping, name: str = "loss") -> LossConfig:
+        cfg = _section(cls, values, name)
+        if cfg.sae_reduction not in ("sum", "mean"):
+            raise ConfigKeyError(f"config key {name}.sae_reduction must be 'sum' or 'mean', got {cfg.sae_reduction!r}")
+        return cfg
+
+
+SECTIONS = ("device", "model", "optim", "data", "eval", "pretrain", "init", "sparsify", "extend", "revival", "loss")
 
 
 @dataclass(frozen=True)
@@ -244,6 +261,7 @@ class StageConfig:
     sparsify: SparsifyConfig | None = None
     extend: ExtendConfig | None = None
     revival: RevivalConfig | None = None
+    loss: LossConfig | None = None
 
     @property
     def epochs(self) -> int:
@@ -276,9 +294,9 @@ class StageConfig:
             raise ValueError(f"stage {stage} is shared by every method: its method must be 'none', got {method!r}")
         needs = {
             "pretrain": {"pretrain"},
-            "init": {"pretrain", "init", "sparsify"},
-            "sparsify": {"pretrain", "sparsify", "revival"},
-            "extend": {"pretrain", "sparsify", "extend", "revival"},
+            "init": {"pretrain", "init", "sparsify", "loss"},
+            "sparsify": {"pretrain", "sparsify", "revival", "loss"},
+            "extend": {"pretrain", "sparsify", "extend", "revival", "loss"},
         }[stage] | {"device", "model", "optim", "data", "eval"}
         for section in SECTIONS:
             if section in needs and section not in params:
@@ -297,10 +315,11 @@ class StageConfig:
             model=ModelConfig.from_params(params["model"]),
             optim=OptimConfig.from_params(params["optim"]),
             data=DataSplitConfig.from_params(params["data"]),
-            monitor=MonitorConfig.from_params(params["eval"], with_sae=stage != "pretrain"),
+            monitor=MonitorConfig.from_params(params["eval"]),
             pretrain=opt("pretrain", lambda v: PretrainConfig.from_params(v, stage1=stage == "pretrain")),
             init=opt("init", InitConfig.from_params),
             sparsify=opt("sparsify", lambda v: SparsifyConfig.from_params(v, require=sparsify_keys)),
             extend=opt("extend", ExtendConfig.from_params),
             revival=opt("revival", RevivalConfig.from_params),
+            loss=opt("loss", LossConfig.from_params),
         )

@@ -7,9 +7,12 @@
 
 The loop owns what is common: epochs and batches, the NaN check, loss accumulation on the device (no host sync in
 a step), the history rows, resume checkpoints and the outputs; the stage object owns the rest. Every epoch ends
-with an evaluation on the fixed evaluation set (a row of ``history.csv``) and an atomic resume checkpoint next to
-the outputs, so a killed job restarts from its last complete epoch. Each epoch reseeds torch from
-(seed, stage, epoch), so a resumed run draws the same batches and noise as an uninterrupted one.
+with an evaluation of the network as it came out of training on the fixed evaluation set (a row of
+``history.csv`` and the epoch's raw measurements in ``history.h5``, ``vaesae.train.history``) and an atomic resume
+checkpoint next to the outputs, so a killed job restarts from its last complete epoch. Anything that changes the
+network between epochs (revival) runs at the start of the next epoch, never between training and evaluation. Each
+epoch reseeds torch from (seed, stage, epoch), so a resumed run draws the same batches and noise as an
+uninterrupted one.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import logging
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from tqdm import tqdm
@@ -33,6 +35,7 @@ from vaesae.io import atomic_path
 from vaesae.models.hybrid import HybridVAESAE, count_parameters
 from vaesae.train.checkpoint import load_checkpoint, save_checkpoint
 from vaesae.train.config import STAGE_NAMES, StageConfig
+from vaesae.train.history import HistoryParts, flatten
 from vaesae.train.stages import STAGES as STAGE_CLASSES
 
 log = logging.getLogger("vaesae.train")
@@ -41,9 +44,10 @@ STAGES = STAGE_NAMES
 STAGE_SEED_OFFSET = {"pretrain": 0, "init": 1, "sparsify": 2, "extend": 3}
 HISTORY_COLUMNS = [
     "dataset", "seed", "phase", "stage", "method", "epoch", "k", "k_latent", "l1_lambda", "beta",
-    "loss", "loss_vae", "loss_sae_conv", "loss_sae_latent", "recon", "kl",
-    "dead_pct", "specialized", "latent_dead_pct", "latent_specialized", "mig", "mse", "reinit", "seconds",
+    "loss", "loss_vae", "loss_sae_conv", "loss_sae_latent", "recon", "kl", "mig", "mse",
+    "boosted", "boost_mean", "boost_to_spread", "reinit", "seconds",
 ]  # fmt: skip
+#: history.csv holds no thresholded count: dead and specialized neurons are computed downstream from history.h5.
 
 
 class NonFiniteLossError(RuntimeError):
@@ -77,6 +81,7 @@ class StageRunner:
         params: dict,
         out_model: str,
         out_history: str,
+        out_raw: str | None = None,
         init_checkpoint: str | None = None,
         method: str = "none",
         phase: str | None = None,
@@ -90,7 +95,9 @@ class StageRunner:
         self.cfg = StageConfig.from_params(stage, params, method)
         self.stage_name, self.seed, self.method = stage, seed, method
         self.out_model, self.out_history = Path(out_model), Path(out_history)
+        self.out_raw = Path(out_raw) if out_raw else self.out_history.with_suffix(".h5")
         self.resume_path = self.out_model.with_name(self.out_model.name + ".resume")
+        self.parts = HistoryParts(self.out_model.with_name(self.out_model.name + ".history-parts"))
         self.init_checkpoint = init_checkpoint
         self.progress = progress
         if threads:
@@ -106,6 +113,7 @@ class StageRunner:
         self.epochs = self.cfg.epochs
         self.eval_images = self.data.eval_images()
         self.eval_factors = self.data.eval_factors()
+        self.probe_u8 = self.eval_images[: self.cfg.monitor.batch_size]  # revival's spread probe
         self._build()
         self.fp = fingerprint(
             {"stage": stage, "seed": seed, "method": method, "params": params, "init": str(init_checkpoint)}
@@ -153,7 +161,7 @@ class StageRunner:
         torch.manual_seed(_epoch_seed(self.seed, self.stage_name, epoch))
         sparsity = self.stage.sparsity(epoch)
         beta = self.stage.beta(epoch)
-        self.stage.start_epoch()
+        self.stage.start_epoch(self.optimizer, self.probe_u8.float().div(255.0))
         self.model.train()
         bs = optim.batch_size
         perm = self.data.train_idx[torch.randperm(len(self.data.train_idx), device=self.device)]
@@ -184,7 +192,9 @@ class StageRunner:
                 f"{self.method}) at epoch {epoch}, step {bad_step}; no output was written"
             )
         row = dict(zip(names, (sums / n_steps).tolist()))
-        row["reinit"] = self.stage.end_epoch(self.optimizer)
+        record = self.stage.end_epoch()
+        if record is not None:
+            row.update(record.summary(), revival_record=record)
         row.update(k=sparsity.k, k_latent=sparsity.k_latent, l1_lambda=sparsity.l1, beta=beta)
         return row
 
@@ -193,8 +203,14 @@ class StageRunner:
         mon = self.cfg.monitor
         out = forward_eval(self.model, self.eval_images, k, k_lat, mon.batch_size, with_sae=self.stage.with_sae,
                            activate=self.stage.activate)  # fmt: skip
-        return measure(out, self.eval_factors, n_bins=mon.n_bins, dead_threshold=mon.dead_threshold,
-                       specialization_threshold=mon.specialization_threshold)  # fmt: skip
+        return measure(out, self.eval_factors, n_bins=mon.n_bins)
+
+    def raw_attrs(self) -> dict:
+        """Root attributes of history.h5 (docs/FORMATS.md)."""
+        return {"dataset": self.data.name, "seed": self.seed, "phase": self.phase, "stage": self.stage_name,
+                "method": self.method, "n_eval": len(self.eval_factors), "n_bins": self.cfg.monitor.n_bins,
+                "factor_names": list(self.data.factor_names), "data_source": self.data.source,
+                "data_description": self.data.description}  # fmt: skip
 
     # ------------------------------------------------------------------ run
     def _resume(self) -> tuple[int, list[dict]]:
@@ -203,17 +219,21 @@ class StageRunner:
         state = load_checkpoint(self.resume_path, map_location=self.device)
         if state.get("fingerprint") != self.fp:
             log.warning("ignoring %s: it belongs to a different configuration", self.resume_path)
+            self.parts.clear()
             return 0, []
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.stage.load_resume_state(state)
         torch.set_rng_state(state["rng_cpu"])
+        self.parts.keep_before(int(state["epoch"]))
         log.info("resuming %s from %s after epoch %d", self.stage_name, self.resume_path, state["epoch"] - 1)
         return int(state["epoch"]), list(state["history"])
 
     def run(self, stop_after: int | None = None) -> pd.DataFrame:
         """Train all epochs (``stop_after`` ends early without writing outputs: used to test resumption)."""
         start_epoch, rows = self._resume()
+        if start_epoch == 0:
+            self.parts.clear()
         bar = tqdm(
             range(start_epoch, self.epochs),
             desc=f"{self.stage_name} {self.data.name} s{self.seed} {self.method}",
@@ -224,7 +244,8 @@ class StageRunner:
             t0 = time.perf_counter()
             row = self.train_epoch(epoch)
             metrics = self.evaluate(row["k"], row["k_latent"])
-            row.update({key: v for key, v in metrics.items() if np.isscalar(v)})
+            record = row.pop("revival_record", None)
+            row.update(mig=metrics["mig"], mse=metrics["mse"])
             row.update(
                 dataset=self.data.name,
                 seed=self.seed,
@@ -235,7 +256,8 @@ class StageRunner:
                 seconds=time.perf_counter() - t0,
             )
             rows.append({c: row.get(c) for c in HISTORY_COLUMNS})
-            bar.set_postfix(loss=f"{row['loss']:.4g}", dead=row.get("dead_pct"), mig=f"{row['mig']:.3f}")
+            self.parts.write(epoch, flatten(metrics, record), rows[-1])
+            bar.set_postfix(loss=f"{row['loss']:.4g}", mig=f"{row['mig']:.3f}")
             log.info("epoch %d: %s", epoch, {c: rows[-1][c] for c in HISTORY_COLUMNS[5:] if rows[-1][c] is not None})
             save_checkpoint(
                 self.resume_path,
@@ -253,7 +275,9 @@ class StageRunner:
                 return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
         history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
         save_checkpoint(self.out_model, self.stage.payload(self.stage.sparsity(self.epochs - 1), self.optimizer))
+        self.parts.assemble(self.out_raw, self.epochs, self.raw_attrs())
         with atomic_path(self.out_history) as tmp:
             history.to_csv(tmp, index=False, float_format="%.10g")
         self.resume_path.unlink(missing_ok=True)
+        self.parts.clear()
         return history

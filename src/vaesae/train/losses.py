@@ -1,11 +1,15 @@
-"""Loss terms. All are per-sample sums averaged over the batch.
+"""Loss terms. All are per-sample sums averaged over the batch, except the SAE reconstruction under
+``loss.sae_reduction: mean``.
 
 Bernoulli reconstruction:  R(x) = Σ_pixels BCEWithLogits(logits, x),  x ∈ [0, 1]
 KL to N(0, I):             KL_j = ½ (μ_j² + σ_j² − log σ_j² − 1)
 Free bits ("total"):       KL_fb = max(Σ_j KL_j, F)          on each sample (method-notes)
 Free bits ("per_dim"):     KL_fb = Σ_j max(KL_j, F / L)
 VAE:                       L_VAE = R + β · KL_fb
-SAE:                       L_SAE = ‖h − ĥ‖² + λ · ‖ã‖₁
+SAE (``sum``, default):     L_SAE = ‖h − ĥ‖² + λ · ‖ã‖₁            per-sample sums, batch mean (the literal reading)
+SAE (``mean``):            L_SAE = ‖h − ĥ‖² / d + λ · ‖ã‖₁        reconstruction as a per-element mean over the d
+                                                                 inputs, L1 still a per-sample sum: the L1 term is
+                                                                 d (4,096 for h) times stronger relative to it
 """
 
 from __future__ import annotations
@@ -32,5 +36,14 @@ def free_bits_kl(mu: torch.Tensor, logvar: torch.Tensor, free_bits: float, mode:
     raise ValueError(f"pretrain.free_bits_mode must be 'total' or 'per_dim', got {mode!r}")
 
 
-def sae_loss(h: torch.Tensor, h_hat: torch.Tensor, a: torch.Tensor, l1: float) -> torch.Tensor:
-    return (h - h_hat).pow(2).sum(1).mean() + l1 * a.abs().sum(1).mean()
+SAE_REDUCTIONS = ("sum", "mean")
+
+
+def sae_loss(h: torch.Tensor, h_hat: torch.Tensor, a: torch.Tensor, l1: float, reduction: str = "sum") -> torch.Tensor:
+    if reduction == "sum":
+        recon = (h - h_hat).pow(2).sum(1).mean()
+    elif reduction == "mean":
+        recon = (h - h_hat).pow(2).mean()
+    else:
+        raise ValueError(f"loss.sae_reduction must be one of {SAE_REDUCTIONS}, got {reduction!r}")
+    return recon + l1 * a.abs().sum(1).mean()

@@ -7,7 +7,7 @@
     extend    stage 3 continued at the sparsifier's final() sparsity, from the method's stage-3 checkpoint
               (model, optimizer, revival and sparsifier state)
 
-with L_SAE = ‖x − x̂‖² + λ·‖ã‖₁ (``vaesae.train.losses``). A stage declares its trainable parameters, its
+with L_SAE = ‖x − x̂‖² + λ·‖ã‖₁ (``vaesae.train.losses``, reduced as ``loss.sae_reduction`` says). A stage declares its trainable parameters, its
 schedule (sparsity and β per 0-based epoch), its loss as named terms
 ``{"loss", "loss_vae", "loss_sae_conv", "loss_sae_latent", "recon", "kl"}`` (plus the sparsifier's auxiliary terms),
 what it does around an epoch (revival), and its checkpoint payload.
@@ -47,7 +47,8 @@ class Stage(ABC):
     """One training stage over a :class:`HybridVAESAE`; the loop calls, per run:
 
     ``load(start)`` -> ``trainable()`` -> (optimizer built) -> ``restore(optimizer, start)``, then per epoch
-    ``sparsity(e)``, ``beta(e)``, ``start_epoch()``, ``loss(x, sparsity, beta)`` per batch, ``end_epoch(optimizer)``,
+    ``sparsity(e)``, ``beta(e)``, ``start_epoch(optimizer, probe)``, ``loss(x, sparsity, beta)`` per batch,
+    ``end_epoch()``,
     and at the end ``payload(sparsity, optimizer)``. ``resume_state()`` / ``load_resume_state()`` carry what the
     stage keeps besides the model and optimizer (revival, sparsifier) through resume files.
     """
@@ -82,15 +83,16 @@ class Stage(ABC):
         """ã of this stage's SAEs (the evaluation uses it too)."""
         return self.sparsifier.activate(pre, k)
 
-    def start_epoch(self) -> None:
-        """Before an epoch's first step; nothing by default."""
+    def start_epoch(self, optimizer: torch.optim.Optimizer, probe: torch.Tensor) -> None:
+        """Before an epoch's first step (``probe``: a fixed batch of evaluation images); nothing by default."""
 
     @abstractmethod
     def loss(self, x: torch.Tensor, sparsity: Sparsity, beta: float) -> dict[str, torch.Tensor]:
         """Named scalar loss terms of a batch x ∈ [0, 1]; ``"loss"`` is the one minimised."""
 
-    def end_epoch(self, optimizer: torch.optim.Optimizer) -> int | None:
-        """After an epoch's last step: neurons re-initialised (``None`` where the stage has no revival)."""
+    def end_epoch(self):
+        """After an epoch's last step, before its evaluation: the epoch's RevivalRecord (``None`` without revival).
+        Nothing here may change the model: the evaluation must see the network as it came out of training."""
         return None
 
     def payload(self, final: Sparsity, optimizer: torch.optim.Optimizer) -> dict:
@@ -162,8 +164,9 @@ class Init(Stage):
             h, mu, logvar, z, _ = self.model.vae(x)
         conv = sae_pass(self.model.conv_sae, h, sparsity.k, self.activate)
         lat = sae_pass(self.model.latent_sae, z, sparsity.k_latent, self.activate)
-        l_conv = losses.sae_loss(h, conv.x_hat, conv.a, sparsity.l1)
-        l_lat = losses.sae_loss(z, lat.x_hat, lat.a, sparsity.l1)
+        red = self.cfg.loss.sae_reduction
+        l_conv = losses.sae_loss(h, conv.x_hat, conv.a, sparsity.l1, red)
+        l_lat = losses.sae_loss(z, lat.x_hat, lat.a, sparsity.l1, red)
         loss = l_conv + l_lat
         return {"loss": loss, "loss_vae": zero, "loss_sae_conv": l_conv, "loss_sae_latent": l_lat, "recon": zero,
                 "kl": zero}  # fmt: skip
@@ -178,7 +181,7 @@ class Sparsify(Stage):
     def __init__(self, cfg, model, device, in_channels):
         super().__init__(cfg, model, device, in_channels)
         self.sparsifier = build(cfg.method, cfg.sparsify, cfg.model)
-        self.revival = Revival(cfg.revival, cfg.model.conv_sae_neurons, device, cfg.monitor.dead_threshold)
+        self.revival = Revival(cfg.revival, cfg.model.conv_sae_neurons, device)
 
     def load(self, start):
         self.model.load_state_dict(_entry(start, "model", self.name))
@@ -186,8 +189,11 @@ class Sparsify(Stage):
     def trainable(self):
         return list(self.model.parameters())
 
-    def start_epoch(self):
-        self.revival.start_epoch(self.model.conv_sae)
+    def start_epoch(self, optimizer, probe):
+        """Revival between epochs: the pending re-initialisation, then the spread on the probe and the bias boost."""
+        with torch.no_grad():
+            h = self.model.vae.encoder(probe)[0]
+        self.revival.start_epoch(self.model.conv_sae, optimizer, h)
 
     def loss(self, x, sparsity, beta):
         fb = self.cfg.pretrain
@@ -195,8 +201,9 @@ class Sparsify(Stage):
         recon = losses.bernoulli_recon(out.logits, x)
         kl = losses.free_bits_kl(out.mu, out.logvar, fb.free_bits, fb.free_bits_mode)
         l_vae = recon + beta * kl
-        l_conv = losses.sae_loss(out.h, out.h_hat, out.a_conv, sparsity.l1)
-        l_lat = losses.sae_loss(out.z, out.z_hat, out.a_lat, sparsity.l1)
+        red = self.cfg.loss.sae_reduction
+        l_conv = losses.sae_loss(out.h, out.h_hat, out.a_conv, sparsity.l1, red)
+        l_lat = losses.sae_loss(out.z, out.z_hat, out.a_lat, sparsity.l1, red)
         loss = l_vae + l_conv + l_lat
         aux = self.sparsifier.aux_loss(SAEPass(out.h, out.pre_conv, out.a_conv, out.h_hat),
                                        SAEPass(out.z, out.pre_lat, out.a_lat, out.z_hat))  # fmt: skip
@@ -208,10 +215,10 @@ class Sparsify(Stage):
         return {"loss": loss, "loss_vae": l_vae, "loss_sae_conv": l_conv, "loss_sae_latent": l_lat,
                 "recon": recon.detach(), "kl": kl.detach(), **aux}  # fmt: skip
 
-    def end_epoch(self, optimizer):
-        n = self.revival.end_epoch(self.model.conv_sae, optimizer)
+    def end_epoch(self):
+        record = self.revival.end_epoch()
         self.sparsifier.end_epoch()
-        return n
+        return record
 
     def payload(self, final, optimizer):
         return dict(

@@ -1,0 +1,221 @@
+"""Apply the reporting thresholds to the raw measurements: one table of evaluations, one of epochs.
+
+Training (``history.h5``) and the final evaluation (``eval/*.h5``) store only raw measurements: per-neuron activation
+rates and neuron x factor normalised MI matrices, for both readings of the SAE activations (``topk``: ã after the
+sparsifier; ``pre_topk``: ReLU(pre)). This module turns them into the counts the tables report:
+
+    dead_pct     = 100 · #{i : rate_i(ã) < eval.dead_threshold} / M             (always on ã: what the SAE uses)
+    specialized  = #{i : max_j nMI_i,j > eval.specialization_threshold}         (on eval.specialization_activations)
+    bound        = the most neurons the activation budget allows to be specialized (``vaesae.metrics.bound``)
+
+so editing a threshold or the reading reruns only this step and what renders from it, never training.
+For the epochs it also tells what revival achieved: of the neurons re-initialised at the boundary after epoch e,
+how many are alive (eval rate ≥ eval.dead_threshold) after epochs e+1 and e+5 (``reinit_alive_1``,
+``reinit_alive_5``; NaN where the run ends first).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from vaesae.metrics import dead_pct, specialized_count
+from vaesae.metrics.bound import specialization_bound
+from vaesae.train.history import read_history
+
+READINGS = ("topk", "pre_topk")
+SUFFIX = {"topk": "", "pre_topk": "_pre"}
+
+EVALUATION_COLUMNS = (
+    "dataset", "seed", "phase", "method", "k", "k_latent", "n_neurons", "n_latent_neurons", "n_eval", "n_bins",
+    "mig", "mse", "dead_pct", "specialized", "latent_dead_pct", "latent_specialized",
+    "specialized_topk", "specialized_pre_topk", "active_topk", "active_pre_topk", "h_min",
+    "bound_topk", "bound_pre_topk", "specialized_bound",
+    "dead_threshold", "specialization_threshold", "specialization_activations", "data_source", "data_description",
+    "path",
+)  # fmt: skip
+THRESHOLD_COLUMNS = ("dead_pct", "specialized", "latent_dead_pct", "latent_specialized", "active",
+                     "reinit_alive_1", "reinit_alive_5")  # fmt: skip
+
+
+class SummaryInputError(ValueError):
+    """A raw measurement file is missing or does not follow docs/FORMATS.md."""
+
+
+def _check_reading(activations: str) -> str:
+    if activations not in READINGS:
+        raise ValueError(f"eval.specialization_activations must be one of {READINGS}, got {activations!r}")
+    return activations
+
+
+def _decode(value):
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray) and value.shape == ():
+        return _decode(value.item())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _read_eval(path: Path) -> dict:
+    if not path.is_file():
+        raise SummaryInputError(f"evaluation file not found: {path}")
+    try:
+        with h5py.File(path, "r") as f:
+            attrs = {k: _decode(v) for k, v in f.attrs.items()}
+            out = {"attrs": attrs, "factors": f["factors"][()]} if "factors" in f else {"attrs": attrs}
+            for group in ("conv_sae", "latent_sae"):
+                if group not in f:
+                    continue
+                g = f[group]
+                out[group] = {name: g[name][()] for name in ("mi", "activation_rate", "mi_pre", "activation_rate_pre")
+                              if name in g}  # fmt: skip
+    except OSError as err:
+        raise SummaryInputError(f"cannot read evaluation file {path}: {err}") from err
+    for key in ("dataset", "seed", "phase", "method", "k", "mig", "mse", "n_bins"):
+        if key not in attrs:
+            raise SummaryInputError(f"evaluation file {path} lacks root attribute {key!r} (see docs/FORMATS.md)")
+    for group in ("conv_sae", "latent_sae"):
+        for name in ("mi", "activation_rate", "mi_pre", "activation_rate_pre"):
+            if name not in out.get(group, {}):
+                raise SummaryInputError(f"evaluation file {path} lacks dataset '{group}/{name}' (see docs/FORMATS.md)")
+    if "factors" not in out:
+        raise SummaryInputError(f"evaluation file {path} lacks dataset 'factors'")
+    return out
+
+
+def sae_counts(mi: dict, rates: np.ndarray, dead_threshold: float, specialization_threshold: float,
+               activations: str) -> dict:
+    """dead % (on ã's rates) and the specialized count of the configured reading; ``mi`` maps reading -> (M, F)."""
+    return {"dead_pct": dead_pct(rates, dead_threshold),
+            "specialized": int(specialized_count(mi[activations], specialization_threshold))}  # fmt: skip
+
+
+def summarize_evaluations(paths: Iterable[str | Path], *, dead_threshold: float, specialization_threshold: float,
+                          activations: str = "topk") -> pd.DataFrame:
+    """One row per evaluation file (columns :data:`EVALUATION_COLUMNS`)."""
+    _check_reading(activations)
+    rows = []
+    for path in map(Path, paths):
+        ev = _read_eval(path)
+        a = ev["attrs"]
+        row = {key: a.get(key) for key in ("dataset", "seed", "phase", "method", "k", "k_latent", "n_neurons",
+                                           "n_latent_neurons", "n_eval", "n_bins", "mig", "mse", "data_source",
+                                           "data_description")}  # fmt: skip
+        for group, prefix in (("conv_sae", ""), ("latent_sae", "latent_")):
+            g = ev[group]
+            counts = sae_counts({"topk": g["mi"], "pre_topk": g["mi_pre"]}, g["activation_rate"], dead_threshold,
+                                specialization_threshold, activations)  # fmt: skip
+            row[f"{prefix}dead_pct"] = counts["dead_pct"]
+            row[f"{prefix}specialized"] = counts["specialized"]
+        conv = ev["conv_sae"]
+        n_neurons = int(conv["activation_rate"].shape[0])
+        for reading in READINGS:
+            sfx = SUFFIX[reading]
+            row[f"specialized_{reading}"] = int(specialized_count(conv[f"mi{sfx}"], specialization_threshold))
+            budget = float(np.sum(conv[f"activation_rate{sfx}"]))
+            row[f"active_{reading}"] = budget
+            b = specialization_bound(budget, specialization_threshold, ev["factors"], int(a["n_bins"]), n_neurons)
+            row[f"bound_{reading}"] = b.bound
+            row["h_min"] = b.h_min
+        row["specialized_bound"] = row[f"bound_{activations}"]
+        row.update(dead_threshold=dead_threshold, specialization_threshold=specialization_threshold,
+                   specialization_activations=activations, path=str(path))  # fmt: skip
+        rows.append(row)
+    df = pd.DataFrame(rows, columns=list(EVALUATION_COLUMNS))
+    dup = df.duplicated(["dataset", "seed", "phase"], keep=False)
+    if dup.any():
+        raise SummaryInputError(f"several evaluation files for the same (dataset, seed, phase): "
+                                f"{', '.join(df.loc[dup, 'path'])}")  # fmt: skip
+    return df
+
+
+def _alive_after(reinit: np.ndarray, rates: np.ndarray, threshold: float, lag: int) -> np.ndarray:
+    """Per epoch e: of the neurons flagged in reinit[e], how many have rates[e + lag] ≥ threshold (NaN past the end,
+    0 rows where none were flagged give 0)."""
+    n = reinit.shape[0]
+    out = np.full(n, np.nan)
+    for e in range(n):
+        if e + lag < n:
+            flagged = reinit[e].astype(bool)
+            out[e] = float(np.count_nonzero(rates[e + lag][flagged] >= threshold))
+    return out
+
+
+def summarize_history(csv_path: str | Path, raw_path: str | Path, *, dead_threshold: float,
+                      specialization_threshold: float, activations: str = "topk") -> pd.DataFrame:
+    """history.csv of one run with the threshold columns (:data:`THRESHOLD_COLUMNS`) from its history.h5."""
+    _check_reading(activations)
+    csv_path, raw_path = Path(csv_path), Path(raw_path)
+    if not csv_path.is_file():
+        raise SummaryInputError(f"history file not found: {csv_path}")
+    try:
+        df = pd.read_csv(csv_path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise SummaryInputError(f"cannot parse history file {csv_path}: {err}") from err
+    try:
+        raw = read_history(raw_path)
+    except ValueError as err:
+        raise SummaryInputError(str(err)) from err
+    if len(raw.get("epoch", [])) != len(df):
+        raise SummaryInputError(f"{raw_path} has {len(raw.get('epoch', []))} epochs, {csv_path} has {len(df)} rows: "
+                                "they are not the same run")  # fmt: skip
+    for col in THRESHOLD_COLUMNS:
+        df[col] = np.nan
+    sfx = SUFFIX[activations]
+    for sae, prefix in (("conv_sae", ""), ("latent_sae", "latent_")):
+        if f"{sae}/activation_rate" not in raw:
+            continue  # VAE pretraining: no SAE
+        rates, mi = raw[f"{sae}/activation_rate"], raw[f"{sae}/mi{sfx}"]
+        df[f"{prefix}dead_pct"] = [dead_pct(r, dead_threshold) for r in rates]
+        df[f"{prefix}specialized"] = [int(specialized_count(m, specialization_threshold)) for m in mi]
+        if sae == "conv_sae":
+            df["active"] = raw[f"{sae}/active{sfx}"]
+    if "revival/reinit" in raw:
+        reinit, rates = raw["revival/reinit"], raw["conv_sae/activation_rate"]
+        df["reinit_alive_1"] = _alive_after(reinit, rates, dead_threshold, 1)
+        df["reinit_alive_5"] = _alive_after(reinit, rates, dead_threshold, 5)
+    df["path"] = str(csv_path)
+    return df
+
+
+def summarize_histories(csv_paths: Sequence[str | Path], *, dead_threshold: float, specialization_threshold: float,
+                        activations: str = "topk") -> pd.DataFrame:
+    """Every run's epochs (each history.csv with the history.h5 next to it), concatenated."""
+    frames = [summarize_history(p, Path(p).with_suffix(".h5"), dead_threshold=dead_threshold,
+                                specialization_threshold=specialization_threshold, activations=activations)
+              for p in csv_paths]  # fmt: skip
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, ignore_index=True, sort=False)
+
+
+def revival_effect(histories: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, phase): epochs with boosted neurons, the median boost / spread, neurons re-initialised and how
+    many of them were alive one and five epochs later (sums over seeds and epochs where the later epoch exists)."""
+    cols = ["dataset", "phase", "epochs", "boosted_epochs", "boost_to_spread", "reinit", "alive_1", "checked_1",
+            "alive_5", "checked_5"]  # fmt: skip
+    if histories is None or histories.empty or "reinit" not in histories:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    stage3 = histories[histories["stage"].isin(["sparsify", "extend"])]
+    for (dataset, phase), g in stage3.groupby(["dataset", "phase"], sort=False):
+        reinit = pd.to_numeric(g["reinit"], errors="coerce").fillna(0)
+        checked_1 = g["reinit_alive_1"].notna()
+        checked_5 = g["reinit_alive_5"].notna()
+        ratio = pd.to_numeric(g["boost_to_spread"], errors="coerce").dropna()
+        rows.append({
+            "dataset": dataset, "phase": phase, "epochs": len(g),
+            "boosted_epochs": int((pd.to_numeric(g["boosted"], errors="coerce").fillna(0) > 0).sum()),
+            "boost_to_spread": float(ratio.median()) if len(ratio) else math.nan,
+            "reinit": int(reinit.sum()),
+            "alive_1": float(g.loc[checked_1, "reinit_alive_1"].sum()), "checked_1": int(reinit[checked_1].sum()),
+            "alive_5": float(g.loc[checked_5, "reinit_alive_5"].sum()), "checked_5": int(reinit[checked_5].sum()),
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=cols)
