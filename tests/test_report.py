@@ -1,6 +1,6 @@
 """Tables, figures, claim verdicts, their statistics and the render entry points on small synthetic results written
-exactly as docs/FORMATS.md describes them (eval HDF5 root attributes, history.csv, sweeps/thresholds.csv, Snakemake
-benchmark TSVs)."""
+exactly as docs/FORMATS.md describes them (summary/evaluations.csv and summary/history.csv of the summarize rule,
+sweeps/thresholds.csv, Snakemake benchmark TSVs)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ EXTEND_EPOCHS = 6
 # The config's `claims:` block as the pipeline passes it (rules + the paper's reported values).
 CLAIMS_CFG = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())["claims"]
 # The thresholds the tables rule passes (the same `claims:` keys).
-TABLE_RULES = {key: CLAIMS_CFG[key] for key in ("p_value", "mse_relative_tolerance", "mig_relative_tolerance")}
+TABLE_RULES = {key: CLAIMS_CFG[key] for key in ("p_value", "mse_relative_tolerance", "mig_relative_tolerance",
+                                                "mig_reference")}
 
 
 # --------------------------------------------------------------------------------------------------- synthetic data
@@ -65,21 +66,21 @@ def eval_values(dataset: str, seed: int, phase: str) -> dict:
     return table
 
 
-def write_eval(path: Path, dataset: str, seed: int, phase: str, values: dict | None = None) -> None:
+def eval_row(dataset: str, seed: int, phase: str, values: dict | None = None) -> dict:
+    """One row of summary/evaluations.csv."""
     v = eval_values(dataset, seed, phase) if values is None else values
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(path, "w") as h5:
-        h5.create_dataset("vae_means", data=np.zeros((4, 10), np.float32))
+    if True:
         attrs = {
             "dataset": dataset, "seed": seed, "phase": phase, "method": "l1" if phase == "l1" else
             ("topk" if phase != "init" else "topk"), "k": v["k"], "k_latent": v["k_latent"], "n_neurons": N_NEURONS,
             "n_latent_neurons": 20, "factor_names": ["shape", "scale"], "dead_threshold": 0.001,
-            "specialization_threshold": 0.5,
+            "specialization_threshold": 0.5, "data_source": "procedural", "data_description": f"procedural {dataset}",
         }
         attrs.update({m: float(v[m]) for m in ("mig", "mse", "dead_pct", "specialized", "latent_dead_pct",
                                               "latent_specialized")})
-        for key, value in attrs.items():
-            h5.attrs[key] = value
+        attrs["specialized_bound"] = 583.0 if v["k"] == 50 else 5833.0
+        del attrs["factor_names"]
+        return attrs
 
 
 def k_schedule(t: int, n: int | None = None) -> int:
@@ -151,13 +152,8 @@ def write_run(root: Path, datasets=("dsprites", "shapes3d"), seeds=(42, 43), pha
     for d in datasets:
         for s in seeds:
             for ph in phases:
-                p = root / "eval" / d / f"seed{s}" / f"{ph}.h5"
-                write_eval(p, d, s, ph)
-                evals.append(p)
-                h = root / "runs" / d / f"seed{s}" / ph / "history.csv"
-                h.parent.mkdir(parents=True, exist_ok=True)
-                history_rows(d, s, ph).to_csv(h, index=False)
-                hists.append(h)
+                evals.append(eval_row(d, s, ph))
+                hists.append(history_rows(d, s, ph))
                 for sae in ("conv", "latent"):
                     for kind, thrs in (("specialization", SPEC_THRESHOLDS), ("dead", DEAD_THRESHOLDS)):
                         for thr in thrs:
@@ -177,7 +173,11 @@ def write_run(root: Path, datasets=("dsprites", "shapes3d"), seeds=(42, 43), pha
     sweep = root / "sweeps" / "thresholds.csv"
     sweep.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(sweep_rows).to_csv(sweep, index=False)
-    return {"evals": evals, "histories": hists, "sweep": sweep, "benchmarks": benches}
+    evaluations, history = root / "summary" / "evaluations.csv", root / "summary" / "history.csv"
+    evaluations.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(evals).to_csv(evaluations, index=False)
+    pd.concat(hists, ignore_index=True).to_csv(history, index=False)
+    return {"evaluations": evaluations, "history": history, "sweep": sweep, "benchmarks": benches}
 
 
 def bench_seconds(dataset, seed, minutes):
@@ -185,7 +185,8 @@ def bench_seconds(dataset, seed, minutes):
 
 
 def load(run: dict):
-    return (collect.load_eval_scalars(run["evals"]), collect.load_histories(run["histories"]),
+    histories = collect.load_histories([run["history"]])
+    return (collect.add_warmup(collect.load_evaluations(run["evaluations"]), histories), histories,
             collect.load_sweep(run["sweep"]), collect.load_benchmarks(run["benchmarks"]))
 
 
@@ -198,7 +199,8 @@ def full_run(tmp_path_factory):
 # --------------------------------------------------------------------------------------------------- loaders
 def test_loaders_read_formats(full_run):
     scalars, histories, sweep, bench = load(full_run)
-    assert len(scalars) == 2 * 2 * 4
+    assert len(scalars) == 2 * 2 * 4 + 2 * 2 * 2  # 16 evaluation files + the warm-up point of each stage-3 run
+    assert set(scalars.loc[16:, "phase"]) == {"topk_warmup", "l1_warmup"}
     assert set(collect.EVAL_REQUIRED_ATTRS) <= set(scalars.columns)
     row = scalars[(scalars.dataset == "shapes3d") & (scalars.seed == 43) & (scalars.phase == "topk")].iloc[0]
     assert row["dead_pct"] == pytest.approx(eval_values("shapes3d", 43, "topk")["dead_pct"])
@@ -213,13 +215,12 @@ def test_loaders_read_formats(full_run):
 
 
 def test_loader_errors_name_the_file(tmp_path):
-    bad = tmp_path / "bad.h5"
-    with h5py.File(bad, "w") as h5:
-        h5.attrs["dataset"] = "dsprites"
-    with pytest.raises(collect.ReportInputError, match=r"bad\.h5.*seed"):
-        collect.load_eval_scalars([bad])
-    with pytest.raises(collect.ReportInputError, match="missing.h5"):
-        collect.load_eval_scalars([tmp_path / "missing.h5"])
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"dataset": ["dsprites"]}).to_csv(bad, index=False)
+    with pytest.raises(collect.ReportInputError, match=r"bad\.csv.*seed"):
+        collect.load_evaluations(bad)
+    with pytest.raises(collect.ReportInputError, match="missing.csv"):
+        collect.load_evaluations(tmp_path / "missing.csv")
     hist = tmp_path / "history.csv"
     pd.DataFrame({"dataset": ["dsprites"], "seed": [42]}).to_csv(hist, index=False)
     with pytest.raises(collect.ReportInputError, match=r"history\.csv.*phase"):
@@ -262,7 +263,8 @@ def test_table_values_match_hand_computed(full_run):
 
     # Table 2: k labels from the data, complexity factor, MIG change label
     t2 = t["table2"]
-    assert "Dead neurons at k=500 (%)" in set(t2["metric"]) and "Specialized at k=50 (Top-k)" in set(t2["metric"])
+    assert "Dead neurons at k=500, end of stage 2 (%)" in set(t2["metric"])
+    assert "Specialized at k=50 (Top-k)" in set(t2["metric"]) and "MIG at k=500, end of warm-up" in set(t2["metric"])
     ratio = cell(t2, dataset="shapes3d", metric="Complexity scaling factor (dead % / dSprites dead %, Top-k)")
     d_mean = np.mean([eval_values("dsprites", s, "topk")["dead_pct"] for s in (42, 43)])
     s_mean = np.mean([eval_values("shapes3d", s, "topk")["dead_pct"] for s in (42, 43)])
@@ -273,6 +275,23 @@ def test_table_values_match_hand_computed(full_run):
     assert mig["mean"] == pytest.approx(np.mean(np.subtract(b, a)))
     p = stats.ttest_rel(b, a).pvalue
     assert mig["text"].startswith("stable" if p >= 0.05 else ("decrease" if mig["mean"] < 0 else "increase"))
+    assert "end of stage 2) [C3 uses this]" in mig["metric"]
+    # the warm-up point: the last stage-3 epoch at k_start (epochs 0 and 1 of the synthetic schedule are at k = 500)
+    assert [k_schedule(t) for t in range(3)] == [500, 500, 494]
+    w = [histories[(histories.dataset == "dsprites") & (histories.seed == s) & (histories.phase == "topk")
+                   & (histories.epoch == 1)]["mig"].iloc[0] for s in (42, 43)]  # fmt: skip
+    warm = cell(t2, dataset="dsprites", metric="MIG change (k=50 - k=500, end of warm-up)")
+    assert warm["mean"] == pytest.approx(np.mean(np.subtract(b, w)))
+    by_warmup = tables.build_tables(scalars, histories, sweep, bench, **{**TABLE_RULES, "mig_reference": "warmup"})
+    assert "MIG change (k=50 - k=500, end of warm-up) [C3 uses this]" in set(by_warmup["table2"]["metric"])
+    with pytest.raises(ValueError, match="mig_reference"):
+        tables.build_tables(scalars, histories, sweep, bench, **{**TABLE_RULES, "mig_reference": "stage1"})
+    c3 = claims.evaluate_claims(scalars, histories, sweep, {**CLAIMS_CFG, "mig_reference": "warmup"})
+    c3 = c3[(c3.claim == "C3") & (c3.dataset == "dsprites")].iloc[0]
+    assert c3["condition"] == "topk - topk_warmup" and c3["measured_mean"] == pytest.approx(np.mean(np.subtract(b, w)))
+    # Table 4: the activation-budget bound next to the counts; every table names its data
+    assert {"dsprites", "dsprites|bound"} <= set(t["table4"]["dataset"])
+    assert all("Data: dSprites: procedural" in df.attrs["notes"][0] for df in t.values())
 
     # Table 3: change in points and specialized change %
     t3 = t["table3"]
@@ -366,7 +385,7 @@ def test_missing_dataset_and_single_seed(tmp_path):
     assert "inconclusive (too few seeds)" in md
 
     # nothing at all: every table and figure still rendered
-    empty = (collect.load_eval_scalars([]), collect.load_histories([]), collect.load_sweep(None),
+    empty = (collect.load_evaluations(None), collect.load_histories([]), collect.load_sweep(None),
              collect.load_benchmarks([]))
     tables.write_tables(tables.build_tables(*empty, **TABLE_RULES), tmp_path / "empty")
     assert len(list((tmp_path / "empty").glob("table*.md"))) == 7
@@ -405,12 +424,12 @@ def test_all_figures_written(full_run, tmp_path):
 def claim_run(tmp_path, seeds, shift=0.0):
     """A run whose dead % is the paper's plus ``shift`` points (both datasets)."""
     run = write_run(tmp_path, seeds=seeds, benchmarks=False)
-    for p in run["evals"]:
-        with h5py.File(p, "a") as h5:
-            d, ph = h5.attrs["dataset"], h5.attrs["phase"]
-            if ph == "topk":
-                i = int(h5.attrs["seed"]) - 42
-                h5.attrs["dead_pct"] = CLAIMS_CFG["paper"]["dead_pct_topk"][d][0] + shift + 0.5 * (i - 1)
+    ev = pd.read_csv(run["evaluations"])
+    for idx, row in ev.iterrows():
+        if row["phase"] == "topk":
+            i = int(row["seed"]) - 42
+            ev.loc[idx, "dead_pct"] = CLAIMS_CFG["paper"]["dead_pct_topk"][row["dataset"]][0] + shift + 0.5 * (i - 1)
+    ev.to_csv(run["evaluations"], index=False)
     return load(run)
 
 
@@ -485,8 +504,7 @@ def test_config_claims_block_is_usable(full_run):
 
 # --------------------------------------------------------------------------------------------------- CLI
 def common_args(run: dict) -> list[str]:
-    return ["--evals", *map(str, run["evals"]), "--histories", *map(str, run["histories"]),
-            "--sweep", str(run["sweep"])]
+    return ["--evaluations", str(run["evaluations"]), "--history", str(run["history"]), "--sweep", str(run["sweep"])]
 
 
 def test_cli_writes_every_output(full_run, tmp_path):
@@ -536,8 +554,8 @@ def test_cli_thresholds_are_required(full_run, tmp_path):
     with pytest.raises(SystemExit, match="claims.mig_relative_tolerance"):
         cli_claims.main([*common_args(full_run), "--params", json.dumps(cfg), "--out-md", str(tmp_path / "c.md"),
                          "--out-csv", str(tmp_path / "c.csv")])
-    with pytest.raises(SystemExit, match="missing.h5"):
-        cli_tables.main(["--evals", str(tmp_path / "missing.h5"), "--params", json.dumps(TABLE_RULES),
+    with pytest.raises(SystemExit, match="missing.csv"):
+        cli_tables.main(["--evaluations", str(tmp_path / "missing.csv"), "--params", json.dumps(TABLE_RULES),
                          "--outdir", str(tmp_path / "t")])
 
 

@@ -140,6 +140,26 @@ def test_dataset_rule_downloads_verifies_and_converts(tmp_path):
     assert (tmp_path / "resources/raw/3dshapes.h5").exists()
 
 
+def test_offline_paper_run_stops_at_the_dataset_rule_naming_both_alternatives(tmp_path):
+    """config.yaml downloads the real files; offline, the first rule fails with how to work without a network."""
+    from test_download import closed_port
+
+    paper = yaml.safe_load((ROOT / "config.yaml").read_text())
+    assert paper["data"]["source"] == "download"  # the paper run trains on the real images
+    for preset in ("quick", "tiny"):  # the presets stay offline
+        assert yaml.safe_load((ROOT / f"workflow/presets/{preset}.yaml").read_text())["data"]["source"] == "procedural"
+    url = f"http://127.0.0.1:{closed_port()}/dsprites.npz"
+    cfg = {"datasets": ["dsprites"], "seeds": [42], "results_dir": str(tmp_path / "results"),
+           "resources_dir": str(tmp_path / "resources"),
+           "data": {"download": {"dsprites": {"url": url, "md5": "0" * 32, "sha256": None}}}}  # fmt: skip
+    proc = snakemake("all", "--cores", "1", "--configfile", str(write_config(tmp_path, **cfg)), check=False)
+    assert proc.returncode != 0
+    log = (tmp_path / "results/logs/dataset/dsprites.log").read_text()
+    assert url in log and "data.source: procedural" in log and "data.source: path" in log
+    assert not (tmp_path / "resources/datasets/dsprites.h5").exists()
+    assert not list((tmp_path / "results").glob("runs/**/model.pt"))  # nothing trained
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tiny")

@@ -51,9 +51,7 @@ def load(args: argparse.Namespace) -> ReportInputs:
     try:
         scalars = collect.merge_global_metrics(collect.load_evaluations(args.evaluations), args.globals)
         histories = collect.load_histories([args.history] if args.history else [])
-        warmup = collect.warmup_scalars(histories)
-        if len(warmup):  # the end of the stage-3 warm-up as its own evaluation point (phase {method}_warmup)
-            scalars = pd.concat([scalars, warmup.reindex(columns=scalars.columns)], ignore_index=True)
+        scalars = collect.add_warmup(scalars, histories)  # the end of the stage-3 warm-up, phase {method}_warmup
         return ReportInputs(scalars, histories, collect.load_sweep(args.sweep),
                             collect.load_benchmarks(getattr(args, "benchmarks", [])))
     except collect.ReportInputError as err:

@@ -318,3 +318,11 @@ def warmup_scalars(histories: pd.DataFrame) -> pd.DataFrame:
                    epoch=int(row["epoch"]), path=row.get("path"))  # fmt: skip
         rows.append(out)
     return pd.DataFrame(rows)
+
+
+def add_warmup(scalars: pd.DataFrame, histories: pd.DataFrame) -> pd.DataFrame:
+    """``scalars`` plus the :func:`warmup_scalars` rows of ``histories`` (the report's evaluation points)."""
+    warmup = warmup_scalars(histories)
+    if warmup.empty:
+        return scalars
+    return pd.concat([scalars, warmup.reindex(columns=scalars.columns)], ignore_index=True)

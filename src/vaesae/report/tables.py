@@ -381,7 +381,7 @@ def table7(benchmarks: pd.DataFrame) -> pd.DataFrame:
 def build_tables(scalars: pd.DataFrame | None, histories: pd.DataFrame | None = None,
                  sweep: pd.DataFrame | None = None, benchmarks: pd.DataFrame | None = None, *,
                  p_value: float, mse_relative_tolerance: float,
-                 mig_relative_tolerance: float, mig_reference: str = "init") -> dict[str, pd.DataFrame]:
+                 mig_relative_tolerance: float, mig_reference: str) -> dict[str, pd.DataFrame]:
     """All seven tables, keyed ``table1`` ... ``table7`` (see the module docstring for their layout).
 
     The thresholds are the config's ``claims.p_value``, ``claims.mse_relative_tolerance`` and

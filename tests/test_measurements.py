@@ -1,0 +1,156 @@
+"""Reporting thresholds applied downstream of training (summary), the claims audit (bound, revival, forced claims),
+the SAE loss reduction key."""
+
+from __future__ import annotations
+
+import math
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from conftest import ROOT
+from vaesae.metrics import dead_pct, specialized_count
+from vaesae.metrics.bound import specialization_bound
+from vaesae.report import audit, claims, summary
+from vaesae.train import losses
+from vaesae.train.history import HistoryParts, read_history
+
+CLAIMS_CFG = yaml.safe_load((ROOT / "config.yaml").read_text())["claims"]
+FACTORS = np.stack([np.arange(300) % 3, np.arange(300) % 5], axis=1)  # shape-like factor: 3 classes, H = ln 3
+
+
+def write_eval(path, rates, rates_pre, mi, mi_pre, phase="topk", k=2):
+    with h5py.File(path, "w") as f:
+        f.create_dataset("factors", data=FACTORS)
+        for group in ("conv_sae", "latent_sae"):
+            f.create_dataset(f"{group}/activation_rate", data=rates)
+            f.create_dataset(f"{group}/activation_rate_pre", data=rates_pre)
+            f.create_dataset(f"{group}/mi", data=mi)
+            f.create_dataset(f"{group}/mi_pre", data=mi_pre)
+        f.attrs.update(dataset="dsprites", seed=1, phase=phase, method="topk", k=k, k_latent=1, n_neurons=len(rates),
+                       n_latent_neurons=len(rates), n_eval=300, n_bins=20, mig=0.1, mse=0.02,
+                       data_source="procedural", data_description="procedural dsprites")  # fmt: skip
+
+
+RATES = np.array([0.0, 0.0005, 0.002, 0.5, 0.9])
+RATES_PRE = np.array([0.1, 0.3, 0.4, 0.6, 0.95])
+MI = np.array([[0.0, 0.0], [0.2, 0.1], [0.55, 0.3], [0.1, 0.45], [0.8, 0.2]])
+MI_PRE = np.array([[0.6, 0.0], [0.7, 0.1], [0.55, 0.3], [0.1, 0.45], [0.8, 0.2]])
+
+
+def test_summarize_evaluations_applies_the_thresholds_and_the_reading(tmp_path):
+    write_eval(tmp_path / "e.h5", RATES, RATES_PRE, MI, MI_PRE)
+    row = summary.summarize_evaluations([tmp_path / "e.h5"], dead_threshold=0.001, specialization_threshold=0.5)
+    row = row.iloc[0]
+    assert row["dead_pct"] == pytest.approx(40.0)  # rates 0 and 0.0005 are below 0.001
+    assert row["specialized"] == 2 and row["specialized_topk"] == 2 and row["specialized_pre_topk"] == 4
+    assert row["active_topk"] == pytest.approx(RATES.sum()) and row["active_pre_topk"] == pytest.approx(RATES_PRE.sum())
+    assert row["bound_topk"] == specialization_bound(RATES.sum(), 0.5, FACTORS, 20, 5).bound
+    assert row["h_min"] == pytest.approx(math.log(3))
+    assert row["data_source"] == "procedural" and row["specialization_activations"] == "topk"
+    pre = summary.summarize_evaluations([tmp_path / "e.h5"], dead_threshold=0.01, specialization_threshold=0.5,
+                                        activations="pre_topk").iloc[0]  # fmt: skip
+    assert pre["specialized"] == 4 and pre["dead_pct"] == pytest.approx(60.0)  # dead % stays on ã
+    assert pre["specialized_bound"] == pre["bound_pre_topk"]
+    with pytest.raises(ValueError, match="specialization_activations"):
+        summary.summarize_evaluations([tmp_path / "e.h5"], dead_threshold=0.01, specialization_threshold=0.5,
+                                      activations="post")  # fmt: skip
+
+
+def test_summarize_names_a_missing_or_incomplete_file(tmp_path):
+    with pytest.raises(summary.SummaryInputError, match="missing.h5"):
+        summary.summarize_evaluations([tmp_path / "missing.h5"], dead_threshold=0.001, specialization_threshold=0.5)
+    with h5py.File(tmp_path / "old.h5", "w") as f:  # an evaluation file without the pre-Top-k reading
+        f.create_dataset("factors", data=FACTORS)
+        f.attrs.update(dataset="dsprites", seed=1, phase="topk", method="topk", k=2, mig=0.1, mse=0.1, n_bins=20)
+    with pytest.raises(summary.SummaryInputError, match=r"old\.h5 lacks dataset 'conv_sae/mi'"):
+        summary.summarize_evaluations([tmp_path / "old.h5"], dead_threshold=0.001, specialization_threshold=0.5)
+
+
+def _raw_run(tmp_path, reinit_rows, rates_rows):
+    """history.csv + history.h5 of a 6-epoch run with the given reinit masks and eval rates."""
+    run = tmp_path / "run"
+    parts = HistoryParts(run / "parts")
+    rows = []
+    for e, (mask, rates) in enumerate(zip(reinit_rows, rates_rows)):
+        rows.append({"dataset": "dsprites", "seed": 1, "phase": "topk", "stage": "sparsify", "method": "topk",
+                     "epoch": e, "k": 2, "mig": 0.1, "mse": 0.01, "reinit": int(np.sum(mask)), "boosted": 1,
+                     "boost_to_spread": 0.01})  # fmt: skip
+        arrays = {"conv_sae/activation_rate": np.asarray(rates, np.float32), "conv_sae/mi": MI, "conv_sae/mi_pre": MI,
+                  "conv_sae/active": np.float64(1.0), "conv_sae/active_pre": np.float64(2.0),
+                  "latent_sae/activation_rate": np.asarray(rates, np.float32), "latent_sae/mi": MI,
+                  "latent_sae/mi_pre": MI, "revival/reinit": np.asarray(mask, np.uint8)}  # fmt: skip
+        parts.write(e, arrays, rows[-1])
+    parts.assemble(run / "history.h5", len(rows), {"dataset": "dsprites", "seed": 1, "phase": "topk"})
+    pd.DataFrame(rows).to_csv(run / "history.csv", index=False)
+    return run
+
+
+def test_summarize_history_counts_and_follows_reinitialised_neurons(tmp_path):
+    none = [0, 0, 0, 0, 0]
+    masks = [[1, 1, 0, 0, 0], none, none, none, none, none]  # neurons 0 and 1 re-initialised after epoch 0
+    alive = [0.0, 0.0, 0.0, 0.5, 0.9]
+    rates = [alive, [0.01, 0.0, 0, 0.5, 0.9]] + [[0.0, 0.01, 0, 0.5, 0.9]] * 3 + [[0.01, 0.01, 0, 0.5, 0.9]]
+    run = _raw_run(tmp_path, masks, rates)
+    raw = read_history(run / "history.h5")
+    assert raw["epoch"].tolist() == list(range(6)) and raw["scalars/reinit"].tolist() == [2, 0, 0, 0, 0, 0]
+    df = summary.summarize_history(run / "history.csv", run / "history.h5", dead_threshold=0.001,
+                                   specialization_threshold=0.5)  # fmt: skip
+    assert df["dead_pct"].tolist() == [dead_pct(r, 0.001) for r in rates]
+    assert (df["specialized"] == specialized_count(MI, 0.5)).all()
+    # of the two re-initialised after epoch 0: one alive after epoch 1, both after epoch 5
+    assert df.loc[0, "reinit_alive_1"] == 1 and df.loc[0, "reinit_alive_5"] == 2
+    assert df.loc[1, "reinit_alive_1"] == 0 and np.isnan(df.loc[5, "reinit_alive_1"])  # nothing after the last
+    assert np.isnan(df.loc[1, "reinit_alive_5"])
+    effect = audit.revival_effect(df)
+    r = effect.iloc[0]
+    assert (r.reinit, r.alive_1, r.checked_1, r.alive_5, r.checked_5) == (2, 1, 2, 2, 2)
+    assert "50% of re-initialised neurons alive one epoch later, 100% five epochs later" == audit._revival_verdict(r)
+    from vaesae.cli.sweep import epoch_sweep_table
+
+    ep = epoch_sweep_table([run / "history.h5"], {"specialization_thresholds": [0.5], "dead_thresholds": [0.001]})
+    dead = ep[(ep.sae == "conv") & (ep.kind == "dead")]
+    assert dead["epoch"].tolist() == list(range(6)) and dead["value"].tolist() == df["dead_pct"].tolist()
+    bad = run / "short.csv"
+    pd.read_csv(run / "history.csv").head(3).to_csv(bad, index=False)
+    with pytest.raises(summary.SummaryInputError, match="not the same run"):
+        summary.summarize_history(bad, run / "history.h5", dead_threshold=0.001, specialization_threshold=0.5)
+
+
+def test_paper_bounds_rule_out_table1_and_show_the_arithmetic():
+    pb = audit.paper_bounds(CLAIMS_CFG).set_index(["dataset", "source"])
+    t1 = pb.loc[("dsprites", "Table 1, Top-k")]
+    assert t1["bound"] == 583 and t1["ruled_out"] and t1["paper"] == 1188
+    assert t1["budget_needed"] == pytest.approx(1188 * 0.0857181314, rel=1e-6)  # active per sample it would need
+    assert not pb.loc[("dsprites", "Table 2, k=50"), "ruled_out"]
+    assert pb.loc[("shapes3d", "Table 2, k=500"), "bound"] == 4410
+    lines = audit.contradictions(audit.paper_bounds(CLAIMS_CFG))
+    assert any("reports 1,188, but at most 583" in c and "0.08572" in c for c in lines)
+    assert audit.paper_bounds({"paper": {}}).empty
+
+
+def test_c8_is_marked_forced_when_the_bound_at_k_end_is_below_the_count_at_k_start():
+    rows = []
+    for seed in (1, 2, 3):
+        rows.append({"dataset": "dsprites", "seed": seed, "phase": "init", "specialized": 900.0,
+                     "specialized_bound": 5000.0})  # fmt: skip
+        rows.append({"dataset": "dsprites", "seed": seed, "phase": "topk", "specialized": 300.0,
+                     "specialized_bound": 583.0})  # fmt: skip
+    scalars = pd.DataFrame(rows)
+    assert claims._c8_forced(scalars, "dsprites").startswith("forced by the metric: at k_end at most 583")
+    scalars.loc[scalars.phase == "topk", "specialized_bound"] = 1000.0
+    assert claims._c8_forced(scalars, "dsprites").startswith("finding")
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_sae_loss_reduction(reduction):
+    h, h_hat, a = torch.ones(4, 8), torch.zeros(4, 8), torch.full((4, 3), 2.0)
+    got = losses.sae_loss(h, h_hat, a, 0.5, reduction).item()
+    recon = 8.0 if reduction == "sum" else 1.0  # per-sample sum of 8 squared errors, or their per-element mean
+    assert got == pytest.approx(recon + 0.5 * 6.0)  # the L1 term stays a per-sample sum in both
+    with pytest.raises(ValueError, match="loss.sae_reduction"):
+        losses.sae_loss(h, h_hat, a, 0.5, "median")
