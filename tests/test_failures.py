@@ -159,7 +159,7 @@ def test_unknown_target_lists_the_targets_that_exist(tmp_path):
         out = proc.stdout + proc.stderr
         assert proc.returncode != 0
         assert f"unknown target {target!r}" in out
-        assert "rules you can ask for: all, claims, figures, sweep, tables" in out
+        assert "rules you can ask for: all, claims, figures, summarize, sweep, tables" in out
         assert f"{tmp_path}/results/runs/{{dataset}}/seed{{seed}}/{{method}}/model.pt" in out
         assert "datasets are dsprites; seeds are 1" in out
         assert hint is None or hint in out

@@ -70,7 +70,7 @@ def test_noop_dry_run_of_the_paper_config_takes_at_most_5_s():
     finally:
         sys.path.pop(0)
     result = bench_dry_run(["--repeats", "2"])  # stages a complete paper run; raises unless "Nothing to be done"
-    assert result["jobs"] == 87 and result["output_files"] == 153
+    assert result["jobs"] == 88 and result["output_files"] == 186
     assert result["noop_dry_run_s"] <= 5.0, result
 
 
@@ -410,6 +410,8 @@ def test_a_new_sparsifier_is_one_class_and_one_row(tmp_path):
     assert ckpt["method"] == "fixedk" and ckpt["sparsifier"]["steps"] > 0  # its state travelled through extend
     for phase in ("fixedk", "fixedk_extended"):
         with h5py.File(res / f"eval/dsprites/seed1/{phase}.h5") as f:
-            assert f.attrs["k"] == cfg["sparsify"]["k_end"] and 0 <= f.attrs["dead_pct"] <= 100
+            assert f.attrs["k"] == cfg["sparsify"]["k_end"] and f["conv_sae/mi_pre"].shape == f["conv_sae/mi"].shape
             assert np.diff(f["conv_sae/indptr"][:]).max() <= cfg["sparsify"]["k_end"]
+    evaluations = pd.read_csv(res / "summary/evaluations.csv").set_index("phase")
+    assert evaluations.loc[["fixedk", "fixedk_extended"], "dead_pct"].between(0, 100).all()
     assert (res / "claims.md").exists() and (res / "tables/table1.md").exists()
