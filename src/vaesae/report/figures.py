@@ -20,7 +20,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from vaesae.report.style import (
     DEFAULT_LINE_COLORS,
     STAGE_COLORS,
-    data_source_note,
+    data_source_short,
     dataset_color,
     dataset_label,
     method_color,
@@ -445,6 +445,12 @@ def figure_11(sweep, dataset: str = "shapes3d", specialization_threshold: float 
 
 
 # --------------------------------------------------------------------------------------------------- all
+def add_data_line(fig: Figure, text: str) -> None:
+    """A second, smaller line under the figure's title naming the data (the title's layout slot holds it)."""
+    title = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    fig.suptitle(f"{title}\n{text}" if title else text, fontsize=11)
+
+
 def make_all_figures(histories, sweep, scalars, outdir: str | os.PathLike, datasets=None,
                      dead_threshold: float = DEFAULT_DEAD_THRESHOLD,
                      specialization_threshold: float = DEFAULT_SPECIALIZATION_THRESHOLD) -> list[Path]:
@@ -468,11 +474,11 @@ def make_all_figures(histories, sweep, scalars, outdir: str | os.PathLike, datas
         10: lambda: figure_10(sweep, **thr),
         11: lambda: figure_11(sweep, **thr),
     }
-    note = data_source_note(scalars) if scalars is not None and len(scalars) else "Data: source not recorded"
+    note = data_source_short(scalars) if scalars is not None and len(scalars) else "data: source not recorded"
     written = []
     for number, build in builders.items():
         fig = build()
-        fig.text(0.5, 0.002, note, ha="center", va="bottom", fontsize=6, color="0.35", wrap=True)
+        add_data_line(fig, note)
         png, _ = save_figure(fig, outdir / f"figure{number:02d}.png")
         written.append(png)
     return written

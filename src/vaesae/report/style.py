@@ -141,3 +141,17 @@ def data_sources(scalars) -> str:
                 labels.append(f"real ({how}; {desc})")
         parts.append(f"{dataset_label(dataset)}: {'; '.join(labels)}")
     return "; ".join(parts) if parts else "no data"
+
+
+def data_source_short(scalars) -> str:
+    """"data: procedural dSprites, real Shapes3D" (one word per dataset; the tables and claims give the details)."""
+    if "data_source" not in scalars:
+        return "data: source not recorded"
+    parts = []
+    order = ("dsprites", "shapes3d")
+    present = list(dict.fromkeys(scalars["dataset"].dropna().tolist()))
+    for dataset in sorted(present, key=lambda d: (order.index(d) if d in order else len(order), d)):
+        sources = scalars.loc[(scalars["dataset"] == dataset) & scalars["data_source"].notna(), "data_source"]
+        kinds = sorted({"procedural" if s == "procedural" else "real" for s in sources}) or ["unrecorded"]
+        parts.append(f"{'/'.join(kinds)} {dataset_label(dataset)}")
+    return "data: " + ", ".join(parts) if parts else "data: none"
