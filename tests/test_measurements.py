@@ -154,3 +154,15 @@ def test_sae_loss_reduction(reduction):
     assert got == pytest.approx(recon + 0.5 * 6.0)  # the L1 term stays a per-sample sum in both
     with pytest.raises(ValueError, match="loss.sae_reduction"):
         losses.sae_loss(h, h_hat, a, 0.5, "median")
+
+
+def test_every_output_names_its_data():
+    from vaesae.report.style import data_source_note, data_source_short
+
+    scalars = pd.DataFrame({"dataset": ["shapes3d", "dsprites", "dsprites"], "phase": ["topk", "topk", "topk_warmup"],
+                            "data_source": ["procedural", "download", None],
+                            "data_description": ["look-alike", "dSprites, converted from x.npz", None]})  # fmt: skip
+    assert data_source_short(scalars) == "data: real dSprites, procedural Shapes3D"
+    note = data_source_note(scalars)
+    assert note.startswith("Data: dSprites: real (downloaded, checksum verified; dSprites, converted from x.npz)")
+    assert "Shapes3D: procedural, not the real images (look-alike)" in note and "not recorded" not in note
