@@ -16,7 +16,6 @@ how many are alive (eval rate ≥ eval.dead_threshold) after epochs e+1 and e+5 
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -194,28 +193,3 @@ def summarize_histories(csv_paths: Sequence[str | Path], *, dead_threshold: floa
     if not frames:
         return pd.DataFrame()
     return pd.concat(frames, ignore_index=True, sort=False)
-
-
-def revival_effect(histories: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, phase): epochs with boosted neurons, the median boost / spread, neurons re-initialised and how
-    many of them were alive one and five epochs later (sums over seeds and epochs where the later epoch exists)."""
-    cols = ["dataset", "phase", "epochs", "boosted_epochs", "boost_to_spread", "reinit", "alive_1", "checked_1",
-            "alive_5", "checked_5"]  # fmt: skip
-    if histories is None or histories.empty or "reinit" not in histories:
-        return pd.DataFrame(columns=cols)
-    rows = []
-    stage3 = histories[histories["stage"].isin(["sparsify", "extend"])]
-    for (dataset, phase), g in stage3.groupby(["dataset", "phase"], sort=False):
-        reinit = pd.to_numeric(g["reinit"], errors="coerce").fillna(0)
-        checked_1 = g["reinit_alive_1"].notna()
-        checked_5 = g["reinit_alive_5"].notna()
-        ratio = pd.to_numeric(g["boost_to_spread"], errors="coerce").dropna()
-        rows.append({
-            "dataset": dataset, "phase": phase, "epochs": len(g),
-            "boosted_epochs": int((pd.to_numeric(g["boosted"], errors="coerce").fillna(0) > 0).sum()),
-            "boost_to_spread": float(ratio.median()) if len(ratio) else math.nan,
-            "reinit": int(reinit.sum()),
-            "alive_1": float(g.loc[checked_1, "reinit_alive_1"].sum()), "checked_1": int(reinit[checked_1].sum()),
-            "alive_5": float(g.loc[checked_5, "reinit_alive_5"].sum()), "checked_5": int(reinit[checked_5].sum()),
-        })  # fmt: skip
-    return pd.DataFrame(rows, columns=cols)
