@@ -22,6 +22,7 @@ from vaesae.io import atomic_path, parse_params
 from vaesae.models.hybrid import HybridVAESAE
 from vaesae.train.checkpoint import load_checkpoint
 from vaesae.train.config import DataSplitConfig, ModelConfig, MonitorConfig
+from vaesae.train.history import READING_SUFFIX
 
 log = logging.getLogger("vaesae.evaluate")
 SCALARS = ("mig", "mse")
@@ -77,7 +78,7 @@ def evaluate_checkpoint(dataset: str, seed: int, phase: str, checkpoint: str, pa
             g.create_dataset("indptr", data=indptr)
             g.create_dataset("indices", data=indices, compression="gzip", compression_opts=1)
             g.create_dataset("values", data=values, compression="gzip", compression_opts=1)
-            for reading, suffix in (("topk", ""), ("pre_topk", "_pre")):
+            for reading, suffix in READING_SUFFIX.items():
                 r = metrics[key][reading]
                 g.create_dataset(f"mi{suffix}", data=r["mi"])
                 g.create_dataset(f"activation_rate{suffix}", data=r["rates"])

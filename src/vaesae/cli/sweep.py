@@ -27,11 +27,11 @@ import pandas as pd
 from ..io import atomic_path, parse_params
 from ..metrics.bound import specialization_bound
 from ..metrics.sweep import threshold_sweep
-from ..train.history import read_history
+from ..train.history import READING_SUFFIX, read_history
 
 COLUMNS = ["dataset", "seed", "phase", "sae", "kind", "threshold", "value"]
 EPOCH_COLUMNS = ["dataset", "seed", "phase", "epoch", "sae", "kind", "threshold", "value"]
-SUFFIX = {"topk": "", "pre_topk": "_pre"}
+SUFFIX = READING_SUFFIX
 SAES = (("conv", "conv_sae"), ("latent", "latent_sae"))
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 
 from vaesae.report.markdown import md_table
 from vaesae.report.stats import (DATASET_ORDER, change_is_stable, compare_phases, mse_change, one_sample, ordered,
-                                 ratio_comparison, stable_rule, thresholds, within_tolerance)
+                                 ratio_comparison, reference_point, stable_rule, thresholds, within_tolerance)
 from vaesae.report.style import dataset_label, method_label
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
@@ -47,8 +47,6 @@ RULE_TYPES = {
     "mig_relative_tolerance": float,
     "mig_reference": str,
 }
-#: ``claims.mig_reference`` -> the phase of C3's k_start evaluation point.
-MIG_REFERENCES = {"init": ("init", "end of stage 2"), "warmup": ("topk_warmup", "end of the stage-3 warm-up")}
 
 DESCRIPTIONS = {
     "C1": "Top-k dead % (conv SAE) at k_end matches the paper",
@@ -178,9 +176,7 @@ def _c2(scalars, cfg, rules) -> list[dict]:
 
 def _c3(scalars, cfg, rules) -> list[dict]:
     rows, alpha, rel_tol = [], rules["p_value"], rules["mig_relative_tolerance"]
-    if rules["mig_reference"] not in MIG_REFERENCES:
-        raise ValueError(f"claims.mig_reference must be one of {list(MIG_REFERENCES)}, got {rules['mig_reference']!r}")
-    ref, where = MIG_REFERENCES[rules["mig_reference"]]
+    ref, where = reference_point(rules["mig_reference"])
     for d in _datasets(scalars, [ref, "topk"]):
         c = compare_phases(scalars, d, ref, "topk", "mig")
         m, s, n = c.mean, c.std, c.n

@@ -244,6 +244,17 @@ def ratio_comparison(num, den, contrast: str, dataset: str, condition: str = "")
 
 
 # --------------------------------------------------------------------------------------------------- decisions
+#: ``claims.mig_reference`` -> (phase of the k_start evaluation point, its description), for Table 2 and C3.
+MIG_REFERENCES = {"init": ("init", "end of stage 2"), "warmup": ("topk_warmup", "end of the stage-3 warm-up")}
+
+
+def reference_point(key: str) -> tuple[str, str]:
+    """(phase, description) of ``claims.mig_reference``; ValueError naming the key for an unknown value."""
+    if key not in MIG_REFERENCES:
+        raise ValueError(f"claims.mig_reference must be one of {list(MIG_REFERENCES)}, got {key!r}")
+    return MIG_REFERENCES[key]
+
+
 def thresholds(cfg: dict | None, types: dict[str, type], block: str = "claims") -> dict:
     """The thresholds ``types`` (key -> type) from a config block; a missing or null key is an error naming it."""
     cfg = cfg or {}

@@ -114,6 +114,13 @@ def save_figure(fig: Figure, path_png: str | os.PathLike, dpi: int = DPI) -> tup
     return png, pdf
 
 
+def _datasets_of(scalars) -> list[str]:
+    """The datasets of a frame, dSprites first, then Shapes3D, then any other by name."""
+    order = ("dsprites", "shapes3d")
+    present = list(dict.fromkeys(scalars["dataset"].dropna().tolist()))
+    return sorted(present, key=lambda d: (order.index(d) if d in order else len(order), d))
+
+
 def data_source_note(scalars) -> str:
     """"Data: dSprites: real (downloaded, checksum verified); Shapes3D: procedural (...)" from the evaluations."""
     return "Data: " + data_sources(scalars)
@@ -124,9 +131,7 @@ def data_sources(scalars) -> str:
     parts = []
     if "data_source" not in scalars:
         return "source not recorded"
-    order = ("dsprites", "shapes3d")
-    present = list(dict.fromkeys(scalars["dataset"].dropna().tolist()))
-    for dataset in sorted(present, key=lambda d: (order.index(d) if d in order else len(order), d)):
+    for dataset in _datasets_of(scalars):
         cur = scalars[scalars["dataset"] == dataset]
         if cur["data_source"].notna().any():  # rows derived from the epoch table (warm-up) carry no source
             cur = cur[cur["data_source"].notna()]
@@ -148,9 +153,7 @@ def data_source_short(scalars) -> str:
     if "data_source" not in scalars:
         return "data: source not recorded"
     parts = []
-    order = ("dsprites", "shapes3d")
-    present = list(dict.fromkeys(scalars["dataset"].dropna().tolist()))
-    for dataset in sorted(present, key=lambda d: (order.index(d) if d in order else len(order), d)):
+    for dataset in _datasets_of(scalars):
         sources = scalars.loc[(scalars["dataset"] == dataset) & scalars["data_source"].notna(), "data_source"]
         kinds = sorted({"procedural" if s == "procedural" else "real" for s in sources}) or ["unrecorded"]
         parts.append(f"{'/'.join(kinds)} {dataset_label(dataset)}")

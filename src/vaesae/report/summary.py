@@ -25,10 +25,10 @@ import pandas as pd
 
 from vaesae.metrics import dead_pct, specialized_count
 from vaesae.metrics.bound import specialization_bound
-from vaesae.train.history import read_history
+from vaesae.train.history import READING_SUFFIX, read_history
 
-READINGS = ("topk", "pre_topk")
-SUFFIX = {"topk": "", "pre_topk": "_pre"}
+READINGS = tuple(READING_SUFFIX)
+SUFFIX = READING_SUFFIX
 
 EVALUATION_COLUMNS = (
     "dataset", "seed", "phase", "method", "k", "k_latent", "n_neurons", "n_latent_neurons", "n_eval", "n_bins",

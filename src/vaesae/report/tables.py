@@ -32,7 +32,7 @@ import pandas as pd
 from vaesae.io import atomic_path, write_text
 from vaesae.report.markdown import md_table
 from vaesae.report.stats import (DATASET_ORDER, MSE_STAGE3, Comparison, change_is_stable, compare_paired,
-                                 compare_phases, mse_change, ordered, paired, ratio_comparison, relative_change,
+                                 compare_phases, mse_change, ordered, reference_point, paired, ratio_comparison, relative_change,
                                  relative_size, stable_rule, summarize, thresholds, within_tolerance)
 from vaesae.report.style import data_source_note, dataset_label, method_label
 
@@ -44,8 +44,6 @@ BOUND_SUFFIX = "|bound"  # Table 4's bound cells: column "dsprites|bound" shown 
 #: The thresholds of the computed labels: keys of the config's `claims:` block, all required by :func:`build_tables`.
 RULE_TYPES = {"p_value": float, "mse_relative_tolerance": float, "mig_relative_tolerance": float,
               "mig_reference": str}
-#: ``claims.mig_reference`` -> the phase of the k_start evaluation point C3 and Table 2's label compare with.
-MIG_REFERENCES = {"init": "init", "warmup": "topk_warmup"}
 
 TITLES = {
     "table1": "Table 1. Interpretability metrics at target sparsity (end of stage 3), per dataset and method",
@@ -155,8 +153,7 @@ def table2(scalars: pd.DataFrame, *, p_value: float, mig_relative_tolerance: flo
     """k_start vs k_end (phase topk): dead, specialized, MIG change, complexity scaling factor. The k_start state is
     shown at both evaluation points, the end of stage 2 (phase ``init``) and the end of the stage-3 warm-up (phase
     ``topk_warmup``); ``mig_reference`` ("init" or "warmup") says which one C3's verdict uses."""
-    if mig_reference not in MIG_REFERENCES:
-        raise ValueError(f"claims.mig_reference must be one of {list(MIG_REFERENCES)}, got {mig_reference!r}")
+    c3_phase, _ = reference_point(mig_reference)
     k0 = _k_label(scalars, "init", "k_start")
     k1 = _k_label(scalars, "topk", "k_end")
     sub = scalars[scalars["phase"].isin(["init", "topk_warmup", "topk", "l1"])]
@@ -181,7 +178,7 @@ def table2(scalars: pd.DataFrame, *, p_value: float, mig_relative_tolerance: flo
         for ref, label in points:
             if col != "mig" and ref != "init":
                 continue  # SAP and DCI need the VAE means of an evaluation file: end of stage 2 only
-            used = " [C3 uses this]" if col == "mig" and ref == MIG_REFERENCES[mig_reference] else ""
+            used = " [C3 uses this]" if col == "mig" and ref == c3_phase else ""
             for dataset in datasets:
                 change = compare_phases(scalars, dataset, ref, "topk", col)
                 rows.append(_cell(*_summary(change), text=_change_label(change, p_value, mig_relative_tolerance),

@@ -31,6 +31,9 @@ import numpy as np
 from vaesae.io import atomic_path
 
 PART = "epoch_{:05d}.npz"
+#: The two readings of the SAE activations and the suffix of their datasets (``mi``, ``mi_pre`` ...), in history.h5
+#: and in the evaluation files alike.
+READING_SUFFIX = {"topk": "", "pre_topk": "_pre"}
 
 
 def flatten(measured: dict, revival=None) -> dict[str, np.ndarray]:
@@ -39,7 +42,7 @@ def flatten(measured: dict, revival=None) -> dict[str, np.ndarray]:
     for sae in ("conv", "latent"):
         if sae not in measured:
             continue
-        for reading, suffix in (("topk", ""), ("pre_topk", "_pre")):
+        for reading, suffix in READING_SUFFIX.items():
             r = measured[sae][reading]
             out[f"{sae}_sae/activation_rate{suffix}"] = np.asarray(r["rates"], dtype=np.float32)
             out[f"{sae}_sae/mi{suffix}"] = np.asarray(r["mi"], dtype=np.float32)
