@@ -140,24 +140,32 @@ def _normalise_dtypes(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _read_table(path: str | os.PathLike | None, what: str, required) -> pd.DataFrame | None:
+    """A CSV with the ``required`` columns; None for no path or an empty file; ReportInputError naming the file."""
+    if path is None or str(path) == "":
+        return None
+    path = Path(path)
+    _check_exists(path, what)
+    try:
+        df = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ReportInputError(f"cannot parse {what} {path}: {err}") from err
+    missing = [col for col in required if col not in df.columns]
+    if missing:
+        raise ReportInputError(f"{what} {path} lacks column(s) {', '.join(missing)} (see docs/FORMATS.md)")
+    return df
+
+
 def load_evaluations(path: str | os.PathLike | None) -> pd.DataFrame:
     """``summary/evaluations.csv``: one row per evaluation file at the reporting thresholds (``None``: empty).
 
     Columns: :data:`EVAL_REQUIRED_ATTRS` and :data:`EVAL_OPTIONAL_ATTRS` (NaN where absent), plus ``path``.
     """
-    if path is None or str(path) == "":
+    df = _read_table(path, "evaluation summary", EVAL_REQUIRED_ATTRS)
+    if df is None:
         return pd.DataFrame(columns=list(EVAL_COLUMNS))
-    path = Path(path)
-    _check_exists(path, "evaluation summary")
-    try:
-        df = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame(columns=list(EVAL_COLUMNS))
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise ReportInputError(f"cannot parse evaluation summary {path}: {err}") from err
-    missing = [key for key in EVAL_REQUIRED_ATTRS if key not in df.columns]
-    if missing:
-        raise ReportInputError(f"evaluation summary {path} lacks column(s) {', '.join(missing)} (see docs/FORMATS.md)")
     for key in EVAL_OPTIONAL_ATTRS + ("path",):
         if key not in df.columns:
             df[key] = np.nan
@@ -212,19 +220,9 @@ def load_histories(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
 
 def load_sweep(path: str | os.PathLike | None) -> pd.DataFrame:
     """Read ``sweeps/thresholds.csv`` (long format). ``None`` gives an empty frame with the right columns."""
-    if path is None or str(path) == "":
+    df = _read_table(path, "threshold sweep file", SWEEP_COLUMNS)
+    if df is None:
         return pd.DataFrame(columns=list(SWEEP_COLUMNS))
-    path = Path(path)
-    _check_exists(path, "threshold sweep")
-    try:
-        df = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame(columns=list(SWEEP_COLUMNS))
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise ReportInputError(f"cannot parse threshold sweep file {path}: {err}") from err
-    missing = [col for col in SWEEP_COLUMNS if col not in df.columns]
-    if missing:
-        raise ReportInputError(f"threshold sweep file {path} lacks column(s) {', '.join(missing)}")
     df["threshold"] = pd.to_numeric(df["threshold"], errors="coerce").astype(float)
     df["value"] = pd.to_numeric(df["value"], errors="coerce").astype(float)
     return _normalise_dtypes(df)
