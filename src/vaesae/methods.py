@@ -12,6 +12,7 @@ The table is read by the Snakefile at parse time, so it imports nothing heavy: a
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 
 
@@ -25,6 +26,9 @@ class Method:
                 ``sparsify`` key leaves its runs alone
     extended:   extended training continues it at its final sparsity (phase ``{name}_extended``)
     label:      the name shown in tables and figures
+    centred:    the SAE inputs are centred by a running mean during its runs (``sparsify.center_rate`` must be in
+                its keys): h − μ is encoded and μ added back after decoding (``vaesae.train.centring``)
+    paper:      one of the paper's two methods (the others are the pipeline's own arms, "beyond the paper")
     """
 
     name: str
@@ -32,6 +36,8 @@ class Method:
     keys: tuple[str, ...]
     extended: bool
     label: str
+    centred: bool = False
+    paper: bool = False
 
     @property
     def module(self) -> str:
@@ -43,16 +49,24 @@ class Method:
 
 
 METHODS: dict[str, Method] = {}
+#: A method name: lowercase letters, digits and inner underscores (it is a wildcard value and a folder name).
+NAME = re.compile(r"[a-z][a-z0-9_]*[a-z0-9]")
+#: The sparsify keys of the Top-k schedule, shared by every k-based method (they anneal k along the same k(t)).
+TOPK_KEYS = ("epochs", "k_start", "k_end", "warmup_fraction", "hold_fraction", "topk_l1_coeff")
 
 
 def register(method: Method) -> Method:
     """Add a row to the table (a name may be declared once)."""
     if method.name in METHODS:
         raise ValueError(f"method {method.name!r} is already in the methods table")
-    if "_" in method.name or not method.name.isidentifier() or method.name in ("init", "vae", "shared"):
-        raise ValueError(f"method name {method.name!r} must be a lowercase identifier without '_' (not init/vae)")
+    if (not NAME.fullmatch(method.name) or method.name.endswith("_extended")
+            or method.name in ("init", "vae", "shared", "none")):  # fmt: skip
+        raise ValueError(f"method name {method.name!r} must match {NAME.pattern}, not end in '_extended' and not be "
+                         "init, vae, shared or none")  # fmt: skip
     if "epochs" not in method.keys:
         raise ValueError(f"method {method.name!r}: its keys must include sparsify.epochs")
+    if method.centred and "center_rate" not in method.keys:
+        raise ValueError(f"method {method.name!r} is centred: its keys must include sparsify.center_rate")
     METHODS[method.name] = method
     return method
 
@@ -60,9 +74,10 @@ def register(method: Method) -> Method:
 register(Method(
     name="topk",
     sparsifier="vaesae.sparsifiers.topk:TopK",
-    keys=("epochs", "k_start", "k_end", "warmup_fraction", "hold_fraction", "topk_l1_coeff"),
+    keys=TOPK_KEYS,
     extended=True,
     label="Top-k",
+    paper=True,
 ))  # fmt: skip
 register(Method(
     name="l1",
@@ -70,6 +85,37 @@ register(Method(
     keys=("epochs", "l1_start", "l1_end"),
     extended=False,
     label="L1",
+    paper=True,
+))  # fmt: skip
+# Beyond the paper: the dead-latent remedies of the SAE literature, on the same k(t) (README "Beyond the paper").
+register(Method(
+    name="topk_auxk",
+    sparsifier="vaesae.sparsifiers.auxk:TopKAuxK",
+    keys=(*TOPK_KEYS, "auxk_k", "auxk_coeff", "auxk_dead_epochs"),
+    extended=True,
+    label="Top-k + AuxK",
+))  # fmt: skip
+register(Method(
+    name="batchtopk",
+    sparsifier="vaesae.sparsifiers.batchtopk:BatchTopK",
+    keys=(*TOPK_KEYS, "batchtopk_threshold_rate"),
+    extended=True,
+    label="BatchTopK",
+))  # fmt: skip
+register(Method(
+    name="jumprelu",
+    sparsifier="vaesae.sparsifiers.jumprelu:JumpReLU",
+    keys=(*TOPK_KEYS, "jumprelu_threshold_init", "jumprelu_bandwidth", "jumprelu_sparsity_coeff", "jumprelu_lr"),
+    extended=True,
+    label="JumpReLU",
+))  # fmt: skip
+register(Method(
+    name="topk_centred",
+    sparsifier="vaesae.sparsifiers.topk:TopK",
+    keys=(*TOPK_KEYS, "center_rate"),
+    extended=True,
+    label="Top-k, centred input",
+    centred=True,
 ))  # fmt: skip
 
 
@@ -84,6 +130,11 @@ def sparsifier_class(name: str):
     """The sparsifier class of a method (imported on first use)."""
     module, _, cls = get(name).sparsifier.partition(":")
     return getattr(importlib.import_module(module), cls)
+
+
+def remedies() -> list[str]:
+    """The methods that are not the paper's (the pipeline's question, claim C9), in table order."""
+    return [name for name, m in METHODS.items() if not m.paper]
 
 
 def phases(methods: list[str]) -> list[str]:

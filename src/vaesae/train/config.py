@@ -178,6 +178,15 @@ class SparsifyConfig:
     topk_l1_coeff: float | None = None
     l1_start: float | None = None
     l1_end: float | None = None
+    auxk_k: int | None = None
+    auxk_coeff: float | None = None
+    auxk_dead_epochs: float | None = None
+    batchtopk_threshold_rate: float | None = None
+    jumprelu_threshold_init: float | None = None
+    jumprelu_bandwidth: float | None = None
+    jumprelu_sparsity_coeff: float | None = None
+    jumprelu_lr: float | None = None
+    center_rate: float | None = None
 
     @classmethod
     def from_params(cls, values: Mapping, name: str = "sparsify", require: tuple[str, ...] = ()) -> SparsifyConfig:
