@@ -170,7 +170,7 @@ class Threshold(Sparsifier):
     def final(self):
         return Sparsity(None, None, self.l1)
 
-    def activate(self, pre, k):
+    def activate(self, pre, k, **_):
         return pre * (pre > self.theta)
 
     def aux_loss(self, conv, latent):

@@ -4,7 +4,7 @@ Used both for the per-epoch monitor (``history.csv`` and ``history.h5``) and for
 Everything stays on the model's device; only the results and the (N, L) VAE means come back to the host. The SAE
 activations are read twice:
 
-    ã  = activate(pre, k)   the phase's sparsifier (default ReLU then Top-k): what the SAE decodes from
+    ã  = activate(pre, k)   the phase's sparsifier at evaluation (default ReLU then Top-k): what the SAE decodes from
     a  = ReLU(pre)          the pre-Top-k reading (equal to ã for the L1 method)
 
 and for each reading the per-neuron activation rates, the neuron x factor normalised MI matrix and the mean number
@@ -59,10 +59,10 @@ def forward_eval(
         h, mu, _, _, logits = model.vae(x, sample=False)
         mus.append(mu)
         if with_sae:
-            for sae, inp, k_, post, pre in ((model.conv_sae, h, k, convs, convs_pre),
-                                            (model.latent_sae, mu, k_latent, lats, lats_pre)):  # fmt: skip
+            for name, sae, inp, k_, post, pre in (("conv", model.conv_sae, h, k, convs, convs_pre),
+                                                  ("latent", model.latent_sae, mu, k_latent, lats, lats_pre)):  # fmt: skip
                 p = sae.pre(inp)
-                post.append(activate(p, k_))
+                post.append(activate(p, k_, sae=name, training=False))
                 pre.append(torch.relu(p))
         sq_err += squared_error_sum(torch.sigmoid(logits), x)
     n_pix = images_u8.numel()

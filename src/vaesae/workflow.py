@@ -31,8 +31,8 @@ from vaesae import methods as method_table
 PACKAGE_DIR = Path(__file__).resolve().parent
 SRC_DIR = PACKAGE_DIR.parent
 DATASETS = ("dsprites", "shapes3d")
-N_TABLES = 7
-N_FIGURES = 11
+N_TABLES = 8
+N_FIGURES = 12
 
 
 class ConfigError(ValueError):
@@ -151,6 +151,8 @@ def check_config(cfg: dict) -> None:
             f"config key methods: unknown method(s) {', '.join(map(repr, unknown))}; "
             f"the methods table (src/vaesae/methods.py) has {', '.join(method_table.METHODS)}"
         )
+    for method in cfg["methods"]:
+        revival_params(cfg, method)  # an unknown method under revival.per_method fails here, naming the key
     sp = cfg["sparsify"]
     if sp["k_end"] > sp["k_start"]:
         raise ConfigError(f"config key sparsify.k_end ({sp['k_end']}) must not exceed sparsify.k_start ({sp['k_start']})")
@@ -365,6 +367,16 @@ def _method_keys(cfg: dict, method: str) -> dict:
     return {k: cfg["sparsify"][k] for k in method_table.get(method).keys}
 
 
+def revival_params(cfg: dict, method: str) -> dict:
+    """The revival keys of a method's runs: ``revival`` with ``revival.per_method[method]`` over it."""
+    r = dict(cfg["revival"])
+    per_method = r.pop("per_method", None) or {}
+    unknown = [m for m in per_method if m not in method_table.METHODS]
+    if unknown:
+        raise ConfigError(f"config key revival.per_method: unknown method(s) {', '.join(map(repr, unknown))}")
+    return {**r, **(per_method.get(method) or {})}
+
+
 def dataset_params(cfg: dict, dataset: str) -> dict:
     d = cfg["data"]
     params = {"source": d["source"], "subset": d["subset"], "subset_seed": d["subset_seed"]}
@@ -392,11 +404,11 @@ def rule_params(cfg: dict, rule: str, **wildcards) -> dict:
         return _training(cfg, pretrain=_free_bits(cfg), init=cfg["init"],
                          sparsify={"k_start": cfg["sparsify"]["k_start"]}, eval=_monitor(cfg), loss=cfg["loss"])  # fmt: skip
     if rule == "sparsify":
-        return _training(cfg, pretrain=_free_bits(cfg), sparsify=_method_keys(cfg, method), revival=cfg["revival"],
-                         eval=_monitor(cfg), loss=cfg["loss"])  # fmt: skip
+        return _training(cfg, pretrain=_free_bits(cfg), sparsify=_method_keys(cfg, method),
+                         revival=revival_params(cfg, method), eval=_monitor(cfg), loss=cfg["loss"])  # fmt: skip
     if rule == "extend":
         return _training(cfg, pretrain=_free_bits(cfg), sparsify=_method_keys(cfg, method), extend=cfg["extend"],
-                         revival=cfg["revival"], eval=_monitor(cfg), loss=cfg["loss"])  # fmt: skip
+                         revival=revival_params(cfg, method), eval=_monitor(cfg), loss=cfg["loss"])  # fmt: skip
     if rule == "evaluate":
         return {"device": cfg["device"], "model": cfg["model"], "optim": {"tf32": cfg["optim"]["tf32"]},
                 "data": _split(cfg), "eval": _monitor(cfg)}  # fmt: skip

@@ -62,7 +62,7 @@ def evaluate_checkpoint(dataset: str, seed: int, phase: str, checkpoint: str, pa
     model = HybridVAESAE(data.channels, model_cfg).to(device)
     model.load_state_dict(ckpt["model"])
     model.eval()
-    sparsifier = sparsifiers.for_checkpoint(ckpt, model_cfg)
+    sparsifier = sparsifiers.for_checkpoint(ckpt, model_cfg, device)
     k = None if ckpt["k"] < 0 else int(ckpt["k"])
     k_lat = None if ckpt["k_latent"] < 0 else int(ckpt["k_latent"])
     outputs = forward_eval(model, data.eval_images(), k, k_lat, monitor.batch_size, activate=sparsifier.activate)

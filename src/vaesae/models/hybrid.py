@@ -8,7 +8,7 @@ losses backpropagate into the shared encoder.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import torch
 from torch import nn
@@ -57,13 +57,18 @@ class HybridVAESAE(nn.Module):
         k_latent: int | None,
         sample: bool = True,
         activate: Activation = relu_topk,
+        before_sae: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
     ) -> HybridOutput:
+        """``activate(pre, k, sae=..., training=self.training)`` gives ã; ``before_sae(h, z)``, when given, runs
+        between the VAE and the SAEs (a centred method updates its running input means there)."""
         h, mu, logvar, z, logits = self.vae(x, sample=sample)
+        if before_sae is not None:
+            before_sae(h, z)
         pre_conv = self.conv_sae.pre(h)  # op order as SparseAutoencoder.forward: the backward sums in this order
-        a_conv = activate(pre_conv, k)
+        a_conv = activate(pre_conv, k, sae="conv", training=self.training)
         h_hat = self.conv_sae.decode(a_conv)
         pre_lat = self.latent_sae.pre(z)
-        a_lat = activate(pre_lat, k_latent)
+        a_lat = activate(pre_lat, k_latent, sae="latent", training=self.training)
         z_hat = self.latent_sae.decode(a_lat)
         return HybridOutput(h=h, mu=mu, logvar=logvar, z=z, logits=logits, a_conv=a_conv, h_hat=h_hat, a_lat=a_lat,
                             z_hat=z_hat, pre_conv=pre_conv, pre_lat=pre_lat)  # fmt: skip

@@ -1,14 +1,17 @@
 """Sparse autoencoder with Top-k activation sparsity, eqs. (1)–(3) of the paper.
 
-    pre = W_e h + b_e + b_boost             W_e = Dᵀ ∈ R^{m×d}                  (pre-activations)
+    pre = W_e (h − μ) + b_e + b_boost       W_e = Dᵀ ∈ R^{m×d}                  (pre-activations)
     a   = ReLU(pre)                                                              (1)
     ã   = a ⊙ 1_topk(|a|)                   keep the k largest activations       (2)
-    ĥ   = W_d ã                              W_d = D ∈ R^{d×m}                   (3)
+    ĥ   = W_d ã + μ                          W_d = D ∈ R^{d×m}                   (3)
 
 The module computes ``pre`` and ĥ; the nonlinearity and the selection (1)–(2) belong to the stage-3 method
 (``vaesae.sparsifiers``), passed in as ``activate(pre, k)``; the default is :func:`relu_topk`, eqs. (1)–(2).
 ``k = None`` disables Top-k (the L1 method). ``b_boost`` is the non-trainable bias-boosting buffer
-(``vaesae.train.revival``); it is zero unless bias boosting is on. Since a ≥ 0 after the ReLU, |a| = a.
+(``vaesae.train.revival``); it is zero unless bias boosting is on. ``μ`` (buffer ``b_pre``) is the running mean of
+the input that centred methods subtract (``vaesae.train.centring``); it is zero otherwise, and since x − 0 = x and
+y + 0 = y exactly in floating point, an uncentred SAE computes exactly the paper's (1)–(3). Since a ≥ 0 after the
+ReLU, |a| = a.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-#: ``activate(pre, k) -> ã``: the nonlinearity and selection applied to the SAE pre-activations.
-Activation = Callable[[torch.Tensor, Optional[int]], torch.Tensor]
+#: ``activate(pre, k, sae=..., training=...) -> ã``: the nonlinearity and selection applied to the SAE
+#: pre-activations; ``sae`` is "conv" or "latent", ``training`` tells a training batch from an evaluation pass.
+Activation = Callable[..., torch.Tensor]
 
 
 def topk_mask(a: torch.Tensor, k: int | None) -> torch.Tensor:
@@ -31,7 +35,7 @@ def topk_mask(a: torch.Tensor, k: int | None) -> torch.Tensor:
     return torch.zeros_like(a).scatter_(-1, indices, values)
 
 
-def relu_topk(pre: torch.Tensor, k: int | None) -> torch.Tensor:
+def relu_topk(pre: torch.Tensor, k: int | None, **_) -> torch.Tensor:
     """ã = ReLU(pre) ⊙ 1_topk(ReLU(pre)): eqs. (1)–(2); ``k = None`` gives ReLU(pre)."""
     return topk_mask(torch.relu(pre), k)
 
@@ -46,22 +50,23 @@ class SparseAutoencoder(nn.Module):
         self.b_e = nn.Parameter(torch.zeros(m))
         self.W_d = nn.Parameter(torch.empty(d, m))
         self.register_buffer("b_boost", torch.zeros(m))
+        self.register_buffer("b_pre", torch.zeros(d))
         bound = 1.0 / math.sqrt(d)
         nn.init.uniform_(self.W_e, -bound, bound)
         with torch.no_grad():  # tied initialisation D = W_eᵀ, columns normalised
             self.W_d.copy_(self.W_e.t() / self.W_e.norm(dim=1).clamp_min(1e-8))
 
     def pre(self, h: torch.Tensor) -> torch.Tensor:
-        """Pre-activations W_e h + b_e + b_boost, (B, m)."""
-        return torch.addmm(self.b_e + self.b_boost, h, self.W_e.t())
+        """Pre-activations W_e (h − μ) + b_e + b_boost, (B, m)."""
+        return torch.addmm(self.b_e + self.b_boost, h - self.b_pre, self.W_e.t())
 
     def encode(self, h: torch.Tensor, k: int | None, activate: Activation = relu_topk) -> torch.Tensor:
         """ã (B, m) = activate(pre(h), k); the default is eqs. (1)–(2)."""
         return activate(self.pre(h), k)
 
     def decode(self, a: torch.Tensor) -> torch.Tensor:
-        """ĥ (B, d): eq. (3)."""
-        return a @ self.W_d.t()
+        """ĥ (B, d) = W_d ã + μ: eq. (3)."""
+        return a @ self.W_d.t() + self.b_pre
 
     def forward(
         self, h: torch.Tensor, k: int | None, activate: Activation = relu_topk

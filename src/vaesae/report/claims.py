@@ -1,4 +1,5 @@
-"""Verdicts on the paper's claims C1-C8 (shared/reference/method-notes.md), from this run's results.
+"""Verdicts on the paper's claims C1-C8 (shared/reference/method-notes.md), from this run's results, and on the
+pipeline's own question C9 (beyond the paper): does the collapse persist under every dead-latent remedy?
 
 Nothing here hard-codes a number of the paper: the reported values come from the config's ``claims.paper`` block
 and the tolerance rules from the other ``claims:`` keys, so a reader sees and can change both. The statistics come
@@ -11,6 +12,14 @@ verdict per claim C1-C8; ``level == "detail"`` rows give the verdict of each dat
 claim-level verdict combines: any "not reproduced" -> "not reproduced"; otherwise any "inconclusive" ->
 "inconclusive"; otherwise "reproduced". ``verdict`` is always one of :data:`VERDICTS`; ``reason`` says why a row
 is inconclusive (for example ``too few seeds (n=1 < min_seeds=3)``).
+
+C9 is not a claim of the paper (column ``origin`` = :data:`PIPELINE`, the others :data:`PAPER`): the paper runs Top-k
+and L1 only. It has one detail row per (remedy, dataset) with an end-of-stage-3 evaluation, where a remedy is a
+method of the methods table that is not the paper's (``vaesae.methods.remedies``). Its verdicts are "supported"
+(the collapse persists: the remedy's mean dead % at k_end over seeds >= ``claims.remedies.collapse_dead_pct``),
+"contradicted" (below it) or "inconclusive" (fewer seeds than ``claims.min_seeds``), combined like the paper's. Each
+row also shows the paired-by-seed change of dead % against ``claims.remedies.baseline`` (informative). A run
+without a remedy has no C9 rows; ``claims.md`` then says it was not run.
 """
 
 from __future__ import annotations
@@ -21,17 +30,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vaesae import methods as method_table
 from vaesae.report.markdown import md_table
 from vaesae.report.stats import (DATASET_ORDER, change_is_stable, compare_phases, mse_change, one_sample, ordered,
-                                 ratio_comparison, reference_point, stable_rule, thresholds, within_tolerance)
+                                 ratio_comparison, reference_point, stable_rule, summarize, thresholds,
+                                 within_tolerance)
 from vaesae.report.style import dataset_label, method_label
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
-VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
+#: The verdicts of the pipeline's own question C9 (nothing of the paper to reproduce).
+SUPPORTED, CONTRADICTED = "supported", "contradicted"
+PAPER_VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
+QUESTION_VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE)
+VERDICTS = PAPER_VERDICTS + (SUPPORTED, CONTRADICTED)
+#: The ``origin`` column: a claim of the paper, or a question the pipeline asks beyond it.
+PAPER, PIPELINE = "paper", "pipeline (beyond the paper)"
 
 COLUMNS = (
     "claim", "level", "description", "dataset", "condition", "paper_value", "measured", "measured_mean",
     "measured_std", "n", "test", "statistic", "p_value", "effect_size", "tolerance", "verdict", "reason", "forced",
+    "origin",
 )
 #: The ``forced`` column: is the claim a finding of training, or does it follow from the metric's definition?
 FINDING = "finding: a training outcome, not implied by the metric's definition"
@@ -47,6 +65,8 @@ RULE_TYPES = {
     "mig_relative_tolerance": float,
     "mig_reference": str,
 }
+#: C9's rule: the keys of the config's ``claims.remedies`` block.
+REMEDY_RULE_TYPES = {"collapse_dead_pct": float, "baseline": str}
 
 DESCRIPTIONS = {
     "C1": "Top-k dead % (conv SAE) at k_end matches the paper",
@@ -57,7 +77,10 @@ DESCRIPTIONS = {
     "C6": "Complexity scaling: dead % Shapes3D / dSprites matches the paper's ratio",
     "C7": "Collapse (more dead AND fewer specialized at k_end than at k_start) holds at every swept threshold",
     "C8": "Specialized-neuron counts fall from k_start to k_end",
+    "C9": "Beyond the paper: the collapse persists under every dead-latent remedy (dead % at k_end stays high)",
 }
+#: The claims that are the pipeline's own questions, not the paper's.
+PIPELINE_CLAIMS = ("C9",)
 
 
 # --------------------------------------------------------------------------------------------------- helpers
@@ -112,13 +135,15 @@ def _few_seeds(n: int, rules: dict) -> str | None:
     return f"too few seeds (n={n} < min_seeds={rules['min_seeds']})" if n < rules["min_seeds"] else None
 
 
-def _decide(row: dict, ok: bool | None, n: int, rules: dict, missing: str | None = None) -> dict:
-    """Set verdict/reason: inconclusive for missing inputs or n < min_seeds, else by ``ok``."""
+def _decide(row: dict, ok: bool | None, n: int, rules: dict, missing: str | None = None,
+            words: tuple[str, str] = (REPRODUCED, NOT_REPRODUCED)) -> dict:
+    """Set verdict/reason: inconclusive for missing inputs or n < min_seeds, else by ``ok`` (``words``: the verdicts
+    for True and False)."""
     reason = missing or _few_seeds(n, rules)
     if reason or ok is None:
         row.update(verdict=INCONCLUSIVE, reason=reason or "rule could not be evaluated")
     else:
-        row.update(verdict=REPRODUCED if ok else NOT_REPRODUCED, reason="")
+        row.update(verdict=words[0] if ok else words[1], reason="")
     return row
 
 
@@ -349,6 +374,54 @@ def _c8(scalars, cfg, rules) -> list[dict]:
     return rows
 
 
+def remedies_present(scalars: pd.DataFrame) -> list[str]:
+    """The remedies (methods of the methods table that are not the paper's) with an end-of-stage-3 evaluation, in
+    table order."""
+    if scalars is None or scalars.empty:
+        return []
+    present = set(scalars["phase"].dropna())
+    return [m for m in method_table.remedies() if m in present]
+
+
+NOT_IN_PAPER = "not in the paper (it runs Top-k and L1 only)"
+
+
+def _c9_summary(details: list[dict]) -> str:
+    """C9's claim-level "measured": in how many (remedy, dataset) runs the collapse persists, and which do not."""
+    def runs(verdict):
+        return [f"{method_label(r['condition'])} on {dataset_label(r['dataset'])}" for r in details
+                if r["verdict"] == verdict]
+
+    out = f"collapse persists in {len(runs(SUPPORTED))} of {len(details)} remedy runs (remedy × dataset)"
+    for verdict in (CONTRADICTED, INCONCLUSIVE):
+        if runs(verdict):
+            out += f"; {verdict}: {', '.join(runs(verdict))}"
+    return out
+
+
+def _c9(scalars, cfg, rules, remedy_rules) -> list[dict]:
+    rows = []
+    thr, baseline = remedy_rules["collapse_dead_pct"], remedy_rules["baseline"]
+    for method in remedies_present(scalars):
+        for d in _datasets(scalars, [method]):
+            m, s, n = summarize(_phase_values(scalars, d, method, "dead_pct"))
+            c = compare_phases(scalars, d, baseline, method, "dead_pct")  # remedy - baseline, paired by seed
+            measured = _measured(m, s, n, 1, " % dead at k_end")
+            measured += (f"; vs {method_label(baseline)}: " + _measured(c.mean, c.std, c.n, 1, " points", signed=True)
+                         if c.n else f"; no seed with a {method_label(baseline)} run to compare")
+            row = _row("C9", d, method,
+                       paper_value=NOT_IN_PAPER,
+                       measured=measured, measured_mean=m, measured_std=s, n=n,
+                       test=f"mean dead % at k_end over seeds against the rule; change vs {method_label(baseline)} "
+                            "(claims.remedies.baseline): paired t-test over seeds (informative); effect = Cohen's d_z",
+                       statistic=c.statistic, p_value=c.p, effect_size=c.effect,
+                       tolerance=f"collapse persists: mean dead % at k_end >= {thr:g} % "
+                                 "(claims.remedies.collapse_dead_pct)")
+            rows.append(_decide(row, bool(m >= thr) if n else None, n, rules,
+                                "no dead % at k_end" if n == 0 else None, words=(SUPPORTED, CONTRADICTED)))
+    return rows
+
+
 def _c8_forced(scalars: pd.DataFrame, dataset: str) -> str:
     """C8 is forced when the bound at k_end (from the measured activation budget) is below the count at k_start."""
     if "specialized_bound" not in scalars:
@@ -372,17 +445,18 @@ def _combine(claim: str, details: list[dict]) -> dict:
                    paper_value="", n=0, measured_mean=math.nan, measured_std=math.nan)
         return row
     verdicts = [r["verdict"] for r in details]
-    if NOT_REPRODUCED in verdicts:
-        verdict, reason = NOT_REPRODUCED, ""
+    yes, no = (SUPPORTED, CONTRADICTED) if claim in PIPELINE_CLAIMS else (REPRODUCED, NOT_REPRODUCED)
+    if no in verdicts:
+        verdict, reason = no, ""
     elif INCONCLUSIVE in verdicts:
         verdict = INCONCLUSIVE
         reason = "; ".join(sorted({r["reason"] for r in details if r["verdict"] == INCONCLUSIVE and r["reason"]}))
     else:
-        verdict, reason = REPRODUCED, ""
+        verdict, reason = yes, ""
 
     def name(r):
         label = dataset_label(r["dataset"]) if r["dataset"] in DATASET_ORDER else r["dataset"]
-        return f"{label} {method_label(r['condition'])}" if claim in ("C4", "C6") else label
+        return f"{label} {method_label(r['condition'])}" if claim in ("C4", "C6", "C9") else label
 
     one = len(details) == 1
     row.update(
@@ -401,14 +475,17 @@ def _combine(claim: str, details: list[dict]) -> dict:
 
 def evaluate_claims(scalars: pd.DataFrame, histories: pd.DataFrame | None, sweep: pd.DataFrame | None,
                     cfg: dict[str, Any] | None) -> pd.DataFrame:
-    """Verdicts on C1-C8: a claim-level row per claim (dataset "all"), then its per-dataset/method details.
+    """Verdicts on C1-C8 and, where a remedy ran, C9: a claim-level row per claim (dataset "all"), then its
+    per-dataset/method details.
 
-    ``cfg`` is the config's ``claims:`` mapping (tolerance rules and the ``paper`` block of reported values).
+    ``cfg`` is the config's ``claims:`` mapping (tolerance rules, the ``paper`` block of reported values and C9's
+    ``remedies`` block).
     """
     from vaesae.report.collect import EVAL_COLUMNS
 
     scalars = pd.DataFrame(columns=list(EVAL_COLUMNS)) if scalars is None else scalars
     rules = thresholds(cfg, RULE_TYPES)
+    remedy_rules = thresholds((cfg or {}).get("remedies"), REMEDY_RULE_TYPES, block="claims.remedies")
     details = {
         "C1": _c1(scalars, cfg, rules),
         "C2": _c2(scalars, cfg, rules),
@@ -419,6 +496,9 @@ def evaluate_claims(scalars: pd.DataFrame, histories: pd.DataFrame | None, sweep
         "C7": _c7(sweep, cfg, rules),
         "C8": _c8(scalars, cfg, rules),
     }
+    c9 = _c9(scalars, cfg, remedy_rules=remedy_rules, rules=rules)
+    if c9:  # the pipeline's own question: only where a remedy ran (claims.md says when none did)
+        details["C9"] = c9
     for row in details["C8"]:
         row["forced"] = _c8_forced(scalars, row["dataset"])
     for row in details["C7"]:
@@ -431,6 +511,10 @@ def evaluate_claims(scalars: pd.DataFrame, histories: pd.DataFrame | None, sweep
             if row["forced"] is None:
                 row["forced"] = FINDING
         top = _combine(claim, det)
+        if claim == "C9":
+            top.update(paper_value=NOT_IN_PAPER, measured=_c9_summary(det))
+        for row in [top, *det]:
+            row["origin"] = PIPELINE if claim in PIPELINE_CLAIMS else PAPER
         forced = list(dict.fromkeys(r["forced"] for r in det))
         top["forced"] = forced[0] if len(forced) == 1 else "; ".join(
             f"{dataset_label(r['dataset'])}: {r['forced']}" for r in det)
@@ -453,6 +537,37 @@ def verdict_text(verdict: str, reason: str = "") -> str:
     return verdict
 
 
+def beyond_the_paper_markdown(df: pd.DataFrame) -> list[str]:
+    """The "Beyond the paper" section of claims.md: C9's verdict and its rows, or that no remedy ran."""
+    remedies = method_table.remedies()
+    names = ", ".join(f"{method_label(m)} (`{m}`)" for m in remedies)
+    out = ["", "## Beyond the paper: the pipeline's own question (C9)", "",
+           "**Not a claim of the paper**, which runs Top-k and L1 only: C9 asks whether the collapse persists under "
+           f"the dead-latent remedies of the SAE literature that the pipeline adds ({names}). Its verdicts are "
+           "*supported* (the collapse persists), *contradicted* or *inconclusive*, and are not counted with the "
+           "paper's claims above. Table 8 and Figure 12 show every method side by side.", ""]
+    top = df[df["level"] == "claim"] if len(df) else df
+    det = df[df["level"] == "detail"] if len(df) else df
+    ran = list(dict.fromkeys(det["condition"])) if len(det) else []
+    if not len(top):
+        return out + ["C9: **not run**: this run's `methods:` has no remedy. Add one or more of "
+                      + ", ".join(f"`{m}`" for m in remedies) + " to `methods:` to ask it."]
+    out.append(md_table(["Question", "Statement", "Measured", "Rule", "Verdict"],
+                        [[r.claim, r.description, r.measured or "", r.tolerance or "",
+                          f"**{verdict_text(r.verdict, r.reason)}**"] for r in top.itertuples()]))
+    out += ["", md_table(
+        ["Remedy", "Dataset", "Measured (dead % at k_end; change vs baseline, paired by seed)", "Statistic", "p",
+         "Effect", "Verdict"],
+        [[method_label(r.condition), dataset_label(r.dataset), r.measured or "", _num(r.statistic), _num(r.p_value),
+          _num(r.effect_size), verdict_text(r.verdict, r.reason)] for r in det.itertuples()])]
+    missing = [m for m in remedies if m not in ran]
+    if missing:
+        out += ["", "Not run in this run: " + ", ".join(f"{method_label(m)} (`{m}`)" for m in missing) + "."]
+    if len(det):
+        out += ["", f"Test: {det.iloc[0]['test']}."]
+    return out
+
+
 def _num(value, digits=3) -> str:
     if value is None or np.isnan(value):
         return ""
@@ -465,8 +580,13 @@ def _num(value, digits=3) -> str:
 
 def claims_markdown(df: pd.DataFrame, contradictions: list[str] | None = None, audit: list[str] | None = None,
                     data_note: str | None = None) -> str:
-    """The verdict table (one line per claim, with the forced/finding column), the per-dataset details, the audit
-    sections (``vaesae.report.audit``), and the paper's internal contradictions."""
+    """The verdict table of the paper's claims (one line per claim, with the forced/finding column), their
+    per-dataset details, the pipeline's own question C9 in a section of its own ("Beyond the paper"; a "not run"
+    note when no remedy ran), the audit sections (``vaesae.report.audit``), and the paper's internal
+    contradictions."""
+    origin = df["origin"] if "origin" in df.columns else pd.Series(PAPER, index=df.index)
+    ours = df[origin == PIPELINE]
+    df = df[origin != PIPELINE]
     top = df[df["level"] == "claim"]
     counts = top["verdict"].value_counts()
     out = [
@@ -492,6 +612,7 @@ def claims_markdown(df: pd.DataFrame, contradictions: list[str] | None = None, a
           _num(r.statistic), _num(r.p_value), _num(r.effect_size), r.tolerance or "",
           verdict_text(r.verdict, r.reason)] for r in det.itertuples()],
     ) if len(det) else "_No per-dataset results in this run._")
+    out += beyond_the_paper_markdown(ours)
     out += list(audit or [])
     out += ["", "## The paper's internal contradictions", "",
             "Reported as found in the paper, not resolved; the verdicts above compare with the values in the "

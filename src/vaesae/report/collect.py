@@ -94,7 +94,11 @@ HISTORY_COLUMNS = HISTORY_REQUIRED_COLUMNS + HISTORY_OPTIONAL_COLUMNS
 
 SWEEP_COLUMNS = ("dataset", "seed", "phase", "sae", "kind", "threshold", "value")
 BENCHMARK_COLUMNS = ("stage", "dataset", "seed", "variant", "seconds")
-BENCHMARK_NAME = re.compile(r"^(?P<stage>[A-Za-z0-9]+)_(?P<dataset>.+)_seed(?P<seed>-?\d+)_(?P<variant>[A-Za-z0-9]+)\.tsv$")
+#: ``{stage}_{dataset}_seed{seed}_{variant}.tsv``; the variant is ``shared`` or a method name, which may hold inner
+#: underscores (``topk_auxk``).
+BENCHMARK_NAME = re.compile(
+    r"^(?P<stage>[A-Za-z0-9]+)_(?P<dataset>.+)_seed(?P<seed>-?\d+)_(?P<variant>[A-Za-z0-9_]+)\.tsv$"
+)
 
 _INT_COLS = ("seed", "k", "k_latent", "n_neurons", "n_latent_neurons")
 _STR_COLS = ("dataset", "phase", "method", "stage", "sae", "kind", "variant", "data_source", "data_description",

@@ -1,10 +1,11 @@
-"""Figures 1-11 of the paper, redrawn from the pipeline's histories, evaluation scalars and threshold sweep.
+"""Figures 1-11 of the paper, redrawn from the pipeline's histories, evaluation scalars and threshold sweep, and
+Figure 12 (beyond the paper): every stage-3 method of the run, the paper's and the remedies, through stage 3.
 
 One function per figure returns a :class:`matplotlib.figure.Figure`; :func:`make_all_figures` writes
-``figure01.png`` ... ``figure11.png`` and a PDF next to each. A figure whose dataset (or whose data) is absent from
+``figure01.png`` ... ``figure12.png`` and a PDF next to each. A figure whose dataset (or whose data) is absent from
 the run is still written, with a centred "no data for <dataset> in this run" note, so the set of outputs is fixed.
 
-Figure -> dataset: 1, 2, 6, 8, 10 are dSprites; 3, 4, 7, 9, 11 are Shapes3D; 5 compares all datasets.
+Figure -> dataset: 1, 2, 6, 8, 10 are dSprites; 3, 4, 7, 9, 11 are Shapes3D; 5 and 12 show every dataset.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from vaesae.report.style import (
     data_source_short,
     dataset_color,
     dataset_label,
+    is_paper_method,
     method_color,
     method_label,
+    method_order,
     new_figure,
     save_figure,
     seed_colors,
@@ -444,6 +447,52 @@ def figure_11(sweep, dataset: str = "shapes3d", specialization_threshold: float 
     return _thresholds(sweep, dataset, 11, specialization_threshold, dead_threshold)
 
 
+# --------------------------------------------------------------------------------------------------- 12
+def figure_12(histories, datasets=None) -> Figure:
+    """Beyond the paper: dead % (left) and specialized count (right) through stage 3, one line per method (the
+    paper's Top-k and L1 solid, then the remedies dashed; mean ± std over seeds), one row of panels per dataset."""
+    h = _frame(histories)
+    s3 = h[h["stage"] == "sparsify"] if not h.empty else h
+    wanted = list(datasets) if datasets else list(DATASET_ORDER)
+    present = [] if s3.empty else [d for d in wanted if (s3["dataset"] == d).any()]
+    if not s3.empty and not datasets:
+        present += sorted(set(s3["dataset"].dropna()) - set(wanted))
+    title = "Every stage-3 method, beyond the paper: dead and specialized neurons through stage 3"
+    if not present:
+        fig = new_figure((12, 4.2))
+        _suptitle(fig, 12, title)
+        names = ", ".join(dataset_label(d) for d in wanted)
+        return _no_data(fig, f"no data for {names} in this run\n(no stage-3 history)")
+    fig = new_figure((12, 0.6 + 3.8 * len(present)))
+    methods = method_order(s3["phase"].dropna().unique())
+    n_seeds = int(s3.groupby(["dataset", "phase"])["seed"].nunique().max())
+    _suptitle(fig, 12, f"{title} (mean ± std over up to {n_seeds} seed(s))")
+    axes = fig.subplots(len(present), 2, squeeze=False, sharex="row")
+    handles = {}
+    for row, dataset in zip(axes, present):
+        for ax, metric in zip(row, ("dead_pct", "specialized")):
+            for method in methods:
+                df = _stage3(s3, dataset, method)
+                a = _agg(df, "epoch", metric) if not df.empty else df
+                if a.empty:
+                    continue
+                paper = is_paper_method(method)
+                label = method_label(method) + ("" if paper else " (remedy)")
+                _band(ax, a.index, a["mean"], a["std"], method_color(method), label)
+                ax.lines[-1].set_linestyle("-" if paper else "--")  # the paper's methods solid, remedies dashed
+                ax.lines[-1].set_gid(method)  # which method a line draws, for tests and for editing the PDF
+                handles.setdefault(label, ax.lines[-1])
+            if not ax.lines:
+                _empty_axes(ax, f"no {metric} values")
+                continue
+            ax.set_title(f"{dataset_label(dataset)}: {TITLES[metric].lower()}")
+            _style_axis(ax, metric)
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=min(len(handles), 6),
+                   frameon=False, title="method (remedies: beyond the paper)")
+    return fig
+
+
 # --------------------------------------------------------------------------------------------------- all
 def add_data_line(fig: Figure, text: str) -> None:
     """A second, smaller line under the figure's title naming the data (the title's layout slot holds it)."""
@@ -454,10 +503,10 @@ def add_data_line(fig: Figure, text: str) -> None:
 def make_all_figures(histories, sweep, scalars, outdir: str | os.PathLike, datasets=None,
                      dead_threshold: float = DEFAULT_DEAD_THRESHOLD,
                      specialization_threshold: float = DEFAULT_SPECIALIZATION_THRESHOLD) -> list[Path]:
-    """Write figure01.png ... figure11.png (+ .pdf) into ``outdir``; returns the PNG paths.
+    """Write figure01.png ... figure12.png (+ .pdf) into ``outdir``; returns the PNG paths.
 
-    ``datasets`` (the config's list) sets the datasets of Figure 5; Figures 1-4 and 6-11 are tied to dSprites
-    (odd) and Shapes3D (even) as in the paper.
+    ``datasets`` (the config's list) sets the datasets of Figures 5 and 12; Figures 1-4 and 6-11 are tied to dSprites
+    (odd) and Shapes3D (even) as in the paper. Figure 12 is beyond the paper (every stage-3 method of the run).
     """
     outdir = Path(outdir)
     thr = {"specialization_threshold": specialization_threshold, "dead_threshold": dead_threshold}
@@ -473,6 +522,7 @@ def make_all_figures(histories, sweep, scalars, outdir: str | os.PathLike, datas
         9: lambda: figure_09(histories),
         10: lambda: figure_10(sweep, **thr),
         11: lambda: figure_11(sweep, **thr),
+        12: lambda: figure_12(histories, datasets=datasets),
     }
     note = data_source_short(scalars) if scalars is not None and len(scalars) else "data: source not recorded"
     written = []

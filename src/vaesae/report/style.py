@@ -14,11 +14,13 @@ import matplotlib as mpl
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from vaesae import methods as method_table
 from vaesae.io import atomic_path
 
 DPI = 150
 
-#: Display names; unknown ids are shown as they are.
+#: Display names; a method or phase not listed here takes its label from the methods table
+#: (``vaesae.methods``), and any other id is shown as it is.
 DATASET_LABELS = {"dsprites": "dSprites", "shapes3d": "Shapes3D"}
 METHOD_LABELS = {"topk": "Top-k", "l1": "L1", "none": "none"}
 PHASE_LABELS = {
@@ -31,7 +33,15 @@ PHASE_LABELS = {
 _COLORBLIND = sns.color_palette("colorblind", 10)
 #: Fixed colours, so that a dataset or method has the same colour in every figure.
 DATASET_COLORS = {"dsprites": _COLORBLIND[0], "shapes3d": _COLORBLIND[3]}
-METHOD_COLORS = {"topk": _COLORBLIND[2], "l1": _COLORBLIND[1]}
+METHOD_COLORS = {
+    "topk": _COLORBLIND[2],
+    "l1": _COLORBLIND[1],
+    # the remedies (beyond the paper): one fixed colour each, distinct from the paper's two methods
+    "topk_auxk": _COLORBLIND[0],
+    "batchtopk": _COLORBLIND[4],
+    "jumprelu": _COLORBLIND[5],
+    "topk_centred": _COLORBLIND[9],
+}
 STAGE_COLORS = {"sparsify": _COLORBLIND[0], "extend": _COLORBLIND[4], "init": _COLORBLIND[7]}
 #: Colours of the default-threshold marker lines (red for specialization, blue for dead, as in Figs. 10-11).
 DEFAULT_LINE_COLORS = {"specialization": "#c0392b", "dead": "#2c6fbb"}
@@ -42,7 +52,44 @@ def dataset_label(name) -> str:
 
 
 def method_label(name) -> str:
-    return METHOD_LABELS.get(str(name), str(name))
+    """Display name of a method: :data:`METHOD_LABELS`, else the methods table's ``label`` (``Top-k + AuxK``); a
+    phase ``{method}_extended`` reads "<label> extended"; any other id is shown as it is."""
+    name = str(name)
+    if name in METHOD_LABELS:
+        return METHOD_LABELS[name]
+    if name in method_table.METHODS:
+        return method_table.METHODS[name].label
+    if name.endswith("_extended") and name[: -len("_extended")] in method_table.METHODS:
+        return f"{method_label(name[: -len('_extended')])} extended"
+    return name
+
+
+def is_paper_method(name) -> bool:
+    """One of the paper's methods (Top-k, L1), by the methods table's ``paper`` flag; unknown methods are not."""
+    m = method_table.METHODS.get(str(name))
+    return bool(m is not None and m.paper)
+
+
+def method_order(names) -> list[str]:
+    """The distinct methods among ``names``: the paper's first, then the others of the methods table (the
+    remedies, beyond the paper), each in table order, then any name the table lacks, sorted."""
+    present = {str(n) for n in names if n is not None and n == n}
+    table = list(method_table.METHODS)
+    paper = [m for m in table if m in present and is_paper_method(m)]
+    beyond = [m for m in table if m in present and not is_paper_method(m)]
+    return paper + beyond + sorted(present - set(table))
+
+
+def phase_label(name) -> str:
+    """Display name of an evaluation phase: :data:`PHASE_LABELS`, else the method's label (``{method}_extended``:
+    "<label> extended", the end of stage 3 of a k-based method: "<label> (k_end)")."""
+    name = str(name)
+    if name in PHASE_LABELS:
+        return PHASE_LABELS[name]
+    if name in method_table.METHODS:
+        m = method_table.METHODS[name]
+        return f"{m.label} (k_end)" if "k_end" in m.keys else m.label
+    return method_label(name)
 
 
 def dataset_color(name):

@@ -1,4 +1,5 @@
-"""Tables 1-7 of the paper, rebuilt from the evaluation files, histories, threshold sweep and benchmarks.
+"""Tables 1-7 of the paper, rebuilt from the evaluation files, histories, threshold sweep and benchmarks, and
+Table 8 (beyond the paper): every stage-3 method of the run, the paper's and the remedies, at k_end.
 
 Every table is a *long* DataFrame: the row-key columns (``df.attrs["rows"]``), one column naming the displayed
 column (``df.attrs["column"]``), then ``mean``, ``std`` (sample std over seeds, ``ddof=1``; NaN when n = 1), ``n``
@@ -16,6 +17,9 @@ passed to :func:`build_tables` (no defaults here):
 - Table 6 "Assessment": "Stable" when |mean relative MSE change over stage 3| <= ``claims.mse_relative_tolerance``
   (:func:`vaesae.report.stats.within_tolerance`, the rule of claim C4).
 
+Table 8 has no computed label: one row per (dataset, method) present in the evaluations, the paper's methods first,
+then the remedies in the order of the methods table (``vaesae.methods``), its column "Origin" saying which is which.
+
 Datasets, methods and seeds are taken from the data: a run with one dataset or one seed gives the same tables with
 fewer rows / blank std.
 """
@@ -30,11 +34,12 @@ import numpy as np
 import pandas as pd
 
 from vaesae.io import atomic_path, write_text
+from vaesae.methods import METHODS
 from vaesae.report.markdown import md_table
 from vaesae.report.stats import (DATASET_ORDER, MSE_STAGE3, Comparison, change_is_stable, compare_paired,
                                  compare_phases, mse_change, ordered, reference_point, paired, ratio_comparison, relative_change,
                                  relative_size, stable_rule, summarize, thresholds, within_tolerance)
-from vaesae.report.style import data_source_note, dataset_label, method_label
+from vaesae.report.style import data_source_note, dataset_label, is_paper_method, method_label, method_order
 
 METHOD_ORDER = ("topk", "l1")
 STAGE_ORDER = ("pretrain", "init", "sparsify", "extend")
@@ -53,7 +58,11 @@ TITLES = {
     "table5": "Table 5. Dead neuron threshold sensitivity (conv SAE, Top-k at k_end, mean over seeds)",
     "table6": "Table 6. Reconstruction quality at target sparsity (Top-k)",
     "table7": "Table 7. Computational time per seed (minutes, from the Snakemake benchmark files)",
+    "table8": "Table 8 (beyond the paper). Every stage-3 method at k_end (end of stage 3), per dataset: the paper's "
+              "Top-k and L1, then the remedies",
 }
+#: Table 8's "Origin" column.
+PAPER_ORIGIN, REMEDY_ORIGIN = "paper", "remedy (beyond the paper)"
 
 
 # --------------------------------------------------------------------------------------------------- helpers
@@ -322,6 +331,61 @@ def table6(scalars: pd.DataFrame, histories: pd.DataFrame | None = None, *,
     return _frame(rows, ["dataset"], "metric", "table6", notes)
 
 
+TABLE8_METRICS = (
+    # (displayed column, scalar column, number format)
+    ("Dead (%)", "dead_pct", ".1f"),
+    ("Specialized", "specialized", ",.0f"),
+    ("Specialized, bound", "specialized_bound", ",.0f"),
+    ("MIG", "mig", ".3f"),
+    ("MSE", "mse", ".4f"),
+    ("L0 (active neurons / sample)", "active_topk", ",.1f"),
+)
+
+
+def stage3_methods(scalars: pd.DataFrame) -> list[str]:
+    """The stage-3 methods with an end-of-stage-3 evaluation (phase = method name), the paper's first, then the
+    remedies in the methods table's order (:func:`vaesae.report.style.method_order`)."""
+    if scalars is None or scalars.empty:
+        return []
+    own = scalars.loc[scalars["phase"] == scalars["method"], "phase"].tolist()
+    known = [p for p in scalars["phase"].dropna().unique() if p in METHODS]
+    return method_order(p for p in own + known if p != "init")
+
+
+def table8(scalars: pd.DataFrame) -> pd.DataFrame:
+    """Every stage-3 method at the end of stage 3 (phase = method; the k-based methods anneal k along Top-k's k(t),
+    so they are at k_end): dead %, specialized with its activation-budget bound, MIG, MSE and L0 (active_topk)."""
+    rows = []
+    methods = stage3_methods(scalars)
+    sub = scalars[scalars["phase"].isin(methods)]
+    for dataset in _datasets(sub):
+        for method in methods:
+            cur = sub[(sub["dataset"] == dataset) & (sub["phase"] == method)]
+            if cur.empty:
+                continue
+            keys = {"dataset": dataset, "origin": PAPER_ORIGIN if is_paper_method(method) else REMEDY_ORIGIN,
+                    "method": method}
+            ks = sorted({int(k) for k in cur["k"].dropna()})
+            k_text = ", ".join("no Top-k" if k < 0 else f"{k:,}" for k in ks) or "not recorded"
+            rows.append(_cell(text=k_text, n=len(cur), fmt="", metric="k (conv SAE)", **keys))
+            for label, col, fmt in TABLE8_METRICS:
+                values = cur[col] if col in cur.columns else pd.Series(dtype=float)
+                rows.append(_cell(*summarize(values), fmt=fmt, metric=label, **keys))
+    remedies = [method_label(m) for m in methods if not is_paper_method(m)]
+    notes = [
+        "Beyond the paper: the paper reports Top-k and L1 only. Rows marked 'remedy' are the pipeline's own runs of "
+        "dead-latent remedies from the SAE literature"
+        + (f" ({', '.join(remedies)})" if remedies else " (none in this run: add them to `methods:`)")
+        + "; claim C9 in claims.md asks whether the collapse persists under them.",
+        "Each row is the method's own evaluation at the end of stage 3 (phase = method name). Every k-based method "
+        "anneals k along the Top-k schedule k(t), so it ends at k_end; L1 has no Top-k.",
+        "Specialized, bound: the most neurons that can be specialized given the measured activation budget "
+        "(vaesae.metrics.bound); a count at its bound is forced by the metric, not found by training.",
+        "L0: mean number of active conv-SAE neurons per sample on the evaluation set (`active_topk`).",
+    ]
+    return _frame(rows, ["dataset", "origin", "method"], "metric", "table8", notes)
+
+
 STAGE_LABELS = {
     ("pretrain", "shared"): "Stage 1: VAE pretraining",
     ("init", "shared"): "Stage 2: SAE init",
@@ -333,16 +397,26 @@ STAGE_LABELS = {
 BASELINE = (("pretrain", "shared"), ("init", "shared"), ("sparsify", "topk"))
 
 
+def _stage_label(stage: str, variant: str) -> str:
+    """Table 7's label of a run not in :data:`STAGE_LABELS` (a remedy's stage 3 or extended training)."""
+    if stage == "sparsify":
+        return f"Stage 3: joint training, {method_label(variant)}"
+    if stage == "extend":
+        return f"Extended training, {method_label(variant)}"
+    return f"{stage} ({method_label(variant)})"
+
+
 def table7(benchmarks: pd.DataFrame) -> pd.DataFrame:
     """Wall time per seed and stage (minutes), mean ± std over seeds, with per-seed totals."""
     rows = []
     b = benchmarks.copy()
     b["minutes"] = b["seconds"] / 60.0
     datasets = _datasets(b)
+    variants = ["shared"] + method_order(v for v in b["variant"] if v != "shared")
     keys = sorted(
         {(s, v) for s, v in b[["stage", "variant"]].itertuples(index=False)},
         key=lambda sv: (STAGE_ORDER.index(sv[0]) if sv[0] in STAGE_ORDER else len(STAGE_ORDER), sv[0],
-                        {"shared": 0, "topk": 1, "l1": 2}.get(sv[1], 3), sv[1]),
+                        variants.index(sv[1]), sv[1]),
     )
     per_seed = b.groupby(["dataset", "seed", "stage", "variant"])["minutes"].sum()
 
@@ -355,7 +429,7 @@ def table7(benchmarks: pd.DataFrame) -> pd.DataFrame:
         return out
 
     for stage, variant in keys:
-        label = STAGE_LABELS.get((stage, variant), f"{stage} ({variant})")
+        label = STAGE_LABELS.get((stage, variant)) or _stage_label(stage, variant)
         for dataset in datasets:
             vals = [per_seed.get((dataset, seed, stage, variant), math.nan)
                     for seed in sorted(b.loc[b["dataset"] == dataset, "seed"].unique())]
@@ -379,7 +453,7 @@ def build_tables(scalars: pd.DataFrame | None, histories: pd.DataFrame | None = 
                  sweep: pd.DataFrame | None = None, benchmarks: pd.DataFrame | None = None, *,
                  p_value: float, mse_relative_tolerance: float,
                  mig_relative_tolerance: float, mig_reference: str) -> dict[str, pd.DataFrame]:
-    """All seven tables, keyed ``table1`` ... ``table7`` (see the module docstring for their layout).
+    """All eight tables, keyed ``table1`` ... ``table8`` (see the module docstring for their layout).
 
     The thresholds are the config's ``claims.p_value``, ``claims.mse_relative_tolerance`` and
     ``claims.mig_relative_tolerance``; a None one raises a KeyError naming its key.
@@ -404,6 +478,7 @@ def build_tables(scalars: pd.DataFrame | None, histories: pd.DataFrame | None = 
         "table5": _threshold_table(sweep, "dead", "table5", dead_default, ".1f"),
         "table6": table6(scalars, histories, mse_relative_tolerance=rules["mse_relative_tolerance"]),
         "table7": table7(benchmarks),
+        "table8": table8(scalars),
     }
     source = data_source_note(scalars)
     for df in tables.values():
@@ -415,6 +490,7 @@ def build_tables(scalars: pd.DataFrame | None, histories: pd.DataFrame | None = 
 HEADERS = {
     "dataset": "Dataset",
     "method": "Method",
+    "origin": "Origin",
     "metric": "Metric",
     "threshold_label": "Threshold",
     "label": "Stage",

@@ -7,6 +7,8 @@ method modules itself, so a method's runs depend on its own module only.
 
 from __future__ import annotations
 
+import torch
+
 from vaesae import methods as method_table
 from vaesae.train.config import ModelConfig, SparsifyConfig
 
@@ -15,13 +17,13 @@ from .base import Fixed, SAEPass, Sparsifier, Sparsity
 __all__ = ["Fixed", "SAEPass", "Sparsifier", "Sparsity", "build", "for_checkpoint"]
 
 
-def build(method: str, cfg: SparsifyConfig, model: ModelConfig) -> Sparsifier:
-    """The sparsifier of ``method`` for a run with the ``sparsify`` keys ``cfg``."""
+def build(method: str, cfg: SparsifyConfig, model: ModelConfig, device: torch.device | str = "cpu") -> Sparsifier:
+    """The sparsifier of ``method`` for a run with the ``sparsify`` keys ``cfg``, its tensors on ``device``."""
     cls = method_table.sparsifier_class(method)
-    return cls(cfg, model.conv_sae_neurons, model.latent_sae_neurons)
+    return cls(cfg, model.conv_sae_neurons, model.latent_sae_neurons).to(device)
 
 
-def for_checkpoint(ckpt: dict, model: ModelConfig) -> Sparsifier:
+def for_checkpoint(ckpt: dict, model: ModelConfig, device: torch.device | str = "cpu") -> Sparsifier:
     """The sparsifier a stage-2/3/extend checkpoint was trained with, its state restored.
 
     Stage 2 (``init``) is Top-k at the stored k; a stage-3 or extend checkpoint stores its method, the method's
@@ -34,6 +36,6 @@ def for_checkpoint(ckpt: dict, model: ModelConfig) -> Sparsifier:
     for key in ("method", "sparsify", "sparsifier"):
         if key not in ckpt:
             raise KeyError(f"{ckpt['stage']} checkpoint has no {key!r} entry (written by an older version?)")
-    sparsifier = build(ckpt["method"], SparsifyConfig.from_params(ckpt["sparsify"]), model)
+    sparsifier = build(ckpt["method"], SparsifyConfig.from_params(ckpt["sparsify"]), model, device)
     sparsifier.load_state_dict(ckpt["sparsifier"])
     return sparsifier

@@ -28,6 +28,6 @@ class L1Anneal(Sparsifier):
     def final(self) -> Sparsity:
         return self.sparsity(self.epochs - 1)
 
-    def activate(self, pre: torch.Tensor, k: int | None) -> torch.Tensor:
+    def activate(self, pre: torch.Tensor, k: int | None, **_) -> torch.Tensor:
         """ã = ReLU(pre) (``k`` is ignored)."""
         return torch.relu(pre)

@@ -44,10 +44,11 @@ STAGES = STAGE_NAMES
 STAGE_SEED_OFFSET = {"pretrain": 0, "init": 1, "sparsify": 2, "extend": 3}
 HISTORY_COLUMNS = [
     "dataset", "seed", "phase", "stage", "method", "epoch", "k", "k_latent", "l1_lambda", "beta",
-    "loss", "loss_vae", "loss_sae_conv", "loss_sae_latent", "recon", "kl", "mig", "mse",
-    "boosted", "boost_mean", "boost_to_spread", "reinit", "seconds",
+    "loss", "loss_vae", "loss_sae_conv", "loss_sae_latent", "recon", "kl", "loss_aux", "l0", "l0_latent", "mig",
+    "mse", "boosted", "boost_mean", "boost_to_spread", "reinit", "seconds",
 ]  # fmt: skip
 #: history.csv holds no thresholded count: dead and specialized neurons are computed downstream from history.h5.
+#: A method's own auxiliary loss terms (``loss_aux`` is their sum) are kept in history.h5 under ``scalars/``.
 
 
 class NonFiniteLossError(RuntimeError):
@@ -129,18 +130,21 @@ class StageRunner:
             start = load_checkpoint(self.init_checkpoint, map_location=self.device)
         self.stage.load(start)
         self.trainable = self.stage.trainable()
+        extra = self.stage.extra_param_groups()
         optim = self.cfg.optim
         lr = optim.lr_for(self.stage_name)
         self.optimizer = torch.optim.AdamW(
-            self.trainable,
+            [{"params": self.trainable}, *extra],
             lr=lr,
             betas=optim.betas,
             weight_decay=optim.weight_decay,
             fused=self.device.type == "cuda",
         )
+        self.trainable = [p for group in self.optimizer.param_groups for p in group["params"]]
+        lrs = [group["lr"] for group in self.optimizer.param_groups]
         self.stage.restore(self.optimizer, start)
-        for group in self.optimizer.param_groups:  # a restored optimizer runs at this stage's learning rate
-            group["lr"] = lr
+        for group, group_lr in zip(self.optimizer.param_groups, lrs):  # a restored optimizer runs at this stage's
+            group["lr"] = group_lr  # learning rates
         log.info(
             "%s %s seed %d: %d trainable / %d total parameters (VAE %d, conv SAE %d, latent SAE %d) on %s",
             self.stage_name,
@@ -161,11 +165,12 @@ class StageRunner:
         torch.manual_seed(_epoch_seed(self.seed, self.stage_name, epoch))
         sparsity = self.stage.sparsity(epoch)
         beta = self.stage.beta(epoch)
-        self.stage.start_epoch(self.optimizer, self.probe_u8.float().div(255.0))
-        self.model.train()
         bs = optim.batch_size
+        n_steps = max(1, len(self.data.train_idx) // bs)  # drop the last partial batch
+        samples = min(n_steps * bs, len(self.data.train_idx))
+        self.stage.start_epoch(self.optimizer, self.probe_u8.float().div(255.0), sparsity, samples)
+        self.model.train()
         perm = self.data.train_idx[torch.randperm(len(self.data.train_idx), device=self.device)]
-        n_steps = max(1, len(perm) // bs)  # drop the last partial batch
         names: list[str] = []
         sums = torch.zeros(0, dtype=torch.float64, device=self.device)
         first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
@@ -179,6 +184,7 @@ class StageRunner:
             first_bad = torch.where(bad & (first_bad < 0), torch.full_like(first_bad, step), first_bad)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            self.stage.before_step()
             torch.nn.utils.clip_grad_norm_(self.trainable, optim.grad_clip)
             self.optimizer.step()
             values = torch.stack([t.detach() for t in terms.values()]).double()  # one device op per step
@@ -256,7 +262,7 @@ class StageRunner:
                 seconds=time.perf_counter() - t0,
             )
             rows.append({c: row.get(c) for c in HISTORY_COLUMNS})
-            self.parts.write(epoch, flatten(metrics, record), rows[-1])
+            self.parts.write(epoch, flatten(metrics, record), {**row, **rows[-1]})
             bar.set_postfix(loss=f"{row['loss']:.4g}", mig=f"{row['mig']:.3f}")
             log.info("epoch %d: %s", epoch, {c: rows[-1][c] for c in HISTORY_COLUMNS[5:] if rows[-1][c] is not None})
             save_checkpoint(

@@ -90,8 +90,8 @@ def reinit_neurons(
 
 @torch.no_grad()
 def preactivation_spread(sae: SparseAutoencoder, h: torch.Tensor) -> torch.Tensor:
-    """σ_i: the standard deviation of each neuron's pre-activation W_e h + b_e (no boost) over the batch h, (m,)."""
-    pre = torch.addmm(sae.b_e, h, sae.W_e.t())
+    """σ_i: the standard deviation of each neuron's pre-activation W_e (h − μ) + b_e (no boost) over the batch h, (m,)."""
+    pre = torch.addmm(sae.b_e, h - sae.b_pre, sae.W_e.t())
     return pre.double().std(dim=0, unbiased=False).float()
 
 

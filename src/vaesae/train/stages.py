@@ -7,10 +7,12 @@
     extend    stage 3 continued at the sparsifier's final() sparsity, from the method's stage-3 checkpoint
               (model, optimizer, revival and sparsifier state)
 
-with L_SAE = ‖x − x̂‖² + λ·‖ã‖₁ (``vaesae.train.losses``, reduced as ``loss.sae_reduction`` says). A stage declares its trainable parameters, its
-schedule (sparsity and β per 0-based epoch), its loss as named terms
-``{"loss", "loss_vae", "loss_sae_conv", "loss_sae_latent", "recon", "kl"}`` (plus the sparsifier's auxiliary terms),
-what it does around an epoch (revival), and its checkpoint payload.
+with L_SAE = ‖x − x̂‖² + λ·‖ã‖₁ (``vaesae.train.losses``, reduced as ``loss.sae_reduction`` says). A stage declares
+its trainable parameters, its schedule (sparsity and β per 0-based epoch), its loss as named terms
+``{"loss", "loss_vae", "loss_sae_conv", "loss_sae_latent", "recon", "kl"}`` (plus, where SAEs train, the training L0
+``l0``/``l0_latent`` = mean_b ‖ã_b‖₀, and in stage 3 ``loss_aux`` = Σ L_aux and the sparsifier's own terms), what it
+does around an epoch (revival, the sparsifier's hooks) and a step, and its checkpoint payload. A centred method
+(``Method.centred``) also keeps the running means μ of the SAE inputs (``vaesae.train.centring``).
 """
 
 from __future__ import annotations
@@ -19,15 +21,19 @@ from abc import ABC, abstractmethod
 
 import torch
 
+from vaesae import methods as method_table
 from vaesae.models.hybrid import HybridVAESAE
 from vaesae.models.sae import SparseAutoencoder
 from vaesae.sparsifiers import Fixed, SAEPass, Sparsifier, Sparsity, build
 from vaesae.train import losses, schedules
+from vaesae.train.centring import InputCentring
 from vaesae.train.config import StageConfig
 from vaesae.train.revival import Revival
 
 #: The loss terms every stage returns, in the order of ``history.csv``.
 LOSS_TERMS = ("loss", "loss_vae", "loss_sae_conv", "loss_sae_latent", "recon", "kl")
+#: Further per-step terms a stage with SAEs logs; a sparsifier's auxiliary terms may not use these names either.
+LOGGED_TERMS = ("loss_aux", "l0", "l0_latent")
 
 
 def _entry(ckpt: dict, key: str, stage: str):
@@ -36,19 +42,24 @@ def _entry(ckpt: dict, key: str, stage: str):
     return ckpt[key]
 
 
-def sae_pass(sae: SparseAutoencoder, x: torch.Tensor, k: int | None, activate) -> SAEPass:
-    """pre = W_e x + b_e + b_boost, ã = activate(pre, k), x̂ = W_d ã."""
+def sae_pass(sae: SparseAutoencoder, x: torch.Tensor, k: int | None, activate, name: str = "conv") -> SAEPass:
+    """pre = W_e (x − μ) + b_e + b_boost, ã = activate(pre, k) on a training batch, x̂ = W_d ã + μ."""
     pre = sae.pre(x)
-    a = activate(pre, k)
+    a = activate(pre, k, sae=name, training=True)
     return SAEPass(x, pre, a, sae.decode(a))
+
+
+def l0(a: torch.Tensor) -> torch.Tensor:
+    """mean_b ‖a_b‖₀: the mean number of non-zero activations per sample (detached)."""
+    return (a.detach() != 0).sum(1, dtype=torch.float32).mean()
 
 
 class Stage(ABC):
     """One training stage over a :class:`HybridVAESAE`; the loop calls, per run:
 
-    ``load(start)`` -> ``trainable()`` -> (optimizer built) -> ``restore(optimizer, start)``, then per epoch
-    ``sparsity(e)``, ``beta(e)``, ``start_epoch(optimizer, probe)``, ``loss(x, sparsity, beta)`` per batch,
-    ``end_epoch()``,
+    ``load(start)`` -> ``trainable()`` + ``extra_param_groups()`` -> (optimizer built) -> ``restore(optimizer,
+    start)``, then per epoch ``sparsity(e)``, ``beta(e)``, ``start_epoch(optimizer, probe, sparsity, samples)``, per
+    batch ``loss(x, sparsity, beta)`` and, after backward, ``before_step()``, then ``end_epoch()``,
     and at the end ``payload(sparsity, optimizer)``. ``resume_state()`` / ``load_resume_state()`` carry what the
     stage keeps besides the model and optimizer (revival, sparsifier) through resume files.
     """
@@ -70,6 +81,10 @@ class Stage(ABC):
     @abstractmethod
     def trainable(self) -> list[torch.nn.Parameter]: ...
 
+    def extra_param_groups(self) -> list[dict]:
+        """Optimizer groups beyond ``trainable()`` (with their own settings, e.g. a learning rate); none by default."""
+        return []
+
     def restore(self, optimizer: torch.optim.Optimizer, start: dict | None) -> None:
         """Restore optimizer (and component) state a continued stage inherits; nothing by default."""
 
@@ -79,12 +94,17 @@ class Stage(ABC):
     def beta(self, epoch: int) -> float:
         return 1.0
 
-    def activate(self, pre: torch.Tensor, k: int | None) -> torch.Tensor:
-        """ã of this stage's SAEs (the evaluation uses it too)."""
-        return self.sparsifier.activate(pre, k)
+    def activate(self, pre: torch.Tensor, k: int | None, **kw) -> torch.Tensor:
+        """ã of this stage's SAEs (the evaluation uses it too); ``kw``: ``sae`` and ``training``."""
+        return self.sparsifier.activate(pre, k, **kw)
 
-    def start_epoch(self, optimizer: torch.optim.Optimizer, probe: torch.Tensor) -> None:
-        """Before an epoch's first step (``probe``: a fixed batch of evaluation images); nothing by default."""
+    def start_epoch(self, optimizer: torch.optim.Optimizer, probe: torch.Tensor, sparsity: Sparsity,
+                    samples: int) -> None:  # fmt: skip
+        """Before an epoch's first step (``probe``: a fixed batch of evaluation images; the epoch's sparsity and the
+        number of training samples it will see); nothing by default."""
+
+    def before_step(self) -> None:
+        """After a step's backward, before gradient clipping and the optimizer step; nothing by default."""
 
     @abstractmethod
     def loss(self, x: torch.Tensor, sparsity: Sparsity, beta: float) -> dict[str, torch.Tensor]:
@@ -162,42 +182,57 @@ class Init(Stage):
         zero = x.new_zeros(())
         with torch.no_grad():
             h, mu, logvar, z, _ = self.model.vae(x)
-        conv = sae_pass(self.model.conv_sae, h, sparsity.k, self.activate)
-        lat = sae_pass(self.model.latent_sae, z, sparsity.k_latent, self.activate)
+        conv = sae_pass(self.model.conv_sae, h, sparsity.k, self.activate, "conv")
+        lat = sae_pass(self.model.latent_sae, z, sparsity.k_latent, self.activate, "latent")
         red = self.cfg.loss.sae_reduction
         l_conv = losses.sae_loss(h, conv.x_hat, conv.a, sparsity.l1, red)
         l_lat = losses.sae_loss(z, lat.x_hat, lat.a, sparsity.l1, red)
         loss = l_conv + l_lat
         return {"loss": loss, "loss_vae": zero, "loss_sae_conv": l_conv, "loss_sae_latent": l_lat, "recon": zero,
-                "kl": zero}  # fmt: skip
+                "kl": zero, "l0": l0(conv.a), "l0_latent": l0(lat.a)}  # fmt: skip
 
 
 class Sparsify(Stage):
     """Stage 3: everything trains, L = R + β·KL_fb + L_SAE(h) + L_SAE(z) + Σ aux, β = 1, with the method's
-    sparsifier (sparsity per epoch, ã, auxiliary terms) and dead-neuron revival of the conv SAE."""
+    sparsifier (sparsity per epoch, ã, auxiliary terms, its hooks), dead-neuron revival of the conv SAE and, for a
+    centred method, the running means of the SAE inputs."""
 
     name = "sparsify"
 
     def __init__(self, cfg, model, device, in_channels):
         super().__init__(cfg, model, device, in_channels)
-        self.sparsifier = build(cfg.method, cfg.sparsify, cfg.model)
+        self.sparsifier = build(cfg.method, cfg.sparsify, cfg.model, device)
+        self.sparsifier.attach(model, cfg.loss.sae_reduction)
         self.revival = Revival(cfg.revival, cfg.model.conv_sae_neurons, device)
+        self.centring = None
+        if method_table.get(cfg.method).centred:
+            self.centring = InputCentring(cfg.sparsify.need("center_rate"), started=self.name == "extend")
 
     def load(self, start):
         self.model.load_state_dict(_entry(start, "model", self.name))
+        self.sparsifier.begin(self.model)
 
     def trainable(self):
         return list(self.model.parameters())
 
-    def start_epoch(self, optimizer, probe):
-        """Revival between epochs: the pending re-initialisation, then the spread on the probe and the bias boost."""
+    def extra_param_groups(self):
+        return self.sparsifier.param_groups()
+
+    def start_epoch(self, optimizer, probe, sparsity, samples):
+        """Revival between epochs: the pending re-initialisation, then the spread on the probe and the bias boost;
+        then the sparsifier's ``begin_epoch``."""
         with torch.no_grad():
             h = self.model.vae.encoder(probe)[0]
         self.revival.start_epoch(self.model.conv_sae, optimizer, h)
+        self.sparsifier.begin_epoch(sparsity, samples)
+
+    def _before_sae(self, h, z):
+        self.centring.update(self.model, h, z)
 
     def loss(self, x, sparsity, beta):
         fb = self.cfg.pretrain
-        out = self.model(x, sparsity.k, sparsity.k_latent, activate=self.activate)
+        out = self.model(x, sparsity.k, sparsity.k_latent, activate=self.activate,
+                         before_sae=None if self.centring is None else self._before_sae)  # fmt: skip
         recon = losses.bernoulli_recon(out.logits, x)
         kl = losses.free_bits_kl(out.mu, out.logvar, fb.free_bits, fb.free_bits_mode)
         l_vae = recon + beta * kl
@@ -205,15 +240,24 @@ class Sparsify(Stage):
         l_conv = losses.sae_loss(out.h, out.h_hat, out.a_conv, sparsity.l1, red)
         l_lat = losses.sae_loss(out.z, out.z_hat, out.a_lat, sparsity.l1, red)
         loss = l_vae + l_conv + l_lat
-        aux = self.sparsifier.aux_loss(SAEPass(out.h, out.pre_conv, out.a_conv, out.h_hat),
-                                       SAEPass(out.z, out.pre_lat, out.a_lat, out.z_hat))  # fmt: skip
+        conv = SAEPass(out.h, out.pre_conv, out.a_conv, out.h_hat)
+        lat = SAEPass(out.z, out.pre_lat, out.a_lat, out.z_hat)
+        with torch.no_grad():
+            self.sparsifier.observe(conv, lat)
+        aux = self.sparsifier.aux_loss(conv, lat)
+        loss_aux = x.new_zeros(())
         for name, term in aux.items():
-            if name in LOSS_TERMS:
+            if name in LOSS_TERMS or name in LOGGED_TERMS:
                 raise ValueError(f"{type(self.sparsifier).__name__}.aux_loss returned {name!r}, a reserved loss name")
             loss = loss + term
+            loss_aux = loss_aux + term.detach()
         self.revival.observe(out.a_conv.detach())
         return {"loss": loss, "loss_vae": l_vae, "loss_sae_conv": l_conv, "loss_sae_latent": l_lat,
-                "recon": recon.detach(), "kl": kl.detach(), **aux}  # fmt: skip
+                "recon": recon.detach(), "kl": kl.detach(), "loss_aux": loss_aux, "l0": l0(out.a_conv),
+                "l0_latent": l0(out.a_lat), **aux}  # fmt: skip
+
+    def before_step(self):
+        self.sparsifier.before_step(self.model)
 
     def end_epoch(self):
         record = self.revival.end_epoch()
@@ -230,11 +274,16 @@ class Sparsify(Stage):
         )
 
     def resume_state(self):
-        return {"revival": self.revival.state_dict(), "sparsifier": self.sparsifier.state_dict()}
+        state = {"revival": self.revival.state_dict(), "sparsifier": self.sparsifier.state_dict()}
+        if self.centring is not None:
+            state["centring_started"] = self.centring.started
+        return state
 
     def load_resume_state(self, state):
         self.revival.load_state_dict(state["revival"])
         self.sparsifier.load_state_dict(state["sparsifier"])
+        if self.centring is not None:
+            self.centring.started = bool(state["centring_started"])
 
 
 class Extend(Sparsify):
@@ -247,7 +296,7 @@ class Extend(Sparsify):
         method = _entry(start, "method", self.name)
         if method != self.cfg.method:
             raise ValueError(f"stage extend of method {self.cfg.method!r} got a checkpoint of method {method!r}")
-        super().load(start)
+        self.model.load_state_dict(_entry(start, "model", self.name))  # no begin(): stage 3 already began
 
     def restore(self, optimizer, start):
         optimizer.load_state_dict(_entry(start, "optimizer", self.name))

@@ -1,0 +1,76 @@
+"""BatchTopK (Bussmann et al. 2024; SAELens ``batchtopk_sae.py``, dictionary_learning ``batch_top_k.py``), on the
+Top-k arm's k(t), λ and revival.
+
+Training keeps the k·B largest activations of the whole batch instead of k per sample:
+
+    a        = ReLU(pre)                                       (B, m)
+    ã        = a ⊙ 1[a is among the k(t)·B largest entries of a]   (the latent SAE: k_lat(t)·B)
+
+so a sample may use more or fewer than k neurons, k on average. Evaluation has no batch to rank over: it zeroes the
+activations below a threshold θ learned during training,
+
+    ã_eval   = a ⊙ 1[a > θ]
+    θ        ← m_t                          on the first training batch (m_t: the smallest positive kept activation)
+    θ        ← θ + r · (m_t − θ)            afterwards, r = ``batchtopk_threshold_rate`` (SAELens' EMA rate, 0.01)
+
+one θ per SAE, kept in the checkpoint. θ follows k(t) with a lag of about 1/r steps; the evaluation's L0 is measured,
+not fixed.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from vaesae.train.config import SparsifyConfig
+
+from .base import SAEPass
+from .topk import TopK
+
+SAES = ("conv", "latent")
+
+
+def batch_topk(a: torch.Tensor, k_total: int) -> torch.Tensor:
+    """a ⊙ 1[a among the ``k_total`` largest entries of the whole (B, m) tensor]."""
+    flat = a.reshape(-1)
+    if k_total >= flat.numel():
+        return a
+    values, indices = torch.topk(flat, k_total, sorted=False)
+    return torch.zeros_like(flat).scatter_(0, indices, values).reshape(a.shape)
+
+
+def smallest_positive(a: torch.Tensor) -> torch.Tensor:
+    """The smallest positive entry of ``a`` (+inf when there is none), as a 0-d tensor (no host sync)."""
+    return torch.where(a > 0, a, torch.full_like(a, float("inf"))).min()
+
+
+class BatchTopK(TopK):
+    def __init__(self, cfg: SparsifyConfig, conv_neurons: int, latent_neurons: int):
+        super().__init__(cfg, conv_neurons, latent_neurons)
+        self.rate = float(cfg.need("batchtopk_threshold_rate"))
+        self.theta = {name: torch.full((), -1.0, dtype=torch.float64) for name in SAES}  # < 0: not yet set
+
+    def to(self, device):
+        self.theta = {name: t.to(device) for name, t in self.theta.items()}
+        return self
+
+    def activate(self, pre, k, *, sae="conv", training=False):
+        a = torch.relu(pre)
+        if training:
+            return a if k is None else batch_topk(a, k * a.shape[0])
+        theta = self.theta[sae].to(device=a.device, dtype=a.dtype)
+        return a * (a > theta)
+
+    def observe(self, conv: SAEPass, latent: SAEPass) -> None:
+        for name, p in (("conv", conv), ("latent", latent)):
+            low = smallest_positive(p.a.detach()).double()
+            theta = self.theta[name]
+            ema = torch.where(theta < 0, low, theta + self.rate * (low - theta))
+            self.theta[name] = torch.where(torch.isfinite(low), ema, theta)
+
+    def state_dict(self) -> dict:
+        return {f"theta_{name}": float(self.theta[name]) for name in SAES}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name in SAES:
+            self.theta[name] = torch.tensor(float(state[f"theta_{name}"]), dtype=torch.float64,
+                                            device=self.theta[name].device)  # fmt: skip

@@ -1,0 +1,124 @@
+"""JumpReLU (Rajamanoharan et al. 2024; dictionary_learning ``jumprelu.py``, SAELens ``jumprelu_sae.py``), with its
+L0 target on the Top-k arm's k(t), so that its L0 follows Top-k's at every epoch.
+
+    ã      = pre · H(pre − θ)                        θ = exp(log θ) > 0 per neuron, trainable (init ``jumprelu_threshold_init``)
+    L0     = mean_b Σ_i H(pre_bi − θ_i)
+    L_l0   = c · (L0 / k(t) − 1)²                    c = ``jumprelu_sparsity_coeff``; the latent SAE uses k_lat(t)
+
+H is the Heaviside step. Its derivative with respect to θ is replaced by the straight-through rectangle estimator of
+bandwidth ε = ``jumprelu_bandwidth``, K(u) = 1[|u| < ½]:
+
+    ∂ã_bi/∂θ_i  ≈ −(θ_i / ε) · K((pre_bi − θ_i) / ε)       ∂ã_bi/∂pre_bi = H(pre_bi − θ_i)
+    ∂H_bi/∂θ_i  ≈ −(1 / ε) · K((pre_bi − θ_i) / ε)         ∂H_bi/∂pre_bi = 0
+
+k is not a selection here: ``activate`` ignores it, training and evaluation alike. The λ‖ã‖₁ term of the SAE loss
+(``topk_l1_coeff``) stays, as in every k-based arm. log θ is an optimizer parameter group of its own with learning
+rate ``jumprelu_lr`` and no weight decay: at the paper's learning rate (10⁻⁵) Adam moves log θ by at most ~0.6 over all
+of stage 3, too little for L0 to follow k(t) from 500 to 50.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from vaesae.train.config import SparsifyConfig
+
+from .base import SAEPass, Sparsity
+from .topk import TopK
+
+SAES = ("conv", "latent")
+
+
+def rectangle(u: torch.Tensor) -> torch.Tensor:
+    return ((u > -0.5) & (u < 0.5)).to(u.dtype)
+
+
+class JumpReLUFunction(torch.autograd.Function):
+    """pre · H(pre − θ), with the rectangle straight-through gradient for θ."""
+
+    @staticmethod
+    def forward(ctx, pre, theta, bandwidth):
+        ctx.save_for_backward(pre, theta)
+        ctx.bandwidth = bandwidth
+        return pre * (pre > theta).to(pre.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        pre, theta = ctx.saved_tensors
+        eps = ctx.bandwidth
+        grad_pre = grad * (pre > theta).to(grad.dtype)
+        grad_theta = (grad * (-(theta / eps) * rectangle((pre - theta) / eps))).sum(0)
+        return grad_pre, grad_theta, None
+
+
+class StepFunction(torch.autograd.Function):
+    """H(pre − θ), with the rectangle straight-through gradient for θ and none for pre."""
+
+    @staticmethod
+    def forward(ctx, pre, theta, bandwidth):
+        ctx.save_for_backward(pre, theta)
+        ctx.bandwidth = bandwidth
+        return (pre > theta).to(pre.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        pre, theta = ctx.saved_tensors
+        eps = ctx.bandwidth
+        grad_theta = (grad * (-(1.0 / eps) * rectangle((pre - theta) / eps))).sum(0)
+        return torch.zeros_like(pre), grad_theta, None
+
+
+def jumprelu(pre: torch.Tensor, theta: torch.Tensor, bandwidth: float) -> torch.Tensor:
+    return JumpReLUFunction.apply(pre, theta.to(pre.dtype), bandwidth)
+
+
+def step(pre: torch.Tensor, theta: torch.Tensor, bandwidth: float) -> torch.Tensor:
+    return StepFunction.apply(pre, theta.to(pre.dtype), bandwidth)
+
+
+class JumpReLU(TopK):
+    def __init__(self, cfg: SparsifyConfig, conv_neurons: int, latent_neurons: int):
+        super().__init__(cfg, conv_neurons, latent_neurons)
+        init = float(cfg.need("jumprelu_threshold_init"))
+        self.bandwidth = float(cfg.need("jumprelu_bandwidth"))
+        self.coeff = float(cfg.need("jumprelu_sparsity_coeff"))
+        self.lr = float(cfg.need("jumprelu_lr"))
+        self.log_theta = {"conv": torch.full((conv_neurons,), math.log(init)),
+                          "latent": torch.full((latent_neurons,), math.log(init))}  # fmt: skip
+        for t in self.log_theta.values():
+            t.requires_grad_(True)
+        self.target = Sparsity(self.k_start, self._at(self.k_start).k_latent, None)
+
+    def to(self, device):
+        with torch.no_grad():
+            self.log_theta = {n: t.detach().to(device).requires_grad_(True) for n, t in self.log_theta.items()}
+        return self
+
+    def theta(self, sae: str) -> torch.Tensor:
+        return self.log_theta[sae].exp()
+
+    def param_groups(self):
+        return [{"params": [self.log_theta[n] for n in SAES], "lr": self.lr, "weight_decay": 0.0}]
+
+    def activate(self, pre, k, *, sae="conv", training=False):
+        return jumprelu(pre, self.theta(sae).to(pre.device), self.bandwidth)
+
+    def begin_epoch(self, sparsity, samples):
+        self.target = sparsity
+
+    def aux_loss(self, conv: SAEPass, latent: SAEPass) -> dict[str, torch.Tensor]:
+        total = conv.x.new_zeros(())
+        for name, p, k in (("conv", conv, self.target.k), ("latent", latent, self.target.k_latent)):
+            l0 = step(p.pre, self.theta(name), self.bandwidth).sum(1).mean()
+            total = total + self.coeff * (l0 / k - 1.0).pow(2)
+        return {"loss_l0": total}
+
+    def state_dict(self) -> dict:
+        return {f"log_theta_{n}": self.log_theta[n].detach().cpu().clone() for n in SAES}
+
+    def load_state_dict(self, state: dict) -> None:
+        with torch.no_grad():  # in place: the tensors are optimizer parameters
+            for n in SAES:
+                self.log_theta[n].copy_(state[f"log_theta_{n}"].to(self.log_theta[n].device))
