@@ -51,7 +51,7 @@ def remedy_history(method: str, dataset: str, seed: int) -> pd.DataFrame:
     h = history_rows(dataset, seed, "topk")
     shift = remedy_dead(method, dataset, seed) - eval_values(dataset, seed, "topk")["dead_pct"]
     prog = np.linspace(0.0, 1.0, len(h))
-    h["dead_pct"] = h["dead_pct"] + shift * prog
+    h["dead_pct"] = (h["dead_pct"] + shift * prog).clip(lower=0.0)
     h["specialized"] = h["specialized"] * (1 + 0.1 * len(method) / 10)
     h["phase"], h["method"] = method, method
     return h
@@ -190,6 +190,8 @@ def test_figure12_has_one_line_per_method_per_panel(remedy_run, tmp_path):
     assert list(line.get_xdata()) == list(range(STAGE3_EPOCHS))
     assert np.asarray(line.get_ydata()) == pytest.approx(expected.to_numpy())
     assert tuple(line.get_color()) == tuple(style.method_color("batchtopk"))
+    styles = {ln.get_gid(): ln.get_linestyle() for ln in ax.lines}
+    assert styles == {"topk": "-", "l1": "-", "topk_auxk": "--", "batchtopk": "--", "jumprelu": "--"}
     labels = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
     assert labels == ["Top-k", "L1", "Top-k + AuxK (remedy)", "BatchTopK (remedy)", "JumpReLU (remedy)"]
     assert "Figure 12" in fig._suptitle.get_text()
@@ -232,6 +234,9 @@ def test_c9_verdicts_supported_contradicted_inconclusive(remedy_run):
     # the claim-level verdict: any contradicted -> contradicted; marked as the pipeline's own question
     top = res[(res.claim == "C9") & (res.level == "claim")].iloc[0]
     assert top["verdict"] == claims.CONTRADICTED and top["dataset"] == "all"
+    assert top["measured"] == ("collapse persists in 3 of 6 remedy runs (remedy × dataset); contradicted: Top-k + "
+                               "AuxK on dSprites; inconclusive: JumpReLU on dSprites, JumpReLU on Shapes3D")
+    assert top["paper_value"].startswith("not in the paper")
     assert set(res.loc[res.claim == "C9", "origin"]) == {claims.PIPELINE}
     assert set(res.loc[res.claim != "C9", "origin"]) == {claims.PAPER}
     assert set(res.loc[res.claim != "C9", "verdict"]) <= set(claims.PAPER_VERDICTS)

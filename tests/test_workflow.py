@@ -55,9 +55,9 @@ def test_paper_dag_has_the_papers_jobs():
     assert counts["evaluate"] == 24 and counts["sweep"] == 1 and counts["summarize"] == 1
     assert counts["tables"] == counts["figures"] == counts["claims"] == 1
     out = proc.stdout + proc.stderr
-    for n in range(1, 8):
+    for n in range(1, 9):
         assert f"results/paper/tables/table{n}.csv" in out and f"results/paper/tables/table{n}.md" in out
-    for n in range(1, 12):
+    for n in range(1, 13):
         assert f"results/paper/figures/figure{n:02d}.png" in out
     assert "results/paper/claims.md" in out
 
@@ -70,7 +70,7 @@ def test_noop_dry_run_of_the_paper_config_takes_at_most_5_s():
     finally:
         sys.path.pop(0)
     result = bench_dry_run(["--repeats", "2"])  # stages a complete paper run; raises unless "Nothing to be done"
-    assert result["jobs"] == 88 and result["output_files"] == 186
+    assert result["jobs"] == 88 and result["output_files"] == 190
     assert result["noop_dry_run_s"] <= 5.0, result
 
 
@@ -175,10 +175,10 @@ def tiny_run(tmp_path_factory):
 @pytest.mark.slow
 def test_tiny_run_produces_every_output_with_sane_numbers(tiny_run):
     res = tiny_run["res"]
-    for n in range(1, 8):
+    for n in range(1, 9):
         assert (res / f"tables/table{n}.csv").stat().st_size > 0
         assert "±" in (res / f"tables/table{n}.md").read_text() or n in (6,)
-    for n in range(1, 12):
+    for n in range(1, 13):
         assert (res / f"figures/figure{n:02d}.png").read_bytes()[:4] == b"\x89PNG"
         assert (res / f"figures/figure{n:02d}.pdf").stat().st_size > 1000
     for ds in ("dsprites", "shapes3d"):
@@ -230,7 +230,7 @@ def test_html_report_builds_with_every_result(tiny_run):
     snakemake("--configfile", str(tiny_run["configfile"]), "--report", str(report))
     html = report.read_text(errors="replace")
     assert report.stat().st_size > 200_000  # self-contained: the figures are embedded
-    names = [f"table{n}.md" for n in range(1, 8)] + [f"figure{n:02d}.png" for n in range(1, 12)]
+    names = [f"table{n}.md" for n in range(1, 9)] + [f"figure{n:02d}.png" for n in range(1, 13)]
     names += ["claims.md", "dataset_dsprites.png", "dataset_shapes3d.png"]
     assert [n for n in names if n not in html] == []
     assert "recomputed from this run" in html and "redrawn from this run" in html  # the captions are in

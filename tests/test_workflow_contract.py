@@ -111,7 +111,7 @@ def test_phases_and_targets_come_from_the_methods_table():
     cfg = load_config(None)
     assert wf.phases(cfg) == ["init", "topk", "topk_extended", "l1"]
     # tables, figures, claims + the two sweeps + the two summaries, previews, evals
-    assert len(wf.eval_files(cfg)) == 2 * 3 * 4 and len(wf.all_outputs(cfg)) == 14 + 22 + 2 + 2 + 2 + 4 + 24
+    assert len(wf.eval_files(cfg)) == 2 * 3 * 4 and len(wf.all_outputs(cfg)) == 16 + 24 + 2 + 2 + 2 + 4 + 24
     only_l1 = dict(cfg, methods=["l1"])
     assert wf.phases(only_l1) == ["init", "l1"] and wf.extended_methods(only_l1) == []
     assert not [f for f in wf.benchmark_files(only_l1) if "topk" in f]

@@ -2,7 +2,7 @@ REPORT_ARGS = "--evaluations {input.evaluations} --globals {input.globals} --his
 
 
 rule tables:
-    """Tables 1-7 of the paper (CSV and Markdown)."""
+    """Tables 1-7 of the paper and Table 8, every stage-3 method (CSV and Markdown)."""
     input:
         **report_inputs(),
         benchmarks=wf.benchmark_files(config),
@@ -28,7 +28,7 @@ rule tables:
 
 
 rule figures:
-    """Figures 1-11 of the paper (PNG and PDF)."""
+    """Figures 1-11 of the paper and Figure 12, every stage-3 method (PNG and PDF)."""
     input:
         **report_inputs(),
         code=code("figures"),
@@ -54,7 +54,7 @@ rule figures:
 
 
 rule claims:
-    """Verdict on each of the paper's claims C1-C8."""
+    """Verdict on each of the paper's claims C1-C8, and on C9 (beyond the paper) where a remedy ran."""
     input:
         **report_inputs(),
         code=code("claims"),

@@ -1,4 +1,5 @@
-"""Judge the paper's claims C1-C8 on the pipeline's result files (``claims.md`` and ``claims.csv``).
+"""Judge the paper's claims C1-C8, and the pipeline's own question C9 where a remedy ran, on the pipeline's result
+files (``claims.md`` and ``claims.csv``).
 
 Usage::
 

@@ -1,4 +1,5 @@
-"""Render the paper's Figures 1-11 (``figure01.png`` ... ``figure11.png`` and ``.pdf``) from the result files.
+"""Render the paper's Figures 1-11 and Figure 12 (beyond the paper: every stage-3 method) as ``figure01.png`` ...
+``figure12.png`` and ``.pdf`` from the result files.
 
 Usage::
 

@@ -1,4 +1,5 @@
-"""Render the paper's Tables 1-7 (``table1.csv`` ... ``table7.csv`` and ``.md``) from the pipeline's result files.
+"""Render the paper's Tables 1-7 and Table 8 (beyond the paper: every stage-3 method) as ``table1.csv`` ...
+``table8.csv`` and ``.md`` from the pipeline's result files.
 
 Usage::
 

@@ -399,7 +399,8 @@ def _c9_summary(details: list[dict]) -> str:
     return out
 
 
-def _c9(scalars, cfg, rules, remedy_rules) -> list[dict]:
+def _c9(scalars, rules, remedy_rules) -> list[dict]:
+    """C9: one row per (remedy, dataset) with an end-of-stage-3 evaluation; the rule is ``claims.remedies``."""
     rows = []
     thr, baseline = remedy_rules["collapse_dead_pct"], remedy_rules["baseline"]
     for method in remedies_present(scalars):
@@ -496,7 +497,7 @@ def evaluate_claims(scalars: pd.DataFrame, histories: pd.DataFrame | None, sweep
         "C7": _c7(sweep, cfg, rules),
         "C8": _c8(scalars, cfg, rules),
     }
-    c9 = _c9(scalars, cfg, remedy_rules=remedy_rules, rules=rules)
+    c9 = _c9(scalars, rules, remedy_rules)
     if c9:  # the pipeline's own question: only where a remedy ran (claims.md says when none did)
         details["C9"] = c9
     for row in details["C8"]:

@@ -466,7 +466,9 @@ def figure_12(histories, datasets=None) -> Figure:
     fig = new_figure((12, 0.6 + 3.8 * len(present)))
     methods = method_order(s3["phase"].dropna().unique())
     n_seeds = int(s3.groupby(["dataset", "phase"])["seed"].nunique().max())
-    _suptitle(fig, 12, f"{title} (mean ± std over up to {n_seeds} seed(s))")
+    missing = [dataset_label(d) for d in wanted if d not in present]
+    _suptitle(fig, 12, f"{title} (mean ± std over up to {n_seeds} seed(s))"
+              + (f"; no stage-3 history for {', '.join(missing)}" if missing else ""))
     axes = fig.subplots(len(present), 2, squeeze=False, sharex="row")
     handles = {}
     for row, dataset in zip(axes, present):
