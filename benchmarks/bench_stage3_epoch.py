@@ -3,6 +3,7 @@
     python benchmarks/bench_stage3_epoch.py                    # full epoch: 589,824 images, 1,152 steps of 512
     python benchmarks/bench_stage3_epoch.py --images 8192      # a slice of the epoch, extrapolated (CPU)
     python benchmarks/bench_stage3_epoch.py --bf16             # bf16 autocast instead of TF32
+    python benchmarks/bench_stage3_epoch.py --method jumprelu  # another stage-3 method (default topk)
 
 It runs the pipeline's own ``StageRunner.train_epoch`` (the code the ``sparsify`` rule runs) on the paper config
 (config.yaml: 68.6M parameters, batch 512, k = 500 in the first epoch) over procedural dSprites, after one warm-up
@@ -60,10 +61,11 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--bf16", action="store_true")
     ap.add_argument("--peak", choices=sorted(PEAKS), default="h100", help="device whose floor to print")
+    ap.add_argument("--method", default="topk", help="stage-3 method of the methods table (default topk)")
     args = ap.parse_args(argv)
 
     cfg = load_config(root=ROOT)  # config.yaml as the workflow prepares it
-    params = dict(rule_params(cfg, "sparsify", method="topk"), device=args.device)  # what the sparsify rule passes
+    params = dict(rule_params(cfg, "sparsify", method=args.method), device=args.device)  # what the sparsify rule passes
     params["optim"] = dict(params["optim"], bf16=args.bf16)
     params["eval"] = dict(params["eval"], n_samples=1000)
     n_total = min(int(round(args.images / (1 - cfg["data"]["val_fraction"]))), 737_280)
@@ -76,7 +78,7 @@ def main(argv=None) -> int:
         runner = StageRunner(
             "sparsify", dataset_file=str(tmp / "d.h5"), seed=42, params=copy.deepcopy(params),
             out_model=str(tmp / "m.pt"), out_history=str(tmp / "h.csv"), init_checkpoint=str(tmp / "init.pt"),
-            method="topk", progress=False,
+            method=args.method, progress=False,
         )  # fmt: skip
         dev = runner.device
         sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
@@ -97,7 +99,8 @@ def main(argv=None) -> int:
     opt_tb = n_params * 4 * 8 * (FULL_TRAIN_IMAGES // cfg["optim"]["batch_size"]) / 1e12
     floor_s = SAE_TFLOP_PER_EPOCH / peak_tflops + opt_tb / peak_tbs
     print(f"device              {dev} ({torch.cuda.get_device_name() if dev.type == 'cuda' else 'cpu'}), "
-          f"torch {torch.__version__}, {'bf16 autocast' if args.bf16 else 'TF32' if dev.type == 'cuda' else 'fp32'}")  # fmt: skip
+          f"torch {torch.__version__}, {'bf16 autocast' if args.bf16 else 'TF32' if dev.type == 'cuda' else 'fp32'}, "
+          f"method {args.method}")  # fmt: skip
     print(f"parameters          {n_params / 1e6:.2f} M")
     print(f"timed               {steps} steps of {cfg['optim']['batch_size']} ({n_train} images) in {seconds:.2f} s")
     print(f"seconds per epoch   {epoch_s:.2f}" + (f"  (extrapolated ×{scale:.1f} to 1,152 steps)" if scale > 1.01 else ""))
