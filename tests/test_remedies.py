@@ -189,17 +189,40 @@ def test_jumprelu_l0_target_follows_k_of_t_and_its_threshold_is_its_own_paramete
     s.begin_epoch(Sparsity(2, 1, 0.01), samples=8)
     pre = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 1.0]])
     lat_pre = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
-    loss = s.aux_loss(SAEPass(torch.zeros(2, 1), pre, None, None), SAEPass(torch.zeros(2, 1), lat_pre, None, None))
-    # conv: L0 = (3 + 1) / 2 = 2 = k -> 0; latent: L0 = (1 + 2) / 2 = 1.5, k_lat = 1 -> 2 · 0.5²
-    assert loss["loss_l0"].item() == pytest.approx(2.0 * 0.25)
+    x_conv, x_lat = torch.tensor([[1.0, 0.0], [3.0, 0.0]]), torch.tensor([[0.0], [4.0]])
+    loss = s.aux_loss(SAEPass(x_conv, pre, None, None), SAEPass(x_lat, lat_pre, None, None))
+    # conv: L0 = (3 + 1) / 2 = 2 = k -> 0; latent: L0 = (1 + 2) / 2 = 1.5, k_lat = 1 -> c · S · 0.5², with
+    # S = Σ_b ‖x_b − x̄‖² / B = (4 + 4) / 2 = 4 for the latent input
+    assert loss["loss_l0"].item() == pytest.approx(2.0 * 4.0 * 0.25)
+    s.attach(None, "mean")  # per-element reconstruction: S / d (d = 1 here, so unchanged)
+    assert s.aux_loss(SAEPass(x_conv, pre, None, None), SAEPass(x_lat, lat_pre, None, None))["loss_l0"].item() == 2.0
     out = s.activate(torch.tensor([[0.005, 0.02, -1.0]]), 2, sae="conv")
     torch.testing.assert_close(out, torch.tensor([[0.0, 0.02, 0.0]]))  # k is ignored
     state = s.state_dict()
     s2 = JumpReLU(sparsify_cfg("jumprelu"), 3, 2)
     ref = s2.log_theta["conv"]
-    s2.load_state_dict({k: v + 1.0 for k, v in state.items()})
+    s2.load_state_dict({k: v + 1.0 if isinstance(v, torch.Tensor) else v for k, v in state.items()})
     assert s2.log_theta["conv"] is ref  # restored in place (an optimizer holds it)
     torch.testing.assert_close(s2.theta("conv"), torch.full((3,), 0.01 * math.e))
+
+
+def test_jumprelu_quantile_init_starts_every_threshold_at_the_batch_top_k_start_b_value():
+    cfg = SparsifyConfig(**{**{k: KEYS[k] for k in method_table.get("jumprelu").keys},
+                            "jumprelu_threshold_init": "quantile"})  # fmt: skip
+    s = JumpReLU(cfg, 4, 2)
+    s.k_start = 2  # 2 of the 4 conv neurons per sample
+    pre = torch.tensor([[0.5, 3.0, -1.0, 0.2], [2.0, 0.1, 1.0, 4.0]])
+    out = s.activate(pre, 2, sae="conv", training=True)
+    # the k_start · B = 4 largest of the batch are 4, 3, 2, 1: every θ_i = 1, the smallest of them; H(pre − θ) then
+    # keeps what is strictly above it
+    torch.testing.assert_close(s.theta("conv"), torch.ones(4))
+    torch.testing.assert_close(out, pre * (pre > 1.0))
+    assert s.state_dict()["pending_conv"] is False and s.state_dict()["pending_latent"] is True
+    again = s.activate(pre * 10, 2, sae="conv", training=True)  # only the first training batch sets θ
+    torch.testing.assert_close(again, pre * 10 * (pre * 10 > 1.0))
+    with pytest.raises(ValueError, match="jumprelu_threshold_init"):
+        JumpReLU(SparsifyConfig(**{**{k: KEYS[k] for k in method_table.get("jumprelu").keys},
+                                   "jumprelu_threshold_init": -1.0}), 4, 2)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------ centring

@@ -30,6 +30,7 @@ import torch
 from vaesae.train.config import SparsifyConfig
 
 from .base import SAEPass
+from .scale import input_scale
 from .topk import TopK
 
 #: The reference counts a latent as fired when its kept activation exceeds this value.
@@ -96,11 +97,7 @@ class TopKAuxK(TopK):
             a_aux = auxk_activations(p.pre, dead, self.k_aux)
             e = (p.x - p.x_hat).detach()
             e_hat = a_aux @ self._decoders[name].W_d.t()
-            x = p.x.detach()
-            scale = (x - x.mean(0, keepdim=True)).pow(2).sum() / x.shape[0]
-            if self.reduction == "mean":
-                scale = scale / x.shape[1]
-            term = self.coeff * scale * normalized_mse(e, e_hat)
+            term = self.coeff * input_scale(p.x, self.reduction) * normalized_mse(e, e_hat)
             total = total + torch.where(dead.any(), term, torch.zeros_like(term))
         return {"loss_auxk": total}
 

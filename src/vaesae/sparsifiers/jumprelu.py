@@ -1,15 +1,27 @@
 """JumpReLU (Rajamanoharan et al. 2024; dictionary_learning ``jumprelu.py``, SAELens ``jumprelu_sae.py``), with its
 L0 target on the Top-k arm's k(t), so that its L0 follows Top-k's at every epoch.
 
-    ã      = pre · H(pre − θ)                        θ = exp(log θ) > 0 per neuron, trainable (init ``jumprelu_threshold_init``)
+    ã      = pre · H(pre − θ)                        θ = exp(log θ) > 0 per neuron, trainable
     L0     = mean_b Σ_i H(pre_bi − θ_i)
-    L_l0   = c · (L0 / k(t) − 1)²                    c = ``jumprelu_sparsity_coeff``; the latent SAE uses k_lat(t)
+    L_l0   = c · S · (L0 / k(t) − 1)²                c = ``jumprelu_sparsity_coeff``; the latent SAE uses k_lat(t)
+    S      = Σ_b ‖x_b − x̄‖² / B                      the input variance, detached (/ d under ``sae_reduction: mean``)
 
 H is the Heaviside step. Its derivative with respect to θ is replaced by the straight-through rectangle estimator of
 bandwidth ε = ``jumprelu_bandwidth``, K(u) = 1[|u| < ½]:
 
     ∂ã_bi/∂θ_i  ≈ −(θ_i / ε) · K((pre_bi − θ_i) / ε)       ∂ã_bi/∂pre_bi = H(pre_bi − θ_i)
     ∂H_bi/∂θ_i  ≈ −(1 / ε) · K((pre_bi − θ_i) / ε)         ∂H_bi/∂pre_bi = 0
+
+Initial θ (``jumprelu_threshold_init``): a number is the reference's constant (0.01). ``quantile`` (the default here)
+sets every θ_i on the first stage-3 training batch to the smallest of the k_start·B largest pre-activations of the
+batch (floored at 10⁻⁶): the BatchTopK threshold, so that L0 = k_start when stage 3 starts and each θ_i is on the
+scale of the pre-activations. Stage 3 starts from a trained stage-2 SAE, not a fresh
+one, and the estimator moves θ_i only where pre-activations fall within ε/2 of it: from the constant init, neurons
+that fire on every sample never receive a gradient, and L0 stays far above k(t) (measured on the quick preset).
+
+S puts the penalty in the units of the SAE reconstruction loss, which is a per-sample sum over the d inputs here
+(as for AuxK's term): the reconstruction's pull on θ (through ∂ã/∂θ) grows with d and the input scale, and with c
+alone it outweighs the L0 target, so that L0 rises above k(t) instead of following it (measured on the quick preset).
 
 k is not a selection here: ``activate`` ignores it, training and evaluation alike. The λ‖ã‖₁ term of the SAE loss
 (``topk_l1_coeff``) stays, as in every k-based arm. log θ is an optimizer parameter group of its own with learning
@@ -26,6 +38,7 @@ import torch
 from vaesae.train.config import SparsifyConfig
 
 from .base import SAEPass, Sparsity
+from .scale import input_scale
 from .topk import TopK
 
 SAES = ("conv", "latent")
@@ -81,7 +94,16 @@ def step(pre: torch.Tensor, theta: torch.Tensor, bandwidth: float) -> torch.Tens
 class JumpReLU(TopK):
     def __init__(self, cfg: SparsifyConfig, conv_neurons: int, latent_neurons: int):
         super().__init__(cfg, conv_neurons, latent_neurons)
-        init = float(cfg.need("jumprelu_threshold_init"))
+        init = cfg.need("jumprelu_threshold_init")
+        self.quantile_init = init == "quantile"
+        if not self.quantile_init:
+            init = float(init)
+            if init <= 0:
+                raise ValueError(f"sparsify.jumprelu_threshold_init must be 'quantile' or > 0, got {init}")
+        else:
+            init = 1.0
+        self.pending = {n: self.quantile_init for n in SAES}  # θ still to be set from the first batch
+        self.conv_neurons = conv_neurons
         self.bandwidth = float(cfg.need("jumprelu_bandwidth"))
         self.coeff = float(cfg.need("jumprelu_sparsity_coeff"))
         self.lr = float(cfg.need("jumprelu_lr"))
@@ -90,6 +112,7 @@ class JumpReLU(TopK):
         for t in self.log_theta.values():
             t.requires_grad_(True)
         self.target = Sparsity(self.k_start, self._at(self.k_start).k_latent, None)
+        self.reduction = "sum"
 
     def to(self, device):
         with torch.no_grad():
@@ -103,7 +126,21 @@ class JumpReLU(TopK):
         return [{"params": [self.log_theta[n] for n in SAES], "lr": self.lr, "weight_decay": 0.0}]
 
     def activate(self, pre, k, *, sae="conv", training=False):
+        if training and self.pending[sae]:
+            self._init_from(pre, sae)
         return jumprelu(pre, self.theta(sae).to(pre.device), self.bandwidth)
+
+    @torch.no_grad()
+    def _init_from(self, pre: torch.Tensor, sae: str) -> None:
+        """Every θ_i = the smallest of the k_start·B largest pre-activations of this batch (floored at 10⁻⁶)."""
+        k = self.k_start if sae == "conv" else self._at(self.k_start).k_latent
+        flat = pre.detach().float().reshape(-1)
+        theta = torch.topk(flat, min(k * pre.shape[0], flat.numel()), sorted=False).values.min().clamp_min(1e-6)
+        self.log_theta[sae].fill_(0.0).add_(theta.log().to(self.log_theta[sae].device))
+        self.pending[sae] = False
+
+    def attach(self, model, sae_reduction="sum"):
+        self.reduction = sae_reduction
 
     def begin_epoch(self, sparsity, samples):
         self.target = sparsity
@@ -112,13 +149,15 @@ class JumpReLU(TopK):
         total = conv.x.new_zeros(())
         for name, p, k in (("conv", conv, self.target.k), ("latent", latent, self.target.k_latent)):
             l0 = step(p.pre, self.theta(name), self.bandwidth).sum(1).mean()
-            total = total + self.coeff * (l0 / k - 1.0).pow(2)
+            total = total + self.coeff * input_scale(p.x, self.reduction) * (l0 / k - 1.0).pow(2)
         return {"loss_l0": total}
 
     def state_dict(self) -> dict:
-        return {f"log_theta_{n}": self.log_theta[n].detach().cpu().clone() for n in SAES}
+        state = {f"log_theta_{n}": self.log_theta[n].detach().cpu().clone() for n in SAES}
+        return {**state, **{f"pending_{n}": bool(self.pending[n]) for n in SAES}}
 
     def load_state_dict(self, state: dict) -> None:
         with torch.no_grad():  # in place: the tensors are optimizer parameters
             for n in SAES:
                 self.log_theta[n].copy_(state[f"log_theta_{n}"].to(self.log_theta[n].device))
+                self.pending[n] = bool(state[f"pending_{n}"])
