@@ -78,40 +78,6 @@ def test_the_remedies_preset_plans_every_arm():
 
 
 @pytest.mark.slow
-def test_the_tiny_preset_runs_every_method_end_to_end(tmp_path):
-    """The tiny preset with the remedies preset stacked on it (one dataset, one seed): every arm trains, extends,
-    is evaluated and reaches Table 8, Figure 12 and claim C9."""
-    from vaesae import methods as method_table
-
-    res = tmp_path / "results"
-    snakemake("all", "--cores", "2", "--configfile", "workflow/presets/tiny.yaml", "workflow/presets/remedies.yaml",
-              "--config", "datasets=[dsprites]", "seeds=[1]", f"results_dir={res}",
-              f"resources_dir={tmp_path / 'resources'}")  # fmt: skip
-    cfg = yaml.safe_load((ROOT / "workflow/presets/remedies.yaml").read_text())
-    assert cfg["methods"] == list(method_table.METHODS)  # the preset runs every method of the table
-    tiny = yaml.safe_load((ROOT / "workflow/presets/tiny.yaml").read_text())
-    history = pd.read_csv(res / "summary/history.csv")
-    evaluations = pd.read_csv(res / "summary/evaluations.csv").set_index("phase")
-    for method in cfg["methods"]:
-        for phase in method_table.phases([method])[1:]:
-            assert (res / f"runs/dsprites/seed1/{phase}/history.h5").exists()
-            assert 0 <= evaluations.loc[phase, "dead_pct"] <= 100
-            assert evaluations.loc[phase, "specialized"] <= evaluations.loc[phase, "specialized_bound"]
-        run = history[history["phase"] == method]
-        assert len(run) == tiny["sparsify"]["epochs"] and run[["l0", "l0_latent", "loss_aux", "active"]].notna().all().all()
-        if method in ("topk", "topk_auxk", "topk_centred"):
-            assert (run["l0"] == run["k"]).all()  # a per-sample Top-k keeps exactly k(t) per sample
-    table8 = pd.read_csv(res / "tables/table8.csv")
-    assert list(dict.fromkeys(table8["method"])) == cfg["methods"]  # the paper's methods first, then the remedies
-    assert (res / "figures/figure12.png").read_bytes()[:4] == b"\x89PNG"
-    claims = pd.read_csv(res / "claims.csv")
-    c9 = claims[claims["claim"] == "C9"]
-    assert set(c9.loc[c9["level"] == "detail", "condition"]) == set(method_table.remedies())
-    assert (c9["origin"] == "pipeline (beyond the paper)").all() and (claims.loc[claims["claim"] != "C9", "origin"] == "paper").all()
-    assert "beyond the paper" in (res / "claims.md").read_text().lower()
-
-
-@pytest.mark.slow
 def test_noop_dry_run_of_the_paper_config_takes_at_most_5_s():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
@@ -429,8 +395,12 @@ register(Method(name="fixedk", sparsifier="vaesae.sparsifiers.fixedk:FixedK",
 
 
 @pytest.mark.slow
-def test_a_new_sparsifier_is_one_class_and_one_row(tmp_path):
-    """Copy the workflow, add one module and one row of the methods table, and run it through the tiny preset."""
+def test_a_new_sparsifier_is_one_class_and_one_row_and_the_tiny_preset_runs_every_method(tmp_path):
+    """Copy the workflow, add one module and one row of the methods table, and run it through the tiny preset with
+    the remedies preset stacked (one dataset, one seed): the toy method and every method of the table train, extend,
+    are evaluated and reach Table 8, Figure 12 and claim C9 (one Snakemake run for both checks)."""
+    from vaesae import methods as method_table
+
     work = tmp_path / "repo"
     work.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".snakemake", "results", "resources", ".venv")
@@ -442,7 +412,9 @@ def test_a_new_sparsifier_is_one_class_and_one_row(tmp_path):
     with open(work / "src/vaesae/methods.py", "a") as f:
         f.write(TOY_ROW)
     cfg = yaml.safe_load((ROOT / "workflow/presets/tiny.yaml").read_text())
-    cfg.update(datasets=["dsprites"], seeds=[1], methods=["topk", "fixedk"])
+    remedies = yaml.safe_load((ROOT / "workflow/presets/remedies.yaml").read_text())
+    assert remedies["methods"] == list(method_table.METHODS)  # the remedies preset runs every method of the table
+    cfg.update(datasets=["dsprites"], seeds=[1], methods=[*remedies["methods"], "fixedk"])
     (work / "toy.yaml").write_text(yaml.safe_dump(cfg))
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     proc = subprocess.run([SNAKEMAKE, "all", "--cores", "2", "--configfile", "toy.yaml"], cwd=work, env=env,
@@ -464,3 +436,24 @@ def test_a_new_sparsifier_is_one_class_and_one_row(tmp_path):
     evaluations = pd.read_csv(res / "summary/evaluations.csv").set_index("phase")
     assert evaluations.loc[["fixedk", "fixedk_extended"], "dead_pct"].between(0, 100).all()
     assert (res / "claims.md").exists() and (res / "tables/table1.md").exists()
+    # every method of the table, end to end
+    history = pd.read_csv(res / "summary/history.csv")
+    for method in remedies["methods"]:
+        for phase in method_table.phases([method])[1:]:
+            assert (res / f"runs/dsprites/seed1/{phase}/history.h5").exists()
+            assert 0 <= evaluations.loc[phase, "dead_pct"] <= 100
+            assert evaluations.loc[phase, "specialized"] <= evaluations.loc[phase, "specialized_bound"]
+        run = history[history["phase"] == method]
+        assert len(run) == cfg["sparsify"]["epochs"]
+        assert run[["l0", "l0_latent", "loss_aux", "active"]].notna().all().all()
+        if method in ("topk", "topk_auxk", "topk_centred"):
+            assert (run["l0"] == run["k"]).all()  # a per-sample Top-k keeps exactly k(t) per sample
+    table8 = pd.read_csv(res / "tables/table8.csv")
+    assert list(dict.fromkeys(table8["method"])) == cfg["methods"]  # the paper's methods first, then the others
+    assert (res / "figures/figure12.png").read_bytes()[:4] == b"\x89PNG"
+    claims = pd.read_csv(res / "claims.csv")
+    c9 = claims[claims["claim"] == "C9"]
+    assert set(c9.loc[c9["level"] == "detail", "condition"]) == {*method_table.remedies(), "fixedk"}
+    assert (c9["origin"] == "pipeline (beyond the paper)").all()
+    assert (claims.loc[claims["claim"] != "C9", "origin"] == "paper").all()
+    assert "beyond the paper" in (res / "claims.md").read_text().lower()
