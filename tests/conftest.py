@@ -28,6 +28,17 @@ def stage_params(cfg: dict, stage: str, method: str | None = None, device: str =
     return dict(rule_params(cfg, STAGE_RULE[stage], method=method), device=device)
 
 
+def shared_stages(cfg: dict, dataset_file, out, seed: int):
+    """Stages 1-2 (pretrain, init: shared by every method) into ``out/{pretrain,init}/``; returns ``out``."""
+    from vaesae.train.loop import StageRunner
+
+    for stage, init in (("pretrain", None), ("init", out / "pretrain/model.pt")):
+        StageRunner(stage, dataset_file=str(dataset_file), seed=seed, params=stage_params(cfg, stage),
+                    out_model=str(out / stage / "model.pt"), out_history=str(out / stage / "history.csv"),
+                    init_checkpoint=None if init is None else str(init), progress=False).run()  # fmt: skip
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_cfg() -> dict:
     return load_config("tiny")

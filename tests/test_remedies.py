@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import stage_params
+from conftest import shared_stages, stage_params
 from vaesae import methods as method_table
 from vaesae.models.sae import SparseAutoencoder
 from vaesae.sparsifiers import SAEPass, Sparsity, build
@@ -260,12 +260,7 @@ def test_revival_keys_can_differ_per_method(tiny_cfg):
 # ------------------------------------------------------------------------------------------------ end to end
 @pytest.fixture(scope="module")
 def start(tiny_cfg, dsprites_small, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("remedies")
-    for stage, init in (("pretrain", None), ("init", tmp / "pretrain/model.pt")):
-        StageRunner(stage, dataset_file=str(dsprites_small), seed=5, params=stage_params(tiny_cfg, stage),
-                    out_model=str(tmp / stage / "model.pt"), out_history=str(tmp / stage / "history.csv"),
-                    init_checkpoint=None if init is None else str(init), progress=False).run()  # fmt: skip
-    return tmp
+    return shared_stages(tiny_cfg, dsprites_small, tmp_path_factory.mktemp("remedies"), seed=5)
 
 
 def _runner(stage, method, params, data, out, init):

@@ -21,7 +21,7 @@ from vaesae.train.checkpoint import load_checkpoint
 from vaesae.train.config import ConfigKeyError, ModelConfig, SparsifyConfig, StageConfig
 from vaesae.train.loop import HISTORY_COLUMNS, StageRunner
 
-from conftest import stage_params
+from conftest import shared_stages, stage_params
 
 TOPK_CFG = SparsifyConfig(epochs=4, k_start=16, k_end=2, warmup_fraction=0.1, hold_fraction=0.1, topk_l1_coeff=0.01)
 L1_CFG = SparsifyConfig(epochs=5, l1_start=0.001, l1_end=0.1)
@@ -201,12 +201,7 @@ def threshold_method():
 @pytest.fixture(scope="module")
 def start(tiny_cfg, dsprites_small, tmp_path_factory):
     """Stages 1-2 once (shared by every method), on the tiny dataset."""
-    tmp = tmp_path_factory.mktemp("newmethod")
-    for stage, init in (("pretrain", None), ("init", tmp / "pretrain/model.pt")):
-        StageRunner(stage, dataset_file=str(dsprites_small), seed=3, params=stage_params(tiny_cfg, stage),
-                    out_model=str(tmp / stage / "model.pt"), out_history=str(tmp / stage / "history.csv"),
-                    init_checkpoint=None if init is None else str(init), progress=False).run()  # fmt: skip
-    return tmp
+    return shared_stages(tiny_cfg, dsprites_small, tmp_path_factory.mktemp("newmethod"), seed=3)
 
 
 def runner(stage, tiny_cfg, data, out, init, **kw):
