@@ -29,13 +29,12 @@ import torch
 
 from vaesae.train.config import SparsifyConfig
 
-from .base import SAEPass
+from .base import SAES, SAEPass
 from .scale import input_scale
 from .topk import TopK
 
 #: The reference counts a latent as fired when its kept activation exceeds this value.
 FIRE_THRESHOLD = 1e-3
-SAES = ("conv", "latent")
 
 
 def auxk_activations(pre: torch.Tensor, dead: torch.Tensor, k_aux: int) -> torch.Tensor:

@@ -38,6 +38,10 @@ import torch
 from vaesae.models.sae import relu_topk
 
 
+#: The two SAEs a sparsifier acts on, as ``activate(..., sae=...)`` names them.
+SAES = ("conv", "latent")
+
+
 class Sparsity(NamedTuple):
     """The sparsity of one epoch: conv-SAE k, latent-SAE k (``None``: no Top-k) and the L1 coefficient λ."""
 

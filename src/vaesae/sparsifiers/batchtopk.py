@@ -23,10 +23,8 @@ import torch
 
 from vaesae.train.config import SparsifyConfig
 
-from .base import SAEPass
+from .base import SAES, SAEPass
 from .topk import TopK
-
-SAES = ("conv", "latent")
 
 
 def batch_topk(a: torch.Tensor, k_total: int) -> torch.Tensor:

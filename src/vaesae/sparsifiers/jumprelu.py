@@ -37,11 +37,9 @@ import torch
 
 from vaesae.train.config import SparsifyConfig
 
-from .base import SAEPass, Sparsity
+from .base import SAES, SAEPass, Sparsity
 from .scale import input_scale
 from .topk import TopK
-
-SAES = ("conv", "latent")
 
 
 def rectangle(u: torch.Tensor) -> torch.Tensor:
@@ -103,7 +101,6 @@ class JumpReLU(TopK):
         else:
             init = 1.0
         self.pending = {n: self.quantile_init for n in SAES}  # θ still to be set from the first batch
-        self.conv_neurons = conv_neurons
         self.bandwidth = float(cfg.need("jumprelu_bandwidth"))
         self.coeff = float(cfg.need("jumprelu_sparsity_coeff"))
         self.lr = float(cfg.need("jumprelu_lr"))
