@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +136,18 @@ def test_cuda_request_without_gpu_is_a_clear_error():
     with pytest.raises(DeviceError, match="device='cuda'.*sees none"):
         resolve_device("cuda")
     assert resolve_device("auto").type == "cpu"
+
+
+def test_deterministic_kernels_sets_the_flag_without_importing_inductor():
+    """A fresh interpreter: the flag and warn-only are on, and torch._inductor (2 s per job) was not imported."""
+    code = (
+        "import sys, torch; from vaesae.device import deterministic_kernels; "
+        "assert not torch.are_deterministic_algorithms_enabled(); deterministic_kernels(); "
+        "print(torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(), "
+        "'torch._inductor' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "True", "False"]
 
 
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path):

@@ -34,6 +34,23 @@ def resolve_device(name: str = "auto", tf32: bool = True) -> torch.device:
     return torch.device(name)
 
 
+def deterministic_kernels() -> None:
+    """Make every later torch op pick a deterministic kernel (warn where none exists), as
+    ``torch.use_deterministic_algorithms(True, warn_only=True)`` does.
+
+    That public call also imports ``torch._inductor`` to set inductor's own flag, which costs about 2 s per job
+    and matters only to ``torch.compile``, which this project does not use. So the ATen flag is set directly when
+    this torch has the setter, and the public call is the fallback.
+    """
+    import torch
+
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        setter(True, warn_only=True)
+
+
 JOB_VARIABLES = ("SLURM_JOB_ID", "SLURM_JOB_GPUS", "CUDA_VISIBLE_DEVICES", "HOSTNAME")
 
 

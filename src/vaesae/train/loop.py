@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from vaesae import methods as method_table
 from vaesae.data.device import load_device_data
-from vaesae.device import resolve_device
+from vaesae.device import deterministic_kernels, resolve_device
 from vaesae.evaluation import forward_eval, measure
 from vaesae.io import atomic_path
 from vaesae.models.hybrid import HybridVAESAE, count_parameters
@@ -105,7 +105,7 @@ class StageRunner:
             torch.set_num_threads(threads)
         self.device = resolve_device(self.cfg.device, tf32=self.cfg.optim.tf32)
         if self.device.type == "cpu":  # byte-identical histories on CPU; GPU runs keep the fast kernels
-            torch.use_deterministic_algorithms(True, warn_only=True)
+            deterministic_kernels()
         split = self.cfg.data
         self.data = load_device_data(dataset_file, seed, val_fraction=split.val_fraction,
                                      shapes3d_n_val=split.shapes3d_n_val, n_eval=self.cfg.monitor.n_samples,
