@@ -396,6 +396,20 @@ def test_missing_dataset_and_single_seed(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------------- figures
+def test_a_figure_that_fails_in_a_worker_fails_the_call(monkeypatch, tmp_path):
+    from matplotlib.figure import Figure
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("figure 7 cannot be drawn")
+
+    for n in range(1, 13):  # cheap stand-ins: only the error path is under test
+        monkeypatch.setattr(figures, f"figure_{n:02d}", (lambda *a, **k: Figure()) if n != 7 else broken)
+    with pytest.raises(RuntimeError, match="figure 7 cannot be drawn"):
+        figures.make_all_figures(None, None, None, tmp_path, workers=2)
+    assert not (tmp_path / "figure07.png").exists()
+    assert not list(tmp_path.glob("*.tmp*"))  # nothing half-written
+
+
 def test_all_figures_written(full_run, tmp_path):
     from matplotlib.image import imread
 
@@ -403,6 +417,13 @@ def test_all_figures_written(full_run, tmp_path):
     pngs = figures.make_all_figures(histories, sweep, scalars, tmp_path, datasets=["dsprites", "shapes3d"],
                                     dead_threshold=0.001, specialization_threshold=0.5)
     assert [p.name for p in pngs] == [f"figure{i:02d}.png" for i in range(1, 13)]
+    # two forked workers (the figures rule's threads) write the same bytes, listed in figure order
+    par = figures.make_all_figures(histories, sweep, scalars, tmp_path / "par", datasets=["dsprites", "shapes3d"],
+                                   dead_threshold=0.001, specialization_threshold=0.5, workers=2)
+    assert [p.name for p in par] == [p.name for p in pngs]
+    for a, b in zip(pngs, par):
+        assert a.read_bytes() == b.read_bytes()
+        assert a.with_suffix(".pdf").read_bytes() == b.with_suffix(".pdf").read_bytes()
     for png in pngs:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert png.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"

@@ -42,6 +42,7 @@ rule figures:
         f"{LOGS}/render/figures.log",
     conda:
         ENV
+    threads: 2  # figures render in parallel processes (scaled down to --cores; --set-threads figures=N)
     resources:
         mem_mb=mem_mb("figures"),
         runtime=runtime("figures"),
@@ -50,7 +51,7 @@ rule figures:
         outdir=lambda wildcards, output: os.path.dirname(output[0]),
     shell:
         f"python -m vaesae.cli.figures {REPORT_ARGS} --params {{params.cfg:q}} --outdir {{params.outdir}} "
-        "> {log} 2>&1"
+        "--threads {threads} > {log} 2>&1"
 
 
 rule claims:

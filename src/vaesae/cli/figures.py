@@ -4,7 +4,8 @@
 Usage::
 
     python -m vaesae.cli.figures --evaluations E.csv --globals G.csv... --history H.csv --sweep S.csv \\
-        --params '{"datasets": [...], "dead_threshold": 0.001, "specialization_threshold": 0.5}' --outdir DIR
+        --params '{"datasets": [...], "dead_threshold": 0.001, "specialization_threshold": 0.5}' --outdir DIR \\
+        [--threads 2]
 
 Every ``--params`` key is optional (all datasets of the data; the figure module's default thresholds). Every output
 is written atomically, and every figure is written even when a dataset, method or phase is absent from the inputs.
@@ -21,6 +22,7 @@ from vaesae.report.figures import DEFAULT_DEAD_THRESHOLD, DEFAULT_SPECIALIZATION
 def main(argv: list[str] | None = None) -> int:
     p = parser("vaesae.cli.figures", __doc__)
     p.add_argument("--outdir", required=True, help="output directory")
+    p.add_argument("--threads", type=int, default=1, help="processes that render figures in parallel")
     args = p.parse_args(argv)
     params = args.params
     scalars, histories, sweep, _ = load(args)
@@ -28,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         histories, sweep, scalars, args.outdir, datasets=params.get("datasets"),
         dead_threshold=float(params.get("dead_threshold", DEFAULT_DEAD_THRESHOLD)),
         specialization_threshold=float(params.get("specialization_threshold", DEFAULT_SPECIALIZATION_THRESHOLD)),
+        workers=args.threads,
     ))
     return 0
 

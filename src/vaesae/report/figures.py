@@ -10,6 +10,7 @@ Figure -> dataset: 1, 2, 6, 8, 10 are dSprites; 3, 4, 7, 9, 11 are Shapes3D; 5 a
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from pathlib import Path
 
@@ -504,11 +505,14 @@ def add_data_line(fig: Figure, text: str) -> None:
 
 def make_all_figures(histories, sweep, scalars, outdir: str | os.PathLike, datasets=None,
                      dead_threshold: float = DEFAULT_DEAD_THRESHOLD,
-                     specialization_threshold: float = DEFAULT_SPECIALIZATION_THRESHOLD) -> list[Path]:
-    """Write figure01.png ... figure12.png (+ .pdf) into ``outdir``; returns the PNG paths.
+                     specialization_threshold: float = DEFAULT_SPECIALIZATION_THRESHOLD,
+                     workers: int = 1) -> list[Path]:
+    """Write figure01.png ... figure12.png (+ .pdf) into ``outdir``; returns the PNG paths, in figure order.
 
     ``datasets`` (the config's list) sets the datasets of Figures 5 and 12; Figures 1-4 and 6-11 are tied to dSprites
     (odd) and Shapes3D (even) as in the paper. Figure 12 is beyond the paper (every stage-3 method of the run).
+    ``workers`` > 1 renders the figures in that many forked processes (where the platform can fork); the files are
+    the same bytes either way. A figure that fails to render raises here, in the calling process.
     """
     outdir = Path(outdir)
     thr = {"specialization_threshold": specialization_threshold, "dead_threshold": dead_threshold}
@@ -527,10 +531,24 @@ def make_all_figures(histories, sweep, scalars, outdir: str | os.PathLike, datas
         12: lambda: figure_12(histories, datasets=datasets),
     }
     note = data_source_short(scalars) if scalars is not None and len(scalars) else "data: source not recorded"
-    written = []
-    for number, build in builders.items():
-        fig = build()
-        add_data_line(fig, note)
-        png, _ = save_figure(fig, outdir / f"figure{number:02d}.png")
-        written.append(png)
-    return written
+    _JOB.update(builders=builders, note=note, outdir=outdir)
+    try:
+        numbers = list(builders)
+        if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+            # the builders are closures over the loaded frames: forked children inherit them without pickling
+            with multiprocessing.get_context("fork").Pool(min(workers, len(numbers))) as pool:
+                return [Path(p) for p in pool.map(_render_figure, numbers, chunksize=1)]
+        return [Path(_render_figure(n)) for n in numbers]
+    finally:
+        _JOB.clear()
+
+
+#: what :func:`_render_figure` draws; set by :func:`make_all_figures` before it forks, cleared after.
+_JOB: dict = {}
+
+
+def _render_figure(number: int) -> str:
+    fig = _JOB["builders"][number]()
+    add_data_line(fig, _JOB["note"])
+    png, _ = save_figure(fig, _JOB["outdir"] / f"figure{number:02d}.png")
+    return str(png)
