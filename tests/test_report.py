@@ -542,7 +542,7 @@ def test_cli_writes_every_output(full_run, tmp_path):
         assert [t if isinstance(t, str) else "" for t in csv["text"]] == [
             t if isinstance(t, str) else "" for t in expected[name]["text"]]
     params = json.dumps({"datasets": ["dsprites"], "dead_threshold": 0.002, "specialization_threshold": 0.4})
-    assert cli_figures.main([*common, "--params", params, "--outdir", str(tmp_path / "figs")]) == 0
+    assert cli_figures.main([*common, "--params", params, "--outdir", str(tmp_path / "figs"), "--threads", "2"]) == 0
     for i in range(1, 13):
         assert (tmp_path / "figs" / f"figure{i:02d}.png").is_file()
         assert (tmp_path / "figs" / f"figure{i:02d}.pdf").is_file()

@@ -49,7 +49,7 @@ def cluster(tmp_path_factory):
     assert _etc_slurm() == configs_before
 
 
-def test_quick_preset_runs_through_the_shipped_slurm_profile(cluster, tmp_path):
+def test_a_narrowed_tiny_run_goes_through_the_shipped_slurm_profile(cluster, tmp_path):
     """Only the account, the partitions and the polling cadence are edited: memory and time come from the rules, sized
     for the run."""
     assert {"munged", "slurmctld", "slurmd"} <= set(cluster)
@@ -64,13 +64,15 @@ def test_quick_preset_runs_through_the_shipped_slurm_profile(cluster, tmp_path):
     for rule in gpu_partition:
         profile["set-resources"][rule]["slurm_partition"] = "debug"
     # and the polling cadence, a courtesy to a shared scheduler that only costs time here: the plugin waits this long
-    # after every finished job (20 s shipped, growing by 10 s while nothing finishes), ~200 s over this DAG's waves
-    profile["slurm-init-seconds-before-status-checks"] = 2
+    # before its first status check after a job finishes (20 s shipped, then 10 s more per check that finds nothing
+    # finished), across ~10 waves of this DAG; 5 s catches most of the tiny preset's jobs at the first check
+    profile["slurm-init-seconds-before-status-checks"] = 1
     (tmp_path / "profile").mkdir()
     (tmp_path / "profile/profile.yaml").write_text(yaml.safe_dump(profile))
-    # the quick preset, narrowed on the command line to one dataset and one seed (as a user would)
-    args = ("all", "--profile", str(tmp_path / "profile"), "--configfile", str(ROOT / "workflow/presets/quick.yaml"),
-            "--config", "datasets=[dsprites]", "seeds=[42]", f"results_dir={tmp_path / 'results'}",
+    # the tiny preset (the quick preset's DAG with smaller jobs), narrowed on the command line to one dataset and one
+    # seed as a user would narrow a run
+    args = ("all", "--profile", str(tmp_path / "profile"), "--configfile", str(ROOT / "workflow/presets/tiny.yaml"),
+            "--config", "datasets=[dsprites]", "seeds=[1]", f"results_dir={tmp_path / 'results'}",
             f"resources_dir={tmp_path / 'resources'}")  # fmt: skip
     dry = snakemake("-n", *args)
     n_jobs = int(re.search(r"^total\s+(\d+)", dry.stdout + dry.stderr, flags=re.M).group(1)) - 1  # `all` is local
