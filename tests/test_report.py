@@ -396,18 +396,28 @@ def test_missing_dataset_and_single_seed(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------------- figures
-def test_a_figure_that_fails_in_a_worker_fails_the_call(monkeypatch, tmp_path):
+def test_figures_render_in_worker_processes_and_a_failing_one_fails_the_call(monkeypatch, tmp_path):
     from matplotlib.figure import Figure
+
+    pids = tmp_path / "pids.txt"
+
+    def stand_in(*args, **kwargs):  # cheap: only the process plumbing is under test
+        with open(pids, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        return Figure()
 
     def broken(*args, **kwargs):
         raise RuntimeError("figure 7 cannot be drawn")
 
-    for n in range(1, 13):  # cheap stand-ins: only the error path is under test
-        monkeypatch.setattr(figures, f"figure_{n:02d}", (lambda *a, **k: Figure()) if n != 7 else broken)
+    out = tmp_path / "figs"
+    for n in range(1, 13):
+        monkeypatch.setattr(figures, f"figure_{n:02d}", stand_in if n != 7 else broken)
     with pytest.raises(RuntimeError, match="figure 7 cannot be drawn"):
-        figures.make_all_figures(None, None, None, tmp_path, workers=2)
-    assert not (tmp_path / "figure07.png").exists()
-    assert not list(tmp_path.glob("*.tmp*"))  # nothing half-written
+        figures.make_all_figures(None, None, None, out, workers=2)
+    drawn_in = set(pids.read_text().split())
+    assert drawn_in and str(os.getpid()) not in drawn_in  # drawn in forked workers, not in the caller
+    assert not (out / "figure07.png").exists()
+    assert not [p for p in out.iterdir() if p.suffix not in (".png", ".pdf")]  # nothing half-written
 
 
 def test_all_figures_written(full_run, tmp_path):

@@ -57,13 +57,13 @@ def test_a_narrowed_tiny_run_goes_through_the_shipped_slurm_profile(cluster, tmp
     assert profile["executor"] == "slurm"
     for section in ("default-resources", "set-resources"):  # no cluster-independent sizes in the profile
         assert "mem_mb" not in yaml.safe_dump(profile[section]) and "runtime" not in yaml.safe_dump(profile[section])
-    # the values a user edits, set for this cluster (one partition, "debug"); everything else is the shipped profile,
+    # the values a user edits, set for this cluster (one partition, "debug"); everything else is the shipped profile
     profile["default-resources"].update(slurm_partition="debug", slurm_account="local")
     gpu_partition = {r for r, v in profile["set-resources"].items() if "slurm_partition" in v}
     assert gpu_partition == set(GPU_RULES)
     for rule in gpu_partition:
         profile["set-resources"][rule]["slurm_partition"] = "debug"
-    # and the polling cadence, a courtesy to a shared scheduler that only costs time here. The plugin waits this long
+    # except the polling cadence, a courtesy to a shared scheduler that only costs time here. The plugin waits this long
     # for its first status check after a submission or a finished job (20 s shipped), then 10 s more per check that
     # finds nothing finished. A job here takes about 10 s (sbatch, Snakemake inside the job, the rule), so 1 s gives
     # checks at 1 and 12 s: measured 12 s per DAG wave against 14 s (2 s), 20 s (5 s) and 26 s (8 s)
