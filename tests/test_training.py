@@ -20,7 +20,7 @@ from vaesae.train.loop import HISTORY_COLUMNS, NonFiniteLossError, StageRunner
 from conftest import stage_params
 
 
-def run(stage, data, tmp, params, init=None, method="none", tag="", stop_after=None):
+def run(stage, data, tmp, params, init=None, method="none", tag="", stop_after=None, checkpoint_every=1):
     out = tmp / f"{stage}{tag}"
     runner = StageRunner(
         stage,
@@ -31,6 +31,7 @@ def run(stage, data, tmp, params, init=None, method="none", tag="", stop_after=N
         out_history=str(out / "history.csv"),
         init_checkpoint=None if init is None else str(init),
         method=method,
+        checkpoint_every=checkpoint_every,
         progress=False,
     )
     runner.run(stop_after=stop_after)
@@ -83,6 +84,37 @@ def test_history_is_byte_identical_across_runs(chain, dsprites_small):
     b = (again / "history.csv").read_text().splitlines()
     strip = lambda lines: [",".join(line.split(",")[:-1]) for line in lines]  # noqa: E731 (drop wall time)
     assert strip(a) == strip(b)
+
+
+def test_a_checkpoint_interval_saves_fewer_resume_files_and_resumes_to_the_same_numbers(chain, dsprites_small):
+    """checkpoint_every=2 over 4 epochs: a resume file after epoch 2 only (none after the last epoch). A job killed
+    after epoch 3 resumes from epoch 2, recomputes epoch 3, and ends bit for bit where the uninterrupted run did."""
+    assert chain["cfg"]["sparsify"]["epochs"] == 4
+    args = ("sparsify", dsprites_small, chain["tmp"], chain["params"])
+    out = run(*args, init=chain["init"] / "model.pt", method="topk", tag="_every2", stop_after=3, checkpoint_every=2)
+    state = load_checkpoint(out / "model.pt.resume")
+    assert state["epoch"] == 2 and len(state["history"]) == 2  # epoch 3 (index 2) was not checkpointed
+    run(*args, init=chain["init"] / "model.pt", method="topk", tag="_every2", checkpoint_every=2)
+    full = pd.read_csv(chain["topk"] / "history.csv").drop(columns="seconds")
+    pd.testing.assert_frame_equal(full, pd.read_csv(out / "history.csv").drop(columns="seconds"))
+    a, b = read_history(chain["topk"] / "history.h5"), read_history(out / "history.h5")
+    for key in ("conv_sae/mi", "conv_sae/activation_rate", "revival/boost"):
+        assert np.array_equal(a[key], b[key]), key
+    a_sd, b_sd = load_checkpoint(chain["topk"] / "model.pt")["model"], load_checkpoint(out / "model.pt")["model"]
+    assert all(torch.equal(a_sd[k], b_sd[k]) for k in a_sd)
+    assert not (out / "model.pt.resume").exists()
+
+    runner = StageRunner(*args[:1], dataset_file=str(dsprites_small), seed=7, params=chain["params"],
+                         out_model=str(chain["tmp"] / "x/model.pt"), out_history=str(chain["tmp"] / "x/h.csv"),
+                         init_checkpoint=str(chain["init"] / "model.pt"), method="topk", checkpoint_every=3,
+                         progress=False)  # fmt: skip
+    assert [runner.checkpoint_due(e) for e in range(4)] == [False, False, True, False]
+    runner.checkpoint_every = 1
+    assert [runner.checkpoint_due(e) for e in range(4)] == [True, True, True, False]  # never after the last epoch
+    with pytest.raises(ValueError, match="checkpoint_every must be a positive number of epochs, got 0"):
+        StageRunner(*args[:1], dataset_file=str(dsprites_small), seed=7, params=chain["params"],
+                    out_model=str(chain["tmp"] / "y/model.pt"), out_history=str(chain["tmp"] / "y/h.csv"),
+                    init_checkpoint=str(chain["init"] / "model.pt"), method="topk", checkpoint_every=0)  # fmt: skip
 
 
 def test_killed_job_resumes_to_the_same_numbers(chain, dsprites_small):

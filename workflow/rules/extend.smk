@@ -21,6 +21,7 @@ rule extend:
     threads: config["threads"]
     resources:
         gpu=1,
+        checkpoint_every=config["checkpoint_every"],  # a resource, not a param: changing it retrains nothing
         mem_mb=mem_mb("extend"),
         runtime=runtime("extend"),
     params:
@@ -28,4 +29,5 @@ rule extend:
     shell:
         "python -m vaesae.cli.train extend --method {wildcards.method} --dataset {input.data} "
         "--seed {wildcards.seed} --init {input.start} --params {params.cfg:q} --out-model {output.model} "
-        "--out-history {output.history} --out-raw {output.raw} --threads {threads} > {log} 2>&1"
+        "--out-history {output.history} --out-raw {output.raw} --threads {threads} "
+        "--checkpoint-every {resources.checkpoint_every} > {log} 2>&1"

@@ -17,6 +17,7 @@ rule init_sae:
     threads: config["threads"]
     resources:
         gpu=1,
+        checkpoint_every=config["checkpoint_every"],  # a resource, not a param: changing it retrains nothing
         mem_mb=mem_mb("init_sae"),
         runtime=runtime("init_sae"),
     params:
@@ -24,4 +25,5 @@ rule init_sae:
     shell:
         "python -m vaesae.cli.train init --dataset {input.data} --seed {wildcards.seed} --init {input.vae} "
         "--params {params.cfg:q} --out-model {output.model} --out-history {output.history} --out-raw {output.raw} "
-        "--threads {threads} > {log} 2>&1"
+        "--threads {threads} "
+        "--checkpoint-every {resources.checkpoint_every} > {log} 2>&1"

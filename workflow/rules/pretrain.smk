@@ -16,6 +16,7 @@ rule pretrain_vae:
     threads: config["threads"]
     resources:
         gpu=1,
+        checkpoint_every=config["checkpoint_every"],  # a resource, not a param: changing it retrains nothing
         mem_mb=mem_mb("pretrain_vae"),
         runtime=runtime("pretrain_vae"),
     params:
@@ -23,4 +24,5 @@ rule pretrain_vae:
     shell:
         "python -m vaesae.cli.train pretrain --dataset {input.data} --seed {wildcards.seed} "
         "--params {params.cfg:q} --out-model {output.model} --out-history {output.history} --out-raw {output.raw} "
-        "--threads {threads} > {log} 2>&1"
+        "--threads {threads} "
+        "--checkpoint-every {resources.checkpoint_every} > {log} 2>&1"

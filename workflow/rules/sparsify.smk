@@ -18,6 +18,7 @@ rule sparsify:
     threads: config["threads"]
     resources:
         gpu=1,
+        checkpoint_every=config["checkpoint_every"],  # a resource, not a param: changing it retrains nothing
         mem_mb=mem_mb("sparsify"),
         runtime=runtime("sparsify"),
     params:
@@ -25,4 +26,5 @@ rule sparsify:
     shell:
         "python -m vaesae.cli.train sparsify --method {wildcards.method} --dataset {input.data} "
         "--seed {wildcards.seed} --init {input.init} --params {params.cfg:q} --out-model {output.model} "
-        "--out-history {output.history} --out-raw {output.raw} --threads {threads} > {log} 2>&1"
+        "--out-history {output.history} --out-raw {output.raw} --threads {threads} "
+        "--checkpoint-every {resources.checkpoint_every} > {log} 2>&1"

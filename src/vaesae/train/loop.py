@@ -87,10 +87,14 @@ class StageRunner:
         method: str = "none",
         phase: str | None = None,
         threads: int = 0,
+        checkpoint_every: int = 1,
         progress: bool = True,
     ):
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
+        if checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be a positive number of epochs, got {checkpoint_every}")
+        self.checkpoint_every = checkpoint_every
         if stage != "pretrain" and init_checkpoint is None:
             raise ValueError(f"stage {stage} needs the previous stage's checkpoint")
         self.cfg = StageConfig.from_params(stage, params, method)
@@ -235,6 +239,23 @@ class StageRunner:
         log.info("resuming %s from %s after epoch %d", self.stage_name, self.resume_path, state["epoch"] - 1)
         return int(state["epoch"]), list(state["history"])
 
+    def checkpoint_due(self, epoch: int) -> bool:
+        """A resume checkpoint after 0-based ``epoch``: every ``checkpoint_every`` epochs, never after the last one
+        (``model.pt`` follows at once)."""
+        return (epoch + 1) % self.checkpoint_every == 0 and epoch + 1 < self.epochs
+
+    def resume_payload(self, epoch: int, rows: list[dict]) -> dict:
+        """What a killed job resumes from after 0-based ``epoch``: model, AdamW, the stage's state, RNG, history."""
+        return {
+            "fingerprint": self.fp,
+            "epoch": epoch + 1,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            **self.stage.resume_state(),
+            "rng_cpu": torch.get_rng_state(),
+            "history": rows,
+        }
+
     def run(self, stop_after: int | None = None) -> pd.DataFrame:
         """Train all epochs (``stop_after`` ends early without writing outputs: used to test resumption)."""
         start_epoch, rows = self._resume()
@@ -265,18 +286,8 @@ class StageRunner:
             self.parts.write(epoch, flatten(metrics, record), {**row, **rows[-1]})
             bar.set_postfix(loss=f"{row['loss']:.4g}", mig=f"{row['mig']:.3f}")
             log.info("epoch %d: %s", epoch, {c: rows[-1][c] for c in HISTORY_COLUMNS[5:] if rows[-1][c] is not None})
-            save_checkpoint(
-                self.resume_path,
-                {
-                    "fingerprint": self.fp,
-                    "epoch": epoch + 1,
-                    "model": self.model.state_dict(),
-                    "optimizer": self.optimizer.state_dict(),
-                    **self.stage.resume_state(),
-                    "rng_cpu": torch.get_rng_state(),
-                    "history": rows,
-                },
-            )
+            if self.checkpoint_due(epoch):
+                save_checkpoint(self.resume_path, self.resume_payload(epoch, rows))
             if stop_after is not None and epoch + 1 >= stop_after:
                 return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
         history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
