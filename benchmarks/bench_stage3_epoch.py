@@ -4,6 +4,12 @@
     python benchmarks/bench_stage3_epoch.py --images 8192      # a slice of the epoch, extrapolated (CPU)
     python benchmarks/bench_stage3_epoch.py --bf16             # bf16 autocast instead of TF32
     python benchmarks/bench_stage3_epoch.py --method jumprelu  # another stage-3 method (default topk)
+    python benchmarks/bench_stage3_epoch.py --profile-steps 50 # + torch.profiler table of 50 steps, sync count
+
+Besides the training epoch it times the two other parts of a training job's epoch: the per-epoch evaluation
+(``StageRunner.evaluate``: the forward pass over the monitor images and the neuron x factor MI) and the resume
+checkpoint (``StageRunner.resume_payload`` saved atomically: model + AdamW state, 0.8 GB at paper scale), which
+``checkpoint_every`` spaces out.
 
 It runs the pipeline's own ``StageRunner.train_epoch`` (the code the ``sparsify`` rule runs) on the paper config
 (config.yaml: 68.6M parameters, batch 512, k = 500 in the first epoch) over procedural dSprites, after one warm-up
@@ -62,12 +68,18 @@ def main(argv=None) -> int:
     ap.add_argument("--bf16", action="store_true")
     ap.add_argument("--peak", choices=sorted(PEAKS), default="h100", help="device whose floor to print")
     ap.add_argument("--method", default="topk", help="stage-3 method of the methods table (default topk)")
+    ap.add_argument("--eval-samples", type=int, default=None,
+                    help="monitor images evaluated per epoch (default: eval.n_samples for a full epoch, else 1,000)")
+    ap.add_argument("--profile-steps", type=int, default=0,
+                    help="profile this many training steps (torch.profiler) and count host syncs (CUDA)")
     args = ap.parse_args(argv)
 
     cfg = load_config(root=ROOT)  # config.yaml as the workflow prepares it
     params = dict(rule_params(cfg, "sparsify", method=args.method), device=args.device)  # what the sparsify rule passes
     params["optim"] = dict(params["optim"], bf16=args.bf16)
-    params["eval"] = dict(params["eval"], n_samples=1000)
+    full = args.images >= FULL_TRAIN_IMAGES
+    n_eval = args.eval_samples or (params["eval"]["n_samples"] if full else 1000)
+    params["eval"] = dict(params["eval"], n_samples=n_eval)
     n_total = min(int(round(args.images / (1 - cfg["data"]["val_fraction"]))), 737_280)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -90,6 +102,16 @@ def main(argv=None) -> int:
         runner.train_epoch(0)
         sync()
         seconds = time.perf_counter() - t0
+        row = runner.train_epoch(1)  # an epoch to evaluate after (the rule evaluates after every epoch)
+        t0 = time.perf_counter()
+        runner.evaluate(row["k"], row["k_latent"])
+        sync()
+        eval_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        save_checkpoint(tmp / "m.pt.resume", runner.resume_payload(1, []))
+        ckpt_s = time.perf_counter() - t0
+        ckpt_gb = (tmp / "m.pt.resume").stat().st_size / 1e9
+        profile = profile_steps(runner, args.profile_steps, dev) if args.profile_steps else None
         per_image = flops_per_image(HybridVAESAE(1, model_cfg), 1)
         n_params = count_parameters(runner.model)
     scale = FULL_TRAIN_IMAGES / (steps * cfg["optim"]["batch_size"])
@@ -109,7 +131,48 @@ def main(argv=None) -> int:
     print(f"floor ({args.peak})        {SAE_TFLOP_PER_EPOCH:.0f} TFLOP matmul / {peak_tflops:.0f} TFLOP/s + "
           f"{opt_tb:.2f} TB optimizer traffic / {peak_tbs} TB/s = {floor_s:.2f} s per epoch")
     print(f"ratio to floor      {epoch_s / floor_s:.1f}×")
+    print(f"evaluation / epoch  {eval_s:.2f} s  ({n_eval} monitor images at k = {row['k']}; run every epoch)")
+    print(f"resume checkpoint   {ckpt_s:.2f} s  ({ckpt_gb:.2f} GB; every checkpoint_every epochs)")
+    job_epoch = epoch_s + eval_s + ckpt_s
+    print(f"job epoch           {job_epoch:.2f} s  (training + evaluation + checkpoint at checkpoint_every = 1)")
+    if profile is not None:
+        table, syncs = profile
+        print(table)
+        if syncs is not None:
+            print(f"host syncs          {syncs} in {args.profile_steps} steps (torch.cuda.set_sync_debug_mode)")
     return 0
+
+
+def profile_steps(runner: StageRunner, steps: int, dev: torch.device) -> tuple[str, int | None]:
+    """torch.profiler over ``steps`` training steps (one short epoch), and the synchronizing calls they make."""
+    import warnings
+
+    from torch.profiler import ProfilerActivity, profile
+
+    full_idx = runner.data.train_idx
+    runner.data.train_idx = full_idx[: steps * runner.cfg.optim.batch_size]
+    cuda = dev.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    try:
+        runner.train_epoch(2)  # warm-up at this length
+        with profile(activities=activities) as prof:
+            runner.train_epoch(2)
+            if cuda:
+                torch.cuda.synchronize()
+        syncs = None
+        if cuda:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                torch.cuda.set_sync_debug_mode("warn")
+                try:
+                    runner.train_epoch(2)
+                finally:
+                    torch.cuda.set_sync_debug_mode(0)
+            syncs = sum("synchroniz" in str(w.message) for w in caught)
+    finally:
+        runner.data.train_idx = full_idx
+    sort = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=sort, row_limit=25), syncs
 
 
 if __name__ == "__main__":
