@@ -226,3 +226,20 @@ def test_the_wheel_closure_is_snakemake_and_its_requirements_at_the_installed_ve
     assert not {"torch", "numpy", "pandas"} & set(pins)  # the GPU image's own
     with pytest.raises(SystemExit, match="not installed"):
         fetch_wheels.closure(["a-project-that-is-not-installed"], "3.12")
+
+
+def test_a_dry_run_of_a_paper_scale_device_config_lists_the_whole_chain_and_starts_nothing(tmp_path, capsys):
+    run = tmp_path / "run"
+    code = gpu.main(["start", str(run), "--configfile", "benchmarks/device/dsprites-seed42.yaml", "--dry-run",
+                     "--wheels", str(tmp_path / "none")])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    stats = out.split("Job stats:")[1]
+    counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)\s*$", stats, flags=re.M)}
+    assert counts == {"dataset": 1, "dataset_preview": 1, "pretrain_vae": 1, "init_sae": 1, "evaluate": 4,
+                      "sparsify": 2, "extend": 1, "global_metrics": 4, "summarize": 1, "sweep": 1, "claims": 1,
+                      "figures": 1, "tables": 1, "all": 1, "total": 21}  # fmt: skip
+    assert not run.exists()
+    for name in ("dsprites", "shapes3d"):  # the paper's scale: only the grid, the data source and the device differ
+        cfg = yaml.safe_load((ROOT / f"benchmarks/device/{name}-seed42.yaml").read_text())
+        assert cfg == {"datasets": [name], "seeds": [42], "device": "cuda", "data": {"source": "procedural"}}

@@ -126,8 +126,9 @@ def versions(env: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def prepare(args) -> tuple[dict, dict]:
-    """Install the wheels (if any are carried), then return the jobs' environment and the versions in it."""
+def prepare(args, required=VERSIONED) -> tuple[dict, dict]:
+    """Install the wheels (if any are carried), then return the jobs' environment and the versions in it; a
+    ``required`` package that is missing is an error."""
     site = None
     wheels = Path(args.wheels)
     if wheels.is_dir() and any(wheels.glob("*.whl")):
@@ -135,7 +136,7 @@ def prepare(args) -> tuple[dict, dict]:
         site = SITE
     env = job_env(site)
     found = versions(env)
-    missing = {k: v for k, v in found.items() if isinstance(v, str) and v.startswith("missing")}
+    missing = {k: v for k, v in found.items() if k in required and isinstance(v, str) and v.startswith("missing")}
     if missing:
         hint = "" if site else f" (no wheels in {wheels}: run benchmarks/device/fetch_wheels.py and carry .whl)"
         raise RunnerError(f"packages missing{hint}: " + "; ".join(f"{k}: {v}" for k, v in missing.items()))
@@ -199,6 +200,12 @@ def start(args) -> int:
         if not Path(f).is_file():
             raise RunnerError(f"config file {f} does not exist")
     args.configfile = [Path(f).resolve() for f in args.configfile]  # snakemake runs in the run folder
+    if args.dry_run:  # the DAG the run would execute: needs Snakemake and the config's readers only
+        env, _ = prepare(args, required=("snakemake", "yaml"))
+        cmd = snakemake_command(run, args) + ["--dry-run", "--quiet", "rules"]
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+        print(proc.stdout + proc.stderr, end="")
+        return EXIT_DONE if proc.returncode == 0 else EXIT_FAILED
     env, found = prepare(args)
     run.mkdir(parents=True, exist_ok=True)
     for stale in ("exit_code", "snakemake.pid", "snakemake.log", "pack"):
@@ -471,6 +478,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default="all")
     p.add_argument("--keep-going", action="store_true", help="go on with independent jobs after a failure")
     p.add_argument("--commit", default=None, help="the git commit of this tree (the device machine has no .git)")
+    p.add_argument("--dry-run", action="store_true", help="print the jobs the run would execute, start nothing")
     setup_args(p)
     p = sub.add_parser("follow", help="print progress until the run ends or SECONDS pass")
     p.add_argument("run_dir")
