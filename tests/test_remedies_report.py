@@ -16,6 +16,7 @@ from test_report import (CLAIMS_CFG, STAGE3_EPOCHS, TABLE_RULES, bench_seconds, 
 from vaesae import methods
 from vaesae.cli import claims as cli_claims
 from vaesae.report import claims, collect, figures, style, tables
+from vaesae.report import stats as rstats
 from vaesae.workflow import ConfigError, load_config
 
 SEEDS = (42, 43, 44)
@@ -282,6 +283,37 @@ def test_c9_is_the_pipelines_question_in_claims_md(remedy_run, base_run, tmp_pat
     with pytest.raises(SystemExit, match=r"claims\.remedies\.collapse_dead_pct"):
         cli_claims.main([*common_args(remedy_run), "--params", json.dumps(cfg), "--out-md", str(tmp_path / "c.md"),
                          "--out-csv", str(tmp_path / "c.csv")])
+
+
+def test_a_zero_spread_t_test_reads_n_a_in_claims_md_and_keeps_its_numbers_in_the_csv(remedy_run):
+    """Equal non-zero paired differences (every seed moved by the same amount) give t = -inf, p = 0, d_z = inf by
+    the convention of report/stats.py; claims.md says "n/a (zero spread)" for them, and claims.csv keeps them."""
+    res = claims.evaluate_claims(*load(remedy_run)[:3], CLAIMS_CFG)
+    det = res[res.level == "detail"]
+    c9, c1 = det[det.claim == "C9"].index[0], det[det.claim == "C1"].index[0]
+    res.loc[[c9, c1], ["statistic", "p_value", "effect_size"]] = [-math.inf, 0.0, math.inf]
+    md = claims.claims_markdown(res, CLAIMS_CFG["contradictions"])
+    rows = [line for line in md.splitlines() if claims.ZERO_SPREAD in line]
+    # one line per such row (C9's in its own section); the fixture's C4 L1 rows are zero-spread cases of their own
+    assert len(rows) == int(np.isinf(res.loc[res.level == "detail", "statistic"]).sum()) >= 3
+    for start in ("| C1 | dSprites | topk |", "| Top-k + AuxK | dSprites |"):
+        assert any(line.startswith(start) and f"| {claims.ZERO_SPREAD} | n/a | n/a |" in line for line in rows)
+    assert "-inf" not in md and "| inf |" not in md
+    assert (res.loc[[c9, c1], "p_value"] == 0.0).all()  # the numbers themselves are unchanged
+    # a finite effect beside an infinite statistic (C6: the deviation from the paper's ratio) is still printed
+    res.loc[c1, "effect_size"] = 0.25
+    md = claims.claims_markdown(res, CLAIMS_CFG["contradictions"])
+    assert f"| {claims.ZERO_SPREAD} | n/a | 0.25 |" in md
+
+
+def test_table2_names_a_zero_spread_change_instead_of_printing_p_0():
+    pairs = pd.DataFrame({"a": [0.20, 0.30, 0.25], "b": [0.25, 0.35, 0.30]}, index=[42, 43, 44])
+    c = rstats.compare_paired(pairs, "topk - init", "dsprites", "mig")
+    assert math.isinf(c.statistic) and c.p == 0.0  # the convention of report/stats.py
+    label = tables._change_label(c, p_value=0.05, relative_tolerance=0.1)
+    assert label == "increase, every seed changed by +0.05 (zero spread: paired t-test n/a)"
+    spread = rstats.compare_paired(pairs.assign(b=[0.25, 0.36, 0.30]), "topk - init", "dsprites", "mig")
+    assert tables._change_label(spread, p_value=0.05, relative_tolerance=0.1).startswith("increase, paired t-test p =")
 
 
 def test_c1_to_c8_do_not_change_with_remedy_rows(remedy_run, base_run):

@@ -559,14 +559,28 @@ def beyond_the_paper_markdown(df: pd.DataFrame) -> list[str]:
     out += ["", md_table(
         ["Remedy", "Dataset", "Measured (dead % at k_end; change vs baseline, paired by seed)", "Statistic", "p",
          "Effect", "Verdict"],
-        [[method_label(r.condition), dataset_label(r.dataset), r.measured or "", _num(r.statistic), _num(r.p_value),
-          _num(r.effect_size), verdict_text(r.verdict, r.reason)] for r in det.itertuples()])]
+        [[method_label(r.condition), dataset_label(r.dataset), r.measured or "", *_test_cells(r),
+          verdict_text(r.verdict, r.reason)] for r in det.itertuples()])]
     missing = [m for m in remedies if m not in ran]
     if missing:
         out += ["", "Not run in this run: " + ", ".join(f"{method_label(m)} (`{m}`)" for m in missing) + "."]
     if len(det):
         out += ["", f"Test: {det.iloc[0]['test']}."]
     return out
+
+
+ZERO_SPREAD = "n/a (zero spread)"
+
+
+def _test_cells(r) -> list[str]:
+    """The statistic, p and effect cells of a detail row. A t statistic of ±inf means the seeds' differences are
+    equal and non-zero (zero spread): report/stats.py then sets p = 0 and the effect to ±inf, the limit of the
+    formula, which a reader would take at face value. Those cells read ``n/a (zero spread)`` and ``n/a`` here;
+    claims.csv keeps the numbers."""
+    if r.statistic is not None and np.isinf(r.statistic):
+        effect = r.effect_size
+        return [ZERO_SPREAD, "n/a", "n/a" if effect is not None and np.isinf(effect) else _num(effect)]
+    return [_num(r.statistic), _num(r.p_value), _num(r.effect_size)]
 
 
 def _num(value, digits=3) -> str:
@@ -610,8 +624,7 @@ def claims_markdown(df: pd.DataFrame, contradictions: list[str] | None = None, a
         ["Claim", "Dataset", "Condition", "Paper", "Measured", "Test", "Statistic", "p", "Effect", "Rule",
          "Verdict"],
         [[r.claim, dataset_label(r.dataset), r.condition or "", r.paper_value or "", r.measured or "", r.test or "",
-          _num(r.statistic), _num(r.p_value), _num(r.effect_size), r.tolerance or "",
-          verdict_text(r.verdict, r.reason)] for r in det.itertuples()],
+          *_test_cells(r), r.tolerance or "", verdict_text(r.verdict, r.reason)] for r in det.itertuples()],
     ) if len(det) else "_No per-dataset results in this run._")
     out += beyond_the_paper_markdown(ours)
     out += list(audit or [])

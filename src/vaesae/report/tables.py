@@ -150,7 +150,12 @@ def _change_label(c: Comparison, p_value: float, relative_tolerance: float) -> s
     word = "undecided" if stable is None else "stable" if stable else ("decrease" if c.mean < 0 else "increase")
     if c.n == 1:
         return f"{word}, n = 1, |relative change| {relative_size(c):.0%} (no test)"
-    label = f"{word}, paired t-test p = {c.p:.3g}" if np.isfinite(c.p) else f"{word}, paired t-test undefined"
+    if np.isinf(c.statistic):  # equal non-zero differences: p = 0 is the formula's limit, not a measured p
+        label = f"{word}, every seed changed by {c.mean:+.3g} (zero spread: paired t-test n/a)"
+    elif np.isfinite(c.p):
+        label = f"{word}, paired t-test p = {c.p:.3g}"
+    else:
+        label = f"{word}, paired t-test undefined"
     return label + (f", Wilcoxon p = {c.p2:.3g}" if np.isfinite(c.p2) else "")
 
 
