@@ -46,7 +46,7 @@ MAX_FILES, MAX_FILE_MB, MAX_TOTAL_MB = 8, 16, 64  # what one device call brings 
 PART_MB = 15  # tar parts stay under the 16 MiB per-file limit
 EXIT_DONE, EXIT_FAILED, EXIT_RUNNING = 0, 1, 3
 #: Kept out of the packed results: model checkpoints (hundreds of MB at paper scale), resume state, temporaries.
-EXCLUDE = re.compile(r"(\.pt$|\.resume$|\.history-parts|/\.[^/]*\.tmp$|^\.snakemake/)")
+EXCLUDE = re.compile(r"(\.pt$|\.resume$|\.history-parts|/\.[^/]*\.tmp$)")
 VERSIONED = ("torch", "numpy", "pandas", "h5py", "sklearn", "scipy", "matplotlib", "seaborn", "yaml", "tqdm",
              "snakemake")  # fmt: skip
 
