@@ -28,12 +28,18 @@ from .topk import TopK
 
 
 def batch_topk(a: torch.Tensor, k_total: int) -> torch.Tensor:
-    """a ⊙ 1[a among the ``k_total`` largest entries of the whole (B, m) tensor]."""
-    flat = a.reshape(-1)
-    if k_total >= flat.numel():
+    """a ⊙ 1[a among the ``k_total`` largest entries of the whole (B, m) tensor], exactly ``k_total`` kept:
+
+        ã = a ⊙ (1[a > τ] + 1[a = τ, among the first n_ties such entries in row-major order])
+
+    τ = the k_total-th largest entry of a (entries ≤ 0 count as 0) and n_ties = k_total − #{a > τ}, both from the
+    radix select of ``select.py`` (no sort, no host sync): ties at τ are kept by index, first come first kept. When
+    τ is untied this equals ``torch.topk``'s selection, and the gradient is grad ⊙ the same mask."""
+    from .select import topk_mask_flat
+
+    if k_total >= a.numel():
         return a
-    values, indices = torch.topk(flat, k_total, sorted=False)
-    return torch.zeros_like(flat).scatter_(0, indices, values).reshape(a.shape)
+    return torch.where(topk_mask_flat(a, k_total), a, 0)
 
 
 def smallest_positive(a: torch.Tensor) -> torch.Tensor:

@@ -129,10 +129,14 @@ class JumpReLU(TopK):
 
     @torch.no_grad()
     def _init_from(self, pre: torch.Tensor, sae: str) -> None:
-        """Every θ_i = the smallest of the k_start·B largest pre-activations of this batch (floored at 10⁻⁶)."""
+        """Every θ_i = the smallest of the k_start·B largest pre-activations of this batch (floored at 10⁻⁶): the
+        (k_start·B)-th largest of max(pre, 0), by radix select (``kth_largest``, no sort, no host sync). The floor
+        makes the clamp at 0 immaterial: max(max(v, 0), 10⁻⁶) = max(v, 10⁻⁶), fewer than k_start·B positives too."""
+        from .select import kth_largest
+
         k = self.k_start if sae == "conv" else self._at(self.k_start).k_latent
-        flat = pre.detach().float().reshape(-1)
-        theta = torch.topk(flat, min(k * pre.shape[0], flat.numel()), sorted=False).values.min().clamp_min(1e-6)
+        theta, _ = kth_largest(pre.detach().float(), min(k * pre.shape[0], pre.numel()))
+        theta = theta.clamp_min(1e-6)
         self.log_theta[sae].fill_(0.0).add_(theta.log().to(self.log_theta[sae].device))
         self.pending[sae] = False
 
