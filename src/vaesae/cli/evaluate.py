@@ -56,7 +56,7 @@ def evaluate_checkpoint(dataset: str, seed: int, phase: str, checkpoint: str, pa
     monitor = MonitorConfig.from_params(params["eval"])
     device = resolve_device(params["device"], tf32=params["optim"]["tf32"])
     data = load_device_data(dataset, seed, val_fraction=split.val_fraction, shapes3d_n_val=split.shapes3d_n_val,
-                            n_eval=monitor.n_samples, device=device)  # fmt: skip
+                            n_eval=monitor.n_samples, device=device, part="eval")  # fmt: skip
     ckpt = load_checkpoint(checkpoint, map_location=device)
     check_phase(ckpt, phase, checkpoint)
     model = HybridVAESAE(data.channels, model_cfg).to(device)
