@@ -266,7 +266,7 @@ def start(tiny_cfg, dsprites_small, tmp_path_factory):
 def _runner(stage, method, params, data, out, init):
     return StageRunner(stage, dataset_file=str(data), seed=5, params=params, out_model=str(out / "model.pt"),
                        out_history=str(out / "history.csv"), init_checkpoint=str(init), method=method,
-                       progress=False)  # fmt: skip
+                       checkpoint_minutes=0, progress=False)  # fmt: skip
 
 
 def _same_state(a, b):

@@ -207,7 +207,7 @@ def start(tiny_cfg, dsprites_small, tmp_path_factory):
 def runner(stage, tiny_cfg, data, out, init, **kw):
     return StageRunner(stage, dataset_file=str(data), seed=3, params=stage_params(tiny_cfg, stage, NAME),
                        out_model=str(out / "model.pt"), out_history=str(out / "history.csv"), init_checkpoint=str(init),
-                       method=NAME, progress=False, **kw)  # fmt: skip
+                       method=NAME, progress=False, **{"checkpoint_minutes": 0, **kw})  # fmt: skip
 
 
 def test_a_registered_method_trains_extends_resumes_and_evaluates(threshold_method, start, tiny_cfg,

@@ -20,7 +20,7 @@ from vaesae.train.loop import HISTORY_COLUMNS, NonFiniteLossError, StageRunner
 from conftest import stage_params
 
 
-def run(stage, data, tmp, params, init=None, method="none", tag="", stop_after=None, checkpoint_every=1):
+def run(stage, data, tmp, params, init=None, method="none", tag="", stop_after=None, checkpoint_minutes=0, **kw):
     out = tmp / f"{stage}{tag}"
     runner = StageRunner(
         stage,
@@ -31,8 +31,9 @@ def run(stage, data, tmp, params, init=None, method="none", tag="", stop_after=N
         out_history=str(out / "history.csv"),
         init_checkpoint=None if init is None else str(init),
         method=method,
-        checkpoint_every=checkpoint_every,
+        checkpoint_minutes=checkpoint_minutes,
         progress=False,
+        **kw,
     )
     runner.run(stop_after=stop_after)
     return out
@@ -86,15 +87,20 @@ def test_history_is_byte_identical_across_runs(chain, dsprites_small):
     assert strip(a) == strip(b)
 
 
-def test_a_checkpoint_interval_saves_fewer_resume_files_and_resumes_to_the_same_numbers(chain, dsprites_small):
-    """checkpoint_every=2 over 4 epochs: a resume file after epoch 2 only (none after the last epoch). A job killed
-    after epoch 3 resumes from epoch 2, recomputes epoch 3, and ends bit for bit where the uninterrupted run did."""
+def test_resume_checkpoints_follow_the_clock_and_resume_to_the_same_numbers(chain, dsprites_small):
+    """checkpoint_minutes=10 with epochs ending 7, 14, 21 and 28 minutes into the job: one resume file, after the
+    epoch ending at 14 (the first >= 10 minutes after the start); the one at 28 is the last epoch, where model.pt
+    follows. A job killed after epoch 3 resumes from epoch 2, recomputes epoch 3, and ends bit for bit where the
+    uninterrupted run did."""
     assert chain["cfg"]["sparsify"]["epochs"] == 4
     args = ("sparsify", dsprites_small, chain["tmp"], chain["params"])
-    out = run(*args, init=chain["init"] / "model.pt", method="topk", tag="_every2", stop_after=3, checkpoint_every=2)
+    minutes = iter([0, 7, 14, 21, 28])  # the job's start, then the end of each epoch
+    clock = lambda: 60.0 * next(minutes)  # noqa: E731
+    out = run(*args, init=chain["init"] / "model.pt", method="topk", tag="_clock", stop_after=3,
+              checkpoint_minutes=10, clock=clock)  # fmt: skip
     state = load_checkpoint(out / "model.pt.resume")
-    assert state["epoch"] == 2 and len(state["history"]) == 2  # epoch 3 (index 2) was not checkpointed
-    run(*args, init=chain["init"] / "model.pt", method="topk", tag="_every2", checkpoint_every=2)
+    assert state["epoch"] == 2 and len(state["history"]) == 2  # epoch 3 (index 2) ended 7 minutes later: none
+    run(*args, init=chain["init"] / "model.pt", method="topk", tag="_clock", checkpoint_minutes=10)
     full = pd.read_csv(chain["topk"] / "history.csv").drop(columns="seconds")
     pd.testing.assert_frame_equal(full, pd.read_csv(out / "history.csv").drop(columns="seconds"))
     a, b = read_history(chain["topk"] / "history.h5"), read_history(out / "history.h5")
@@ -106,15 +112,16 @@ def test_a_checkpoint_interval_saves_fewer_resume_files_and_resumes_to_the_same_
 
     runner = StageRunner(*args[:1], dataset_file=str(dsprites_small), seed=7, params=chain["params"],
                          out_model=str(chain["tmp"] / "x/model.pt"), out_history=str(chain["tmp"] / "x/h.csv"),
-                         init_checkpoint=str(chain["init"] / "model.pt"), method="topk", checkpoint_every=3,
+                         init_checkpoint=str(chain["init"] / "model.pt"), method="topk", checkpoint_minutes=10,
                          progress=False)  # fmt: skip
-    assert [runner.checkpoint_due(e) for e in range(4)] == [False, False, True, False]
-    runner.checkpoint_every = 1
-    assert [runner.checkpoint_due(e) for e in range(4)] == [True, True, True, False]  # never after the last epoch
-    with pytest.raises(ValueError, match="checkpoint_every must be a positive number of epochs, got 0"):
+    runner._last_checkpoint = 0.0
+    assert [runner.checkpoint_due(e, 60.0 * m) for e, m in enumerate((9.9, 10, 30, 40))] == [False, True, True, False]
+    runner.checkpoint_minutes = 0
+    assert [runner.checkpoint_due(e, 0.0) for e in range(4)] == [True, True, True, False]  # never after the last
+    with pytest.raises(ValueError, match="checkpoint_minutes must be a number of minutes >= 0, got -1"):
         StageRunner(*args[:1], dataset_file=str(dsprites_small), seed=7, params=chain["params"],
                     out_model=str(chain["tmp"] / "y/model.pt"), out_history=str(chain["tmp"] / "y/h.csv"),
-                    init_checkpoint=str(chain["init"] / "model.pt"), method="topk", checkpoint_every=0)  # fmt: skip
+                    init_checkpoint=str(chain["init"] / "model.pt"), method="topk", checkpoint_minutes=-1)  # fmt: skip
 
 
 def test_killed_job_resumes_to_the_same_numbers(chain, dsprites_small):

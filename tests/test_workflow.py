@@ -363,10 +363,10 @@ def test_a_reporting_choice_never_retrains(tiny_run, section, key, value, expect
 
 @pytest.mark.slow
 def test_the_checkpoint_interval_reaches_the_training_jobs_and_retrains_nothing(tiny_run):
-    """checkpoint_every is a Snakemake resource of the four training rules, not a param: editing it reruns nothing,
+    """checkpoint_minutes is a Snakemake resource of the four training rules, not a param: editing it reruns nothing,
     and a job that does run gets it on its command line."""
-    cfg = dict(tiny_run["cfg"], checkpoint_every=3)
-    edited = tiny_run["tmp"] / "edited_checkpoint_every.yaml"
+    cfg = dict(tiny_run["cfg"], checkpoint_minutes=3)
+    edited = tiny_run["tmp"] / "edited_checkpoint_minutes.yaml"
     edited.write_text(yaml.safe_dump(cfg))
     proc = snakemake("-n", "all", "--cores", "2", "--configfile", str(edited))
     assert job_counts(proc.stdout + proc.stderr) == {}
@@ -374,7 +374,7 @@ def test_the_checkpoint_interval_reaches_the_training_jobs_and_retrains_nothing(
                        "init_sae", "sparsify", "extend")  # fmt: skip
     shells = [line for line in forced.stdout.splitlines() if "python -m vaesae.cli.train" in line]
     assert len(shells) == 2 * 2 * (2 + 2 + 1)  # datasets x seeds x (pretrain, init, topk, l1, extend)
-    assert all("--checkpoint-every 3 " in line for line in shells), shells[0]
+    assert all("--checkpoint-minutes 3 " in line for line in shells), shells[0]
 
 
 TOY_SPARSIFIER = '''"""A toy method: Top-k at k_end from the first epoch, with an auxiliary loss and a step counter as state."""

@@ -21,7 +21,7 @@ rule extend:
     threads: config["threads"]
     resources:
         gpu=1,
-        checkpoint_every=config["checkpoint_every"],  # a resource, not a param: changing it retrains nothing
+        checkpoint_minutes=config["checkpoint_minutes"],  # a resource, not a param: changing it retrains nothing
         mem_mb=mem_mb("extend"),
         runtime=runtime("extend"),
     params:
@@ -30,4 +30,4 @@ rule extend:
         "python -m vaesae.cli.train extend --method {wildcards.method} --dataset {input.data} "
         "--seed {wildcards.seed} --init {input.start} --params {params.cfg:q} --out-model {output.model} "
         "--out-history {output.history} --out-raw {output.raw} --threads {threads} "
-        "--checkpoint-every {resources.checkpoint_every} > {log} 2>&1"
+        "--checkpoint-minutes {resources.checkpoint_minutes} > {log} 2>&1"

@@ -17,7 +17,7 @@ rule init_sae:
     threads: config["threads"]
     resources:
         gpu=1,
-        checkpoint_every=config["checkpoint_every"],  # a resource, not a param: changing it retrains nothing
+        checkpoint_minutes=config["checkpoint_minutes"],  # a resource, not a param: changing it retrains nothing
         mem_mb=mem_mb("init_sae"),
         runtime=runtime("init_sae"),
     params:
@@ -26,4 +26,4 @@ rule init_sae:
         "python -m vaesae.cli.train init --dataset {input.data} --seed {wildcards.seed} --init {input.vae} "
         "--params {params.cfg:q} --out-model {output.model} --out-history {output.history} --out-raw {output.raw} "
         "--threads {threads} "
-        "--checkpoint-every {resources.checkpoint_every} > {log} 2>&1"
+        "--checkpoint-minutes {resources.checkpoint_minutes} > {log} 2>&1"

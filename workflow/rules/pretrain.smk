@@ -16,7 +16,7 @@ rule pretrain_vae:
     threads: config["threads"]
     resources:
         gpu=1,
-        checkpoint_every=config["checkpoint_every"],  # a resource, not a param: changing it retrains nothing
+        checkpoint_minutes=config["checkpoint_minutes"],  # a resource, not a param: changing it retrains nothing
         mem_mb=mem_mb("pretrain_vae"),
         runtime=runtime("pretrain_vae"),
     params:
@@ -25,4 +25,4 @@ rule pretrain_vae:
         "python -m vaesae.cli.train pretrain --dataset {input.data} --seed {wildcards.seed} "
         "--params {params.cfg:q} --out-model {output.model} --out-history {output.history} --out-raw {output.raw} "
         "--threads {threads} "
-        "--checkpoint-every {resources.checkpoint_every} > {log} 2>&1"
+        "--checkpoint-minutes {resources.checkpoint_minutes} > {log} 2>&1"

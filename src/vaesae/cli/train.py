@@ -2,7 +2,7 @@
 
     python -m vaesae.cli.train {pretrain,init,sparsify,extend} --dataset FILE.h5 --seed 42 --params JSON \
         [--init CKPT] [--method M] --out-model model.pt --out-history history.csv --out-raw history.h5 \
-        [--threads N] [--checkpoint-every N]
+        [--threads N] [--checkpoint-minutes N]
 
 ``--params`` carries only the config sections the stage uses (the Snakemake rule builds it from config.yaml).
 ``--method`` is a row of the methods table (``vaesae.methods``) for sparsify and extend (extend: a method with
@@ -34,8 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-history", required=True)
     ap.add_argument("--out-raw", default=None, help="raw per-epoch history (HDF5; default: --out-history with .h5)")
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--checkpoint-every", type=int, default=1, metavar="N",
-                    help="write the resume checkpoint every N epochs (a killed job redoes at most N)")
+    ap.add_argument("--checkpoint-minutes", type=float, default=10.0, metavar="N",
+                    help="write the resume checkpoint after the first epoch ending at least N minutes after the last "
+                         "one (0: after every epoch); a killed job loses about N minutes")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     shared = args.stage in ("pretrain", "init")
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         init_checkpoint=args.init,
         method=args.method,
         threads=args.threads,
-        checkpoint_every=args.checkpoint_every,
+        checkpoint_minutes=args.checkpoint_minutes,
         progress=not args.no_progress,
     )
     runner.run()

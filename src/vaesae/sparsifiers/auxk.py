@@ -87,7 +87,7 @@ class TopKAuxK(TopK):
     def observe(self, conv: SAEPass, latent: SAEPass) -> None:
         for name, p in (("conv", conv), ("latent", latent)):
             fired = (p.a > FIRE_THRESHOLD).any(0)
-            self.since[name] = torch.where(fired, torch.zeros_like(self.since[name]), self.since[name] + p.a.shape[0])
+            self.since[name].add_(p.a.shape[0]).masked_fill_(fired, 0.0)  # in place: a CUDA graph replays this
 
     def aux_loss(self, conv: SAEPass, latent: SAEPass) -> dict[str, torch.Tensor]:
         total = conv.x.new_zeros(())
@@ -114,5 +114,5 @@ class TopKAuxK(TopK):
 
     def load_state_dict(self, state: dict) -> None:
         for name in SAES:
-            self.since[name] = state[f"since_{name}"].to(self.since[name].device, torch.float64)
+            self.since[name].copy_(state[f"since_{name}"])
         self.samples_per_epoch = int(state["samples_per_epoch"])

@@ -24,6 +24,7 @@ import torch
 from vaesae.train.config import SparsifyConfig
 
 from .base import SAES, SAEPass
+from .select import topk_mask_flat
 from .topk import TopK
 
 
@@ -35,8 +36,6 @@ def batch_topk(a: torch.Tensor, k_total: int) -> torch.Tensor:
     τ = the k_total-th largest entry of a (entries ≤ 0 count as 0) and n_ties = k_total − #{a > τ}, both from the
     radix select of ``select.py`` (no sort, no host sync): ties at τ are kept by index, first come first kept. When
     τ is untied this equals ``torch.topk``'s selection, and the gradient is grad ⊙ the same mask."""
-    from .select import topk_mask_flat
-
     if k_total >= a.numel():
         return a
     return torch.where(topk_mask_flat(a, k_total), a, 0)
@@ -69,12 +68,11 @@ class BatchTopK(TopK):
             low = smallest_positive(p.a.detach()).double()
             theta = self.theta[name]
             ema = torch.where(theta < 0, low, theta + self.rate * (low - theta))
-            self.theta[name] = torch.where(torch.isfinite(low), ema, theta)
+            theta.copy_(torch.where(torch.isfinite(low), ema, theta))  # in place: a CUDA graph replays this
 
     def state_dict(self) -> dict:
         return {f"theta_{name}": float(self.theta[name]) for name in SAES}
 
     def load_state_dict(self, state: dict) -> None:
         for name in SAES:
-            self.theta[name] = torch.tensor(float(state[f"theta_{name}"]), dtype=torch.float64,
-                                            device=self.theta[name].device)  # fmt: skip
+            self.theta[name].fill_(float(state[f"theta_{name}"]))

@@ -39,6 +39,7 @@ from vaesae.train.config import SparsifyConfig
 
 from .base import SAES, SAEPass, Sparsity
 from .scale import input_scale
+from .select import kth_largest
 from .topk import TopK
 
 
@@ -132,8 +133,6 @@ class JumpReLU(TopK):
         """Every θ_i = the smallest of the k_start·B largest pre-activations of this batch (floored at 10⁻⁶): the
         (k_start·B)-th largest of max(pre, 0), by radix select (``kth_largest``, no sort, no host sync). The floor
         makes the clamp at 0 immaterial: max(max(v, 0), 10⁻⁶) = max(v, 10⁻⁶), fewer than k_start·B positives too."""
-        from .select import kth_largest
-
         k = self.k_start if sae == "conv" else self._at(self.k_start).k_latent
         theta, _ = kth_largest(pre.detach().float(), min(k * pre.shape[0], pre.numel()))
         theta = theta.clamp_min(1e-6)

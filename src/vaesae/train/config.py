@@ -87,7 +87,7 @@ class StageLR:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """``optim``: AdamW and the step (batch size, gradient clipping, TF32, bf16 autocast)."""
+    """``optim``: AdamW and the step (batch size, gradient clipping, TF32, bf16 autocast, CUDA graphs)."""
 
     lr: float
     betas: tuple[float, float]
@@ -97,6 +97,7 @@ class OptimConfig:
     tf32: bool
     bf16: bool
     lr_per_stage: StageLR
+    cuda_graphs: bool = True  # replay each step as a CUDA graph on CUDA (vaesae.train.step); no effect on the CPU
 
     def __post_init__(self):
         _freeze(self, betas=tuple(self.betas))

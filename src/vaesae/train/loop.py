@@ -5,14 +5,18 @@
     sparsify  stage 3: joint, L = R + KL_fb (β = 1) + L_SAE,conv + L_SAE,latent (+ aux), the method's sparsifier
     extend    stage 3 continued at the sparsifier's final sparsity from the method's stage-3 checkpoint
 
-The loop owns what is common: epochs and batches, the NaN check, loss accumulation on the device (no host sync in
-a step), the history rows, resume checkpoints and the outputs; the stage object owns the rest. Every epoch ends
-with an evaluation of the network as it came out of training on the fixed evaluation set (a row of
-``history.csv`` and the epoch's raw measurements in ``history.h5``, ``vaesae.train.history``) and an atomic resume
-checkpoint next to the outputs, so a killed job restarts from its last complete epoch. Anything that changes the
-network between epochs (revival) runs at the start of the next epoch, never between training and evaluation. Each
-epoch reseeds torch from (seed, stage, epoch), so a resumed run draws the same batches and noise as an
-uninterrupted one.
+The loop owns what is common: epochs and batches, the NaN check, the history rows, resume checkpoints and the
+outputs; the step itself (loss accumulation on the device, no host sync, eager or replayed as a CUDA graph) is
+``vaesae.train.step``; the stage object owns the rest. Every epoch ends with an evaluation of the network as it came
+out of training on the fixed evaluation set (a row of ``history.csv`` and the epoch's raw measurements in
+``history.h5``, ``vaesae.train.history``). After an epoch that ends at least ``checkpoint_minutes`` after the last
+resume checkpoint (or the job's start) an atomic resume checkpoint is written next to the outputs, so a killed job
+restarts from its last checkpointed epoch and loses at most that many minutes. Anything that changes the network
+between epochs (revival) runs at the start of the next epoch, never between training and evaluation. Each epoch
+reseeds torch from (seed, stage, epoch), so a resumed run draws the same batches and noise as an uninterrupted one.
+
+A job that ``device: auto`` puts on the CPU because torch sees no GPU stops at once when its work would take more
+than about an hour there (``vaesae.train.cost``); ``device: cpu`` insists.
 """
 
 from __future__ import annotations
@@ -35,8 +39,10 @@ from vaesae.io import atomic_path
 from vaesae.models.hybrid import HybridVAESAE, count_parameters
 from vaesae.train.checkpoint import load_checkpoint, save_checkpoint
 from vaesae.train.config import STAGE_NAMES, StageConfig
+from vaesae.train.cost import check_cpu_fallback, training_flops
 from vaesae.train.history import HistoryParts, flatten
 from vaesae.train.stages import STAGES as STAGE_CLASSES
+from vaesae.train.step import make_stepper
 
 log = logging.getLogger("vaesae.train")
 
@@ -87,14 +93,16 @@ class StageRunner:
         method: str = "none",
         phase: str | None = None,
         threads: int = 0,
-        checkpoint_every: int = 1,
+        checkpoint_minutes: float = 10.0,
         progress: bool = True,
+        clock=time.monotonic,
+        graph_backend=None,
     ):
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
-        if checkpoint_every < 1:
-            raise ValueError(f"checkpoint_every must be a positive number of epochs, got {checkpoint_every}")
-        self.checkpoint_every = checkpoint_every
+        if not checkpoint_minutes >= 0:
+            raise ValueError(f"checkpoint_minutes must be a number of minutes >= 0, got {checkpoint_minutes}")
+        self.checkpoint_minutes, self.clock, self.graph_backend = float(checkpoint_minutes), clock, graph_backend
         if stage != "pretrain" and init_checkpoint is None:
             raise ValueError(f"stage {stage} needs the previous stage's checkpoint")
         self.cfg = StageConfig.from_params(stage, params, method)
@@ -116,6 +124,9 @@ class StageRunner:
                                      device=self.device)  # fmt: skip
         self.phase = phase or phase_of(stage, method)
         self.epochs = self.cfg.epochs
+        self.cpu_estimate_s = check_cpu_fallback(
+            self.cfg.device, self.device, f"stage {stage} ({self.data.name}, seed {seed}, method {method}, "
+            f"{self.epochs} epochs)", self.work_flops())  # fmt: skip
         self.eval_images = self.data.eval_images()
         self.eval_factors = self.data.eval_factors()
         self.probe_u8 = self.eval_images[: self.cfg.monitor.batch_size]  # revival's spread probe
@@ -137,18 +148,25 @@ class StageRunner:
         extra = self.stage.extra_param_groups()
         optim = self.cfg.optim
         lr = optim.lr_for(self.stage_name)
+        cuda = self.device.type == "cuda"
+        capturable = cuda and optim.cuda_graphs  # AdamW's step count on the device: a CUDA graph can replay it
         self.optimizer = torch.optim.AdamW(
             [{"params": self.trainable}, *extra],
             lr=lr,
             betas=optim.betas,
             weight_decay=optim.weight_decay,
-            fused=self.device.type == "cuda",
+            fused=cuda,
+            capturable=capturable,
         )
         self.trainable = [p for group in self.optimizer.param_groups for p in group["params"]]
         lrs = [group["lr"] for group in self.optimizer.param_groups]
         self.stage.restore(self.optimizer, start)
         for group, group_lr in zip(self.optimizer.param_groups, lrs):  # a restored optimizer runs at this stage's
-            group["lr"] = group_lr  # learning rates
+            group["lr"] = group_lr  # learning rates, and capturable as this run needs it
+            group["capturable"] = capturable
+        self._steps_on_device()
+        self.stepper = make_stepper(self.stage, self.optimizer, self.trainable, optim, self.device,
+                                    backend=self.graph_backend)  # fmt: skip
         log.info(
             "%s %s seed %d: %d trainable / %d total parameters (VAE %d, conv SAE %d, latent SAE %d) on %s",
             self.stage_name,
@@ -161,6 +179,23 @@ class StageRunner:
             count_parameters(self.model.latent_sae),
             self.device,
         )
+
+    def _steps_on_device(self) -> None:
+        """A capturable AdamW keeps each parameter's step count on the parameter's device (a restored state may
+        bring it as a host tensor)."""
+        for group in self.optimizer.param_groups:
+            if not group.get("capturable"):
+                continue
+            for p in group["params"]:
+                state = self.optimizer.state.get(p)
+                if state and "step" in state:
+                    state["step"] = state["step"].to(device=p.device, dtype=torch.float32)
+
+    def work_flops(self) -> float:
+        """FLOP of this job's training epochs (``vaesae.train.cost``)."""
+        bs = self.cfg.optim.batch_size
+        images = max(1, len(self.data.train_idx) // bs) * bs
+        return training_flops(self.stage_name, self.cfg.model, self.data.channels, images, self.epochs)
 
     # ------------------------------------------------------------------ one epoch
     def train_epoch(self, epoch: int) -> dict:
@@ -175,27 +210,10 @@ class StageRunner:
         self.stage.start_epoch(self.optimizer, self.probe_u8.float().div(255.0), sparsity, samples)
         self.model.train()
         perm = self.data.train_idx[torch.randperm(len(self.data.train_idx), device=self.device)]
-        names: list[str] = []
-        sums = torch.zeros(0, dtype=torch.float64, device=self.device)
-        first_bad = torch.full((), -1, dtype=torch.long, device=self.device)
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=optim.bf16)
-        for step in range(n_steps):
-            x = self.data.images[perm[step * bs : (step + 1) * bs]].float().div_(255.0)
-            with autocast:
-                terms = self.stage.loss(x, sparsity, beta)
-            loss = terms["loss"]
-            bad = ~torch.isfinite(loss)
-            first_bad = torch.where(bad & (first_bad < 0), torch.full_like(first_bad, step), first_bad)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.stage.before_step()
-            torch.nn.utils.clip_grad_norm_(self.trainable, optim.grad_clip)
-            self.optimizer.step()
-            values = torch.stack([t.detach() for t in terms.values()]).double()  # one device op per step
-            if step == 0:
-                names, sums = list(terms), torch.zeros_like(values)
-            sums += values
-        bad_step = int(first_bad.item())
+        self.stepper.begin_epoch()
+        self.stepper.run_epoch(lambda i: self.data.batch(perm[i * bs : (i + 1) * bs]), n_steps, sparsity, beta,
+                               key=(tuple(sparsity), beta, samples))  # fmt: skip
+        names, sums, bad_step = self.stepper.end_epoch()
         if bad_step >= 0:
             raise NonFiniteLossError(
                 f"non-finite loss in stage {self.stage_name} ({self.data.name}, seed {self.seed}, method "
@@ -226,23 +244,29 @@ class StageRunner:
     def _resume(self) -> tuple[int, list[dict]]:
         if not self.resume_path.exists():
             return 0, []
-        state = load_checkpoint(self.resume_path, map_location=self.device)
+        # Onto the host: the RNG state must stay a CPU ByteTensor (torch.set_rng_state rejects any other device);
+        # load_state_dict moves the model's, AdamW's, revival's and the sparsifier's tensors where they belong.
+        state = load_checkpoint(self.resume_path, map_location="cpu")
         if state.get("fingerprint") != self.fp:
             log.warning("ignoring %s: it belongs to a different configuration", self.resume_path)
             self.parts.clear()
             return 0, []
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        for group in self.optimizer.param_groups:
+            group["capturable"] = self.device.type == "cuda" and self.cfg.optim.cuda_graphs
+        self._steps_on_device()
         self.stage.load_resume_state(state)
         torch.set_rng_state(state["rng_cpu"])
         self.parts.keep_before(int(state["epoch"]))
         log.info("resuming %s from %s after epoch %d", self.stage_name, self.resume_path, state["epoch"] - 1)
         return int(state["epoch"]), list(state["history"])
 
-    def checkpoint_due(self, epoch: int) -> bool:
-        """A resume checkpoint after 0-based ``epoch``: every ``checkpoint_every`` epochs, never after the last one
-        (``model.pt`` follows at once)."""
-        return (epoch + 1) % self.checkpoint_every == 0 and epoch + 1 < self.epochs
+    def checkpoint_due(self, epoch: int, now: float) -> bool:
+        """A resume checkpoint after 0-based ``epoch`` ending at time ``now`` (seconds, ``clock``): when at least
+        ``checkpoint_minutes`` have passed since the last one (or the job's start; 0: after every epoch), never
+        after the last epoch (``model.pt`` follows at once)."""
+        return epoch + 1 < self.epochs and now - self._last_checkpoint >= 60.0 * self.checkpoint_minutes
 
     def resume_payload(self, epoch: int, rows: list[dict]) -> dict:
         """What a killed job resumes from after 0-based ``epoch``: model, AdamW, the stage's state, RNG, history."""
@@ -259,6 +283,7 @@ class StageRunner:
     def run(self, stop_after: int | None = None) -> pd.DataFrame:
         """Train all epochs (``stop_after`` ends early without writing outputs: used to test resumption)."""
         start_epoch, rows = self._resume()
+        self._last_checkpoint = self.clock()
         if start_epoch == 0:
             self.parts.clear()
         bar = tqdm(
@@ -286,8 +311,10 @@ class StageRunner:
             self.parts.write(epoch, flatten(metrics, record), {**row, **rows[-1]})
             bar.set_postfix(loss=f"{row['loss']:.4g}", mig=f"{row['mig']:.3f}")
             log.info("epoch %d: %s", epoch, {c: rows[-1][c] for c in HISTORY_COLUMNS[5:] if rows[-1][c] is not None})
-            if self.checkpoint_due(epoch):
+            now = self.clock()
+            if self.checkpoint_due(epoch, now):
                 save_checkpoint(self.resume_path, self.resume_payload(epoch, rows))
+                self._last_checkpoint = now
             if stop_after is not None and epoch + 1 >= stop_after:
                 return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
         history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)

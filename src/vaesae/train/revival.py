@@ -127,7 +127,7 @@ class Revival:
         self.cfg = cfg
         self.total_active = torch.zeros(m, dtype=torch.float64, device=device)
         self.epoch_active = torch.zeros(m, dtype=torch.float64, device=device)
-        self.epoch_samples = 0
+        self._samples = torch.zeros((), dtype=torch.long, device=device)  # samples observed this epoch
         self.inactive_streak = torch.zeros(m, dtype=torch.long, device=device)
         self.epochs_done = 0  # stage-3 epochs completed, extended training included
         self.pending = torch.empty(0, dtype=torch.long, device=device)
@@ -136,12 +136,22 @@ class Revival:
         self._boost = torch.zeros(m, dtype=torch.float32, device=device)
         self._spread = torch.zeros(m, dtype=torch.float32, device=device)
 
+    @property
+    def epoch_samples(self) -> int:
+        """Training samples observed this epoch (read once per epoch: a host sync)."""
+        return int(self._samples.item())
+
+    @epoch_samples.setter
+    def epoch_samples(self, value: int) -> None:
+        self._samples.fill_(int(value))
+
     def observe(self, a: torch.Tensor) -> None:
-        """Count active neurons of a batch of ã (B, m) on the device, without a host sync."""
+        """Count active neurons of a batch of ã (B, m) on the device, in place and without a host sync (a CUDA graph
+        replays this)."""
         active = (a > 0).sum(0, dtype=torch.float64)
         self.epoch_active += active
         self.total_active += active
-        self.epoch_samples += a.shape[0]
+        self._samples.add_(a.shape[0])
 
     def start_epoch(
         self,
@@ -212,7 +222,7 @@ class Revival:
     def reset_epoch(self) -> None:
         """Forget this epoch's counts (n_i since stage 3 began, the streaks, the epoch count and pending stay)."""
         self.epoch_active.zero_()
-        self.epoch_samples = 0
+        self._samples.zero_()
 
     def state_dict(self) -> dict:
         return {
@@ -227,10 +237,10 @@ class Revival:
 
     def load_state_dict(self, state: dict) -> None:
         dev = self.total_active.device
-        self.total_active = state["total_active"].to(dev)
-        self.epoch_active = state["epoch_active"].to(dev)
+        self.total_active.copy_(state["total_active"])
+        self.epoch_active.copy_(state["epoch_active"])
         self.epoch_samples = int(state["epoch_samples"])
-        self.inactive_streak = state["inactive_streak"].to(dev)
+        self.inactive_streak.copy_(state["inactive_streak"])
         self.epochs_done = int(state["epochs_done"])
         self.pending = state.get("pending", torch.empty(0, dtype=torch.long)).to(dev)
         self.donors = state.get("donors", torch.empty(0, dtype=torch.long)).to(dev)
