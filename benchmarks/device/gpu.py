@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Run the real workflow on a lent GPU machine that has torch but no Snakemake and no network.
 
-The machine (the device tool's ``nvidia-h100-x1``) starts bare, runs one command for at most 10 minutes, keeps
+The machine (the device tool's ``nvidia-h200``) starts bare, runs one command for at most 10 minutes, keeps
 processes started in a new session while it stays warm, and returns at most 8 files of 16 MiB from ``$OUT``. This
-script is the whole protocol; it needs only the standard library, so it runs before anything is installed:
+script is the protocol for a whole workflow run (a 15-minute session measures with ``gpu_session.py`` instead); it
+needs only the standard library, so it runs before anything is installed:
 
     python3 benchmarks/device/gpu.py env                      # install the carried wheels, print versions, check CUDA
     python3 benchmarks/device/gpu.py start /tmp/run --configfile benchmarks/device/dsprites-seed42.yaml
