@@ -272,6 +272,26 @@ def test_the_quick_and_tiny_presets_are_far_below_the_fallback_limit(preset):
             assert seconds < cost.CPU_FALLBACK_LIMIT_S / 10, (dataset, stage, seconds)
 
 
+@pytest.mark.parametrize("preset", [None, "quick", "tiny"])
+def test_the_flop_count_from_the_architecture_is_torchs(preset):
+    """forward_flops against torch.utils.flop_counter on the meta device (the slow, obvious count)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vaesae.models.hybrid import HybridVAESAE
+
+    cfg = _model(load_config(preset))
+    for channels in (1, 3):
+        with torch.device("meta"):
+            model = HybridVAESAE(channels, cfg)
+            x = torch.empty(2, channels, 64, 64)
+        with FlopCounterMode(display=False) as vae:
+            model.vae(x)
+        with FlopCounterMode(display=False) as whole:
+            model(x, 5, 1)
+        counted = (vae.get_total_flops() / 2, (whole.get_total_flops() - vae.get_total_flops()) / 2)
+        assert cost.forward_flops(cfg, channels) == counted
+
+
 def test_the_paper_run_is_over_the_limit_even_on_many_cpu_threads():
     cfg = load_config(None)
     over = {(d, s) for d, s, images, epochs in _jobs(cfg)

@@ -4,9 +4,9 @@
     FLOP of the job          = FLOP per image · ⌊N_train / B⌋ · B · epochs
     CPU seconds  (estimate)  = FLOP of the job / (CPU_GFLOPS_PER_THREAD · 10⁹ · torch threads)
 
-F_fwd is counted by ``torch.utils.flop_counter`` on the meta device (no memory, no arithmetic): pretraining trains
-the VAE; SAE initialisation runs the VAE forward only and trains the two SAEs; stage 3 and extended training train
-everything. ``CPU_GFLOPS_PER_THREAD`` is what a paper-scale stage-3 epoch reached on this project's CPU machine
+F_fwd is counted from the architecture (:func:`forward_flops`; ``torch.utils.flop_counter`` gives the same, tested):
+pretraining trains the VAE; SAE initialisation runs the VAE forward only and trains the two SAEs; stage 3 and
+extended training train everything. ``CPU_GFLOPS_PER_THREAD`` is what a paper-scale stage-3 epoch reached on this project's CPU machine
 (BENCHMARKS.md: 307 TFLOP in 3,348 s on 2 threads, about 46 GFLOP/s per thread), rounded up, so that the estimate
 errs short.
 
@@ -32,21 +32,27 @@ CPU_GFLOPS_PER_THREAD = 50.0
 CPU_FALLBACK_LIMIT_S = 3600.0
 
 
-def forward_flops(model_cfg: ModelConfig, channels: int, k: int | None = None) -> tuple[float, float]:
-    """(VAE, SAEs) forward FLOP per image, counted on the meta device."""
-    from torch.utils.flop_counter import FlopCounterMode
+def forward_flops(model_cfg: ModelConfig, channels: int) -> tuple[float, float]:
+    """(VAE, SAEs) forward FLOP per image (2 per multiply-add), from the architecture of ``vaesae.models``:
 
-    from vaesae.models.hybrid import HybridVAESAE
+        encoder  Σ_i (64/2^i)² · c_{i−1} · c_i · 4²  +  s² · c_n · h_ch · 3²  +  D · f  +  f · 2L
+        decoder  L · f  +  f · D  +  s² · h_ch · c_n · 3²  +  Σ transposed 4×4 convs (input side)² · c_in · c_out · 4²
+        SAEs     2 · D · m  +  2 · L · m_lat                        (encode and decode, ã used densely)
 
-    with torch.device("meta"):
-        model = HybridVAESAE(channels, model_cfg)
-        x = torch.empty(2, channels, 64, 64)
-    with FlopCounterMode(display=False) as counter:
-        model.vae(x)
-    vae = counter.get_total_flops() / 2
-    with FlopCounterMode(display=False) as counter:
-        model(x, k or model_cfg.conv_sae_neurons, 1)
-    return vae, counter.get_total_flops() / 2 - vae
+    with c_0 = C, s = 64/2^n, D = h_ch · s², f = fc_hidden. The same count as ``torch.utils.flop_counter``
+    (tested), without its first-use cost (about 1.5 s per job, to set up the meta device).
+    """
+    c = [channels, *model_cfg.encoder_channels]
+    n, h_ch, f, lat = len(c) - 1, model_cfg.h_channels, model_cfg.fc_hidden, model_cfg.latent_dim
+    s = 64 // 2**n
+    d = h_ch * s * s
+    enc = sum((64 // 2 ** (i + 1)) ** 2 * c[i] * c[i + 1] * 16 for i in range(n)) + s * s * c[-1] * h_ch * 9
+    enc += d * f + f * 2 * lat
+    rev = [*reversed(model_cfg.encoder_channels), channels]
+    dec = lat * f + f * d + s * s * h_ch * rev[0] * 9
+    dec += sum((s * 2**i) ** 2 * rev[i] * rev[i + 1] * 16 for i in range(n))
+    saes = 2 * d * model_cfg.conv_sae_neurons + 2 * lat * model_cfg.latent_sae_neurons
+    return 2.0 * (enc + dec), 2.0 * saes
 
 
 def training_flops(stage: str, model_cfg: ModelConfig, channels: int, images_per_epoch: int, epochs: int) -> float:
