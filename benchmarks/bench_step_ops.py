@@ -84,24 +84,9 @@ def count_step_ops(runner: StageRunner, epoch: int) -> dict:
     and the host-sync ops among them."""
     sparsity, beta, batch, _ = _prepare(runner, epoch)
     runner.stepper.step(batch(0), sparsity, beta)  # the run's first step: one-time set-ups
-    log = OpLog()
-    step = runner.optimizer.step
-    optimizer_ops = OpLog()
-
-    def optimizer_step(*a, **kw):
-        log.paused = True
-        try:
-            with optimizer_ops:
-                return step(*a, **kw)
-        finally:
-            log.paused = False
-
-    runner.optimizer.step = optimizer_step
-    try:
-        with log:
-            runner.stepper.step(batch(1), sparsity, beta)
-    finally:
-        del runner.optimizer.step
+    log, optimizer_ops = OpLog(), OpLog()
+    with log.without(runner.optimizer, "step", into=optimizer_ops), log:
+        runner.stepper.step(batch(1), sparsity, beta)
     return {"k": sparsity.k, "ops": len(log.ops), "kernel_ops": log.kernels(), "adamw_ops": len(optimizer_ops.ops),
             "syncs": log.syncs(),
             "top": log.counts().most_common(8)}  # fmt: skip

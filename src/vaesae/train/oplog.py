@@ -12,6 +12,7 @@ GPU. On CUDA each op is one kernel launch or a few.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -39,6 +40,25 @@ class OpLog(TorchDispatchMode):
         if not self.paused:
             self.ops.append(func.overloadpacket.__name__)
         return func(*args, **(kwargs or {}))
+
+    @contextlib.contextmanager
+    def without(self, obj, name: str, into: "OpLog | None" = None):
+        """Leave the calls of ``obj.<name>`` out of this log (``into``: log them there instead)."""
+        fn = getattr(obj, name)
+
+        def call(*a, **kw):
+            self.paused = True
+            try:
+                with into if into is not None else contextlib.nullcontext():
+                    return fn(*a, **kw)
+            finally:
+                self.paused = False
+
+        setattr(obj, name, call)
+        try:
+            yield self
+        finally:
+            delattr(obj, name)
 
     def kernels(self) -> int:
         """The ops that do work (all but VIEW_OPS): on CUDA, about one kernel launch each."""
