@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -74,3 +76,33 @@ def test_carried_wheels_are_unzipped_without_pip_and_come_after_the_images_packa
     import carriedpkg
 
     assert carriedpkg.VALUE == 42
+
+
+def _python312() -> str | None:
+    """A working Python 3.12 (pyenv's shim on PATH may name one that is installed but not selected)."""
+    pyenv = sorted(map(str, Path.home().glob(".pyenv/versions/3.12*/bin/python3.12")))
+    candidates = [shutil.which("python3.12"), *pyenv]
+    for exe in filter(None, candidates):
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            if subprocess.run([exe, "--version"], capture_output=True, timeout=30).returncode == 0:
+                return exe
+    return None
+
+
+PY312 = _python312()
+
+
+@pytest.mark.skipif(PY312 is None, reason="needs a python3.12 (the GPU machine's version) on PATH")
+def test_the_script_and_the_sources_compile_and_the_session_runs_under_python_3_12(tmp_path):
+    """The GPU machine runs Python 3.12.3 with its own torch, which this machine cannot install for 3.12: so here the
+    script and every source file are compiled by a 3.12, and the script's standard-library part (the session and its
+    JSON, the wheel unpacking) runs under it."""
+    files = [str(SCRIPT), *map(str, (ROOT / "src").rglob("*.py")), *map(str, (ROOT / "benchmarks").rglob("*.py"))]
+    proc = subprocess.run([PY312, "-m", "py_compile", *files], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    code = (f"import sys; sys.path.insert(0, {str(SCRIPT.parent)!r}); import gpu_session as g; "
+            f"s = g.Session(__import__('pathlib').Path({str(tmp_path)!r}), 60); s.run('x', lambda: {{'v': 1}}); "
+            "print(sys.version_info[:2])")  # fmt: skip
+    proc = subprocess.run([PY312, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0 and "(3, 12)" in proc.stdout, proc.stderr
+    assert json.loads((tmp_path / "session.json").read_text())["sections"]["x"]["v"] == 1
