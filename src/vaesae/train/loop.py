@@ -148,23 +148,20 @@ class StageRunner:
         extra = self.stage.extra_param_groups()
         optim = self.cfg.optim
         lr = optim.lr_for(self.stage_name)
-        cuda = self.device.type == "cuda"
-        capturable = cuda and optim.cuda_graphs  # AdamW's step count on the device: a CUDA graph can replay it
         self.optimizer = torch.optim.AdamW(
             [{"params": self.trainable}, *extra],
             lr=lr,
             betas=optim.betas,
             weight_decay=optim.weight_decay,
-            fused=cuda,
-            capturable=capturable,
+            fused=self.device.type == "cuda",
+            capturable=self.capturable,
         )
         self.trainable = [p for group in self.optimizer.param_groups for p in group["params"]]
         lrs = [group["lr"] for group in self.optimizer.param_groups]
         self.stage.restore(self.optimizer, start)
         for group, group_lr in zip(self.optimizer.param_groups, lrs):  # a restored optimizer runs at this stage's
-            group["lr"] = group_lr  # learning rates, and capturable as this run needs it
-            group["capturable"] = capturable
-        self._steps_on_device()
+            group["lr"] = group_lr  # learning rates
+        self._make_capturable()
         self.stepper = make_stepper(self.stage, self.optimizer, self.trainable, optim, self.device,
                                     backend=self.graph_backend)  # fmt: skip
         log.info(
@@ -180,11 +177,17 @@ class StageRunner:
             self.device,
         )
 
-    def _steps_on_device(self) -> None:
-        """A capturable AdamW keeps each parameter's step count on the parameter's device (a restored state may
-        bring it as a host tensor)."""
+    @property
+    def capturable(self) -> bool:
+        """AdamW keeps its step count on the device, so that a CUDA graph can replay the step (CUDA graphs on)."""
+        return self.device.type == "cuda" and self.cfg.optim.cuda_graphs
+
+    def _make_capturable(self) -> None:
+        """Every AdamW group as capturable as this run needs, whatever a restored state said, and a capturable
+        group's step counts on the parameters' device (a restored state brings them as host tensors)."""
         for group in self.optimizer.param_groups:
-            if not group.get("capturable"):
+            group["capturable"] = self.capturable
+            if not self.capturable:
                 continue
             for p in group["params"]:
                 state = self.optimizer.state.get(p)
@@ -253,9 +256,7 @@ class StageRunner:
             return 0, []
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        for group in self.optimizer.param_groups:
-            group["capturable"] = self.device.type == "cuda" and self.cfg.optim.cuda_graphs
-        self._steps_on_device()
+        self._make_capturable()
         self.stage.load_resume_state(state)
         torch.set_rng_state(state["rng_cpu"])
         self.parts.keep_before(int(state["epoch"]))
