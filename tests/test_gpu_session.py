@@ -25,7 +25,7 @@ def test_the_session_runs_every_section_and_writes_its_json(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads((out / "session.json").read_text())
     sections = result["sections"]
-    assert list(sections) == ["env", "steps", "eval_checkpoint", "resume", "chain"]
+    assert list(sections) == ["env", "steps", "graph_check", "eval_checkpoint", "resume", "chain"]
     assert all(s["status"] == "ok" for s in sections.values()), {k: s.get("error") for k, s in sections.items()}
     assert sections["env"]["commit"] == "abc123" and sections["env"]["imports"]["jsonschema"] == "image"
     rows = sections["steps"]["rows"]
@@ -36,6 +36,9 @@ def test_the_session_runs_every_section_and_writes_its_json(tmp_path):
     assert not any(r["graph"] for r in rows)  # no CUDA here: eager steps whatever the key says
     counted = [r for r in rows if "ops" in r]
     assert len(counted) == 2 and all(r["ops"] > 100 and r["syncs"] == 0 for r in counted)
+    check = sections["graph_check"]["methods"]["jumprelu"]  # no CUDA: both runs eager, so bit for bit
+    assert check["max_rel_loss_diff"] == 0.0 and check["max_rel_param_diff"] == 0.0 and not check["suspicious"]
+    assert check["graph_used"] is False
     ev = sections["eval_checkpoint"]
     assert ev["eval_images"] == 300 and ev["eval_s"] > 0 and ev["checkpoint_gb"] > 0
     assert sections["resume"]["resumed_at_epoch"] == 2 and sections["resume"]["epochs"] == 4

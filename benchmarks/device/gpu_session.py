@@ -12,6 +12,9 @@ its ``seconds`` and its numbers):
     steps       per method (every row of the methods table), at k_start (500) and k_end (50), TF32 and bf16, eager
                 and CUDA-graph: ms per stage-3 step (median of 3 timings of --steps steps after a warm-up pass that
                 also captures the graph), the implied paper-scale epoch (x 1,152 steps), aten ops per eager step
+    graph_check per method, one stage-3 epoch from the same start with eager steps and with CUDA-graph replays: the
+                two histories' loss terms and the models should agree to the GPU's rounding (its kernels are not
+                deterministic); a replay that computed something else shows here
     eval        the per-epoch evaluation (StageRunner.evaluate) on the paper's 10,000 monitor images
     checkpoint  the resume checkpoint (model + AdamW, 0.82 GB) saved atomically, device-to-host copy included
     resume      a stage-3 job killed after 2 of 4 epochs, resumed from its resume file on the GPU (the RNG state must
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import statistics
@@ -188,6 +192,36 @@ def _free() -> None:
         torch.cuda.empty_cache()
 
 
+def section_graph_check(args, cfg, data: Path, tmp: Path) -> dict:
+    """Eager and graph runs of one epoch per method, same seed and start: the largest relative differences."""
+    import torch
+    from bench_step_ops import make_runner
+
+    from vaesae import methods as method_table
+
+    out = {}
+    for method in args.methods or list(method_table.METHODS):
+        rows, models = [], []
+        for graphs in (False, True):
+            runner = make_runner(cfg, method, data, tmp, device=args.device, graphs=graphs, n_eval=1000)
+            rows.append(runner.train_epoch(0))
+            models.append({k: v.detach().float().cpu() for k, v in runner.model.state_dict().items()})
+            out.setdefault(method, {})["graph_used" if graphs else "eager_steps"] = (
+                getattr(runner.stepper, "captures", 0) > 0 if graphs else True)
+            del runner
+            _free()
+        terms = [k for k in rows[0] if k.startswith("loss") or k in ("recon", "kl", "l0", "l0_latent")]
+        rel = {k: abs(rows[0][k] - rows[1][k]) / max(abs(rows[0][k]), 1e-12) for k in terms
+               if isinstance(rows[0][k], float)}  # fmt: skip
+        param = max(float((a - models[1][k]).abs().max() / a.abs().max().clamp_min(1e-12))
+                    for k, a in models[0].items() if a.is_floating_point())  # fmt: skip
+        out[method].update(max_rel_loss_diff=max(rel.values()), rel_loss_diff=rel, max_rel_param_diff=param,
+                           suspicious=max(rel.values()) > 1e-2 or not math.isfinite(param))  # fmt: skip
+        print(f"   {method:13s} graph vs eager: loss terms within {max(rel.values()):.2e}, parameters within "
+              f"{param:.2e}", flush=True)  # fmt: skip
+    return {"methods": out, "torch_deterministic": torch.are_deterministic_algorithms_enabled()}
+
+
 def section_eval_and_checkpoint(args, cfg, data: Path, tmp: Path) -> dict:
     import torch
     from bench_step_ops import make_runner
@@ -329,7 +363,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     ap.add_argument("--tiny", action="store_true", help="the tiny preset's model and sizes (CPU rehearsal)")
     ap.add_argument("--budget-s", type=float, default=470.0, help="wall-clock budget of the whole call")
-    ap.add_argument("--reserve-s", type=float, default=150.0, help="kept for the sections after the step timings")
+    ap.add_argument("--reserve-s", type=float, default=210.0, help="kept for the sections after the step timings")
     ap.add_argument("--steps", type=int, default=20, help="steps per timing")
     ap.add_argument("--images", type=int, default=65536, help="procedural dSprites images (10,000+ monitor images)")
     ap.add_argument("--methods", nargs="*", default=None, help="default: every method of the methods table")
@@ -350,6 +384,7 @@ def main(argv=None) -> int:
         data = tmp / "dsprites.h5"
         make_procedural("dsprites", data, subset=args.images, progress=False)
         session.run("steps", lambda: section_steps(args, cfg, data, tmp, session), needs_s=args.reserve_s)
+        session.run("graph_check", lambda: section_graph_check(args, cfg, data, tmp), needs_s=60)
         session.run("eval_checkpoint", lambda: section_eval_and_checkpoint(args, cfg, data, tmp), needs_s=30)
         session.run("resume", lambda: section_resume(args, cfg, data, tmp), needs_s=30)
         session.run("chain", lambda: section_chain(args, cfg, data, tmp), needs_s=40)
