@@ -85,6 +85,6 @@ def check_cpu_fallback(requested: str, device: torch.device, what: str, flops: f
             "the GPU (nvidia-smi; a driver older than torch's CUDA build; a SLURM job without --gpus), or set "
             "device: cpu to train on the CPU anyway."
         )
-    if requested == "auto":
-        log.info("device: auto found no GPU; training on the CPU (about %s estimated)", _duration(seconds))
+    why = "device: auto found no GPU" if requested == "auto" else f"device: {requested}"
+    log.info("%s: training on the CPU, about %s estimated for %s", why, _duration(seconds), what)
     return seconds

@@ -124,7 +124,7 @@ class StageRunner:
                                      device=self.device)  # fmt: skip
         self.phase = phase or phase_of(stage, method)
         self.epochs = self.cfg.epochs
-        self.cpu_estimate_s = check_cpu_fallback(
+        check_cpu_fallback(
             self.cfg.device, self.device, f"stage {stage} ({self.data.name}, seed {seed}, method {method}, "
             f"{self.epochs} epochs)", self.work_flops())  # fmt: skip
         self.eval_images = self.data.eval_images()
