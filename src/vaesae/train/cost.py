@@ -67,7 +67,9 @@ def cpu_seconds(flops: float, threads: int | None = None) -> float:
 
 
 def _duration(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 def check_cpu_fallback(requested: str, device: torch.device, what: str, flops: float) -> float | None:
