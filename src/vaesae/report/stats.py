@@ -291,6 +291,26 @@ def stable_rule(p_value: float, relative_tolerance: float) -> str:
             f"signed-rank test too (one seed, no test: |relative change| <= {relative_tolerance:.0%})")
 
 
+def no_increase_beyond(c: Comparison, tolerance: float) -> bool | None:
+    """mean <= ``tolerance``: no increase beyond it (one-sided; a decrease of any size passes). None without a mean.
+    The rule of claim C4 and Table 6's "no degradation" (relative MSE change over stage 3)."""
+    if c.n == 0 or not np.isfinite(c.mean):
+        return None
+    return bool(c.mean <= tolerance)
+
+
+def lower_bound(c: Comparison, alpha: float) -> float:
+    """The one-sided (1 − alpha) lower confidence bound of the mean of the per-seed values (Student t; NaN with fewer
+    than 2 seeds; the common value when every seed gives the same one)."""
+    values = _finite(c.values)
+    if len(values) < 2:
+        return math.nan
+    sd = float(np.std(values, ddof=1))
+    if sd == 0.0:
+        return float(values.mean())
+    return float(values.mean() - stats.t.ppf(1 - alpha, len(values) - 1) * sd / math.sqrt(len(values)))
+
+
 def within_tolerance(c: Comparison, tolerance: float) -> bool | None:
     """|mean| <= ``tolerance`` (None without a mean)."""
     if c.n == 0 or not np.isfinite(c.mean):
