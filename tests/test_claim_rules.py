@@ -70,3 +70,64 @@ def test_c4_an_improvement_is_not_a_degradation():
     assert c4(0.70)["verdict"] == "reproduced" and "one-sided" in c4(0.70)["tolerance"]
     assert c4(1.09)["verdict"] == "reproduced"
     assert c4(1.15)["verdict"] == "not reproduced"
+
+
+def _mig(dataset: str, init: list[float], topk: list[float]) -> pd.DataFrame:
+    rows = [{"dataset": dataset, "phase": phase, "seed": seed, "mig": value}
+            for phase, values in (("init", init), ("topk", topk)) for seed, value in zip(SEEDS, values)]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_c3_a_mig_drop_is_not_stable_for_want_of_a_significant_test():
+    """MIG falls by 5 %, 30 % and 10 % (mean 15 %): the old rule (paired t-test, p >= 0.05 at 2 degrees of freedom:
+    p = 0.17 here) called it stable. The equivalence rule does not: the 90 % interval of the relative change reaches
+    far beyond the 10 % margin. A consistent 15 % drop is shown to be a change; a consistent 1 % wobble is stable."""
+    init = [0.20, 0.20, 0.20]
+    noisy = claims._c3(_mig("dsprites", init, [0.19, 0.14, 0.18]), CFG, _rules())
+    row = _verdict(noisy)
+    assert row["p_value"] > 0.05  # what the old rule read as "no significant change"
+    assert row["verdict"] == "inconclusive" and "straddles" in row["reason"]
+    assert "only for a margin of at least" in row["test"]
+    drop = _verdict(claims._c3(_mig("dsprites", init, [0.170, 0.171, 0.169]), CFG, _rules()))
+    assert drop["verdict"] == "not reproduced"
+    flat = _verdict(claims._c3(_mig("dsprites", init, [0.198, 0.201, 0.199]), CFG, _rules()))
+    assert flat["verdict"] == "reproduced" and "TOST" in flat["tolerance"]
+
+
+def test_the_equivalence_rule_is_tost_at_the_margin():
+    """change_is_stable against a direct TOST: stable iff both one-sided t-tests reject at alpha."""
+    import numpy as np
+    from scipy import stats as st
+
+    from vaesae.report import stats
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(2, 7))
+        r = rng.normal(rng.uniform(-0.3, 0.3), rng.uniform(0.001, 0.2), n)
+        c = stats.Comparison("x", "d", "", tuple(range(n)), tuple(r), r.mean(), r.std(ddof=1), n, 1.0, 1.0, "", 0, 0,
+                             0)
+        p_low = st.ttest_1samp(r, -0.1, alternative="greater").pvalue
+        p_high = st.ttest_1samp(r, 0.1, alternative="less").pvalue
+        tost = max(p_low, p_high) < 0.05
+        shown_out = (st.ttest_1samp(r, 0.1, alternative="greater").pvalue < 0.05
+                     or st.ttest_1samp(r, -0.1, alternative="less").pvalue < 0.05)  # fmt: skip
+        got = stats.change_is_stable(c, p_value=0.05, relative_tolerance=0.1)
+        assert got is (True if tost else False if shown_out else None)
+
+
+def test_c9_a_remedy_that_cuts_dead_from_60_to_11_does_not_support_the_collapse():
+    """Top-k 60 % dead, the remedy 11 % at the same L0: the old rule ("mean dead % >= 10 %") said the collapse
+    persists. The paired reduction (49 points, shown above the 10-point margin) says the remedy prevents it. A remedy
+    at 57 % (3 points) supports the collapse; one at twice Top-k's L0 is not comparable."""
+    def c9(remedy_dead, remedy_l0=50.0):
+        rows = [{"dataset": "dsprites", "phase": phase, "seed": seed, "dead_pct": dead + 0.3 * i, "active_topk": l0}
+                for phase, dead, l0 in (("topk", 60.0, 50.0), ("batchtopk", remedy_dead, remedy_l0))
+                for i, seed in enumerate(SEEDS)]  # fmt: skip
+        remedy_rules = claims.thresholds(CFG["remedies"], claims.REMEDY_RULE_TYPES, block="claims.remedies")
+        return _verdict(claims._c9(pd.DataFrame(rows), _rules(), remedy_rules))
+
+    assert c9(11.0)["verdict"] == "contradicted"
+    assert c9(57.0)["verdict"] == "supported"
+    far = c9(11.0, remedy_l0=100.0)
+    assert far["verdict"] == "not comparable" and "+100%" in far["reason"]

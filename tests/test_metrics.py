@@ -453,7 +453,9 @@ def test_sweep_cli(tmp_path):
     )
     df = pd.read_csv(out)
     assert list(df.columns) == ["dataset", "seed", "phase", "sae", "kind", "threshold", "value"]
-    assert len(df) == 2 * 2 * 4
+    assert len(df) == 2 * 2 * 4 + 2 * 2  # + the conv SAE's dead floor per dead threshold
+    floor = df[df.kind == "dead_floor"].set_index(["dataset", "threshold"])["value"]
+    assert floor.loc[("dsprites", 0.002)] == 0.0  # budget 0.3019 / 0.002 = 150 alive >= 4 neurons
     got = {(r.dataset, r.seed, r.phase, r.sae, r.kind, r.threshold): r.value for r in df.itertuples()}
     expected = {
         ("dsprites", 0, "topk", "conv", "specialization", 0.3): 3,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -25,11 +26,13 @@ from vaesae.train.loop import HISTORY_COLUMNS, NonFiniteLossError, StageRunner
 REMEDIES = ["topk_auxk", "batchtopk", "jumprelu", "topk_centred"]
 KEYS = dict(epochs=4, k_start=4, k_end=2, warmup_fraction=0.25, hold_fraction=0.25, topk_l1_coeff=0.01, auxk_k=3,
             auxk_coeff=1 / 32, auxk_dead_epochs=1.0, batchtopk_threshold_rate=0.1, jumprelu_threshold_init=0.01,
-            jumprelu_bandwidth=0.5, jumprelu_sparsity_coeff=2.0, jumprelu_lr=1e-3, center_rate=0.25)  # fmt: skip
+            jumprelu_bandwidth=0.5, jumprelu_sparsity_coeff=2.0, jumprelu_lr=1e-3, center_rate=0.25,
+            batchtopk_unit_norm_decoder=False, jumprelu_unit_norm_decoder=False,
+            jumprelu_sparsity_warmup_fraction=0.0)  # fmt: skip
 
 
-def sparsify_cfg(method: str) -> SparsifyConfig:
-    return SparsifyConfig(**{k: KEYS[k] for k in method_table.get(method).keys})
+def sparsify_cfg(method: str, **changes) -> SparsifyConfig:
+    return SparsifyConfig(**{**{k: KEYS[k] for k in method_table.get(method).keys}, **changes})
 
 
 def model_cfg(m: int = 6, m_lat: int = 3) -> ModelConfig:
@@ -125,6 +128,112 @@ def test_auxk_keeps_unit_norm_decoder_columns_without_changing_what_the_sae_comp
     s.before_step(model)
     torch.testing.assert_close(sae.W_d.norm(dim=0), torch.ones(5))
     torch.testing.assert_close((sae.W_d * sae.W_d.grad).sum(0), torch.zeros(5), atol=1e-6, rtol=0)
+
+
+def test_the_stop_gradient_arm_is_a_control_not_a_remedy():
+    m = method_table.get("topk_detached")
+    assert method_table.controls() == ["topk_detached"] and "topk_detached" not in method_table.remedies()
+    assert m.control and m.detach_sae and m.extended and not m.paper and m.label == "Top-k, stop-gradient"
+    assert m.keys == method_table.TOPK_KEYS and m.sparsifier == method_table.get("topk").sparsifier
+    assert type(build("topk_detached", sparsify_cfg("topk_detached"), model_cfg())) is type(
+        build("topk", sparsify_cfg("topk"), model_cfg()))  # the Top-k sparsifier, the same k(t)
+    assert not any(method_table.get(n).detach_sae for n in method_table.METHODS if n != "topk_detached")
+    assert method_table.phases(["topk_detached"]) == ["init", "topk_detached", "topk_detached_extended"]
+    with pytest.raises(ValueError, match="cannot be a control"):
+        method_table.register(method_table.Method(name="bogus_control", sparsifier="x:Y", keys=("epochs",),
+                                                  extended=False, label="x", paper=True, control=True))  # fmt: skip
+    assert "bogus_control" not in method_table.METHODS
+
+
+# ------------------------------------------------------------------------------------------------ unit-norm decoders
+def _skewed_model(tied: bool = False):
+    torch.manual_seed(1)
+    sae = SparseAutoencoder(4, 5, tied=tied)
+    with torch.no_grad():
+        (sae.W_e if tied else sae.W_d).mul_(torch.tensor([0.5, 2.0, 1.0, 3.0, 0.7])[:, None] if tied
+                                            else torch.tensor([0.5, 2.0, 1.0, 3.0, 0.7]))  # fmt: skip
+        sae.b_e.uniform_(-0.1, 0.1)
+    model = type("M", (), {})()
+    model.conv_sae, model.latent_sae = sae, SparseAutoencoder(2, 3, tied=tied)
+    return model
+
+
+@pytest.mark.parametrize("method, key", [("batchtopk", "batchtopk_unit_norm_decoder"),
+                                         ("jumprelu", "jumprelu_unit_norm_decoder")])  # fmt: skip
+def test_the_unit_norm_decoder_keys_normalise_as_auxk_does_and_default_to_no_change(method, key):
+    h = torch.randn(7, 4)
+    # on: the begin() rescaling keeps every kept activation's reconstruction, before_step renormalises
+    model = _skewed_model()
+    sae = model.conv_sae
+    before = sae.decode(torch.relu(sae.pre(h)))
+    s = build(method, sparsify_cfg(method, **{key: True}), model_cfg(5, 3))
+    s.begin(model)
+    torch.testing.assert_close(sae.W_d.norm(dim=0), torch.ones(5))
+    torch.testing.assert_close(sae.decode(torch.relu(sae.pre(h))), before)
+    sae.W_d.grad = torch.randn_like(sae.W_d)
+    with torch.no_grad():
+        sae.W_d.mul_(1.5)
+    s.before_step(model)
+    torch.testing.assert_close(sae.W_d.norm(dim=0), torch.ones(5))
+    torch.testing.assert_close((sae.W_d * sae.W_d.grad).sum(0), torch.zeros(5), atol=1e-6, rtol=0)
+    # the same numbers as AuxK's (one helper for both)
+    ref = _skewed_model()
+    TopKAuxK(sparsify_cfg("topk_auxk"), 5, 3).begin(ref)
+    fresh = _skewed_model()
+    build(method, sparsify_cfg(method, **{key: True}), model_cfg(5, 3)).begin(fresh)
+    for name in ("W_e", "b_e", "W_d"):
+        assert torch.equal(getattr(fresh.conv_sae, name), getattr(ref.conv_sae, name)), name
+    # off (the default): nothing is touched
+    model = _skewed_model()
+    sae = model.conv_sae
+    state = {n: p.detach().clone() for n, p in sae.named_parameters()}
+    sae.W_d.grad = torch.randn_like(sae.W_d)
+    grad = sae.W_d.grad.clone()
+    s = build(method, sparsify_cfg(method), model_cfg(5, 3))
+    assert KEYS[key] is False
+    s.begin(model)
+    s.before_step(model)
+    assert all(torch.equal(state[n], p) for n, p in sae.named_parameters()) and torch.equal(sae.W_d.grad, grad)
+
+
+def test_the_unit_norm_decoder_of_a_tied_sae_normalises_the_encoder_rows():
+    model = _skewed_model(tied=True)
+    sae = model.conv_sae
+    h = torch.randn(7, 4)
+    fired = sae.pre(h) > 0
+    s = TopKAuxK(sparsify_cfg("topk_auxk"), 5, 3)
+    s.begin(model)
+    torch.testing.assert_close(sae.W_e.norm(dim=1), torch.ones(5))  # = the decoder columns of W_d = W_eᵀ
+    assert torch.equal(sae.pre(h) > 0, fired)  # pre_i / ‖d_i‖: which neurons fire is unchanged
+    sae.W_e.grad = torch.randn_like(sae.W_e)
+    with torch.no_grad():
+        sae.W_e.mul_(1.5)
+    s.before_step(model)
+    torch.testing.assert_close(sae.W_d.norm(dim=0), torch.ones(5))
+    torch.testing.assert_close((sae.W_e * sae.W_e.grad).sum(1), torch.zeros(5), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("method, key", [("batchtopk", "batchtopk_unit_norm_decoder"),
+                                         ("jumprelu", "jumprelu_unit_norm_decoder")])  # fmt: skip
+def test_with_the_unit_norm_key_the_decoder_columns_have_unit_norm_through_training(method, key, start, tiny_cfg,
+                                                                                  dsprites_small):  # fmt: skip
+    params = stage_params(tiny_cfg, "sparsify", method)
+    params["sparsify"] = dict(params["sparsify"], **{key: True})
+    r = _runner("sparsify", method, params, dsprites_small, start / f"{method}_unit", start / "init/model.pt")
+    m = tiny_cfg["model"]["conv_sae_neurons"]
+    torch.testing.assert_close(r.model.conv_sae.W_d.norm(dim=0), torch.ones(m))  # begin(): stage 3's start
+    r.optimizer.zero_grad(set_to_none=True)
+    x = r.data.batch(r.data.train_idx[:32])
+    r.stage.loss(x, r.stage.sparsity(0), 1.0)["loss"].backward()
+    with torch.no_grad():
+        r.model.conv_sae.W_d.mul_(1.1)  # as an optimizer step would move them
+    r.stage.before_step()
+    torch.testing.assert_close(r.model.conv_sae.W_d.norm(dim=0), torch.ones(m))
+    grad = r.model.conv_sae.W_d.grad
+    torch.testing.assert_close((r.model.conv_sae.W_d * grad).sum(0), torch.zeros(m), atol=1e-5, rtol=0)
+    row = r.train_epoch(0)
+    assert math.isfinite(row["loss"])
+    torch.testing.assert_close(r.model.conv_sae.W_d.norm(dim=0), torch.ones(m), atol=0.02, rtol=0)
 
 
 # ------------------------------------------------------------------------------------------------ BatchTopK
@@ -223,6 +332,60 @@ def test_jumprelu_quantile_init_starts_every_threshold_at_the_batch_top_k_start_
     with pytest.raises(ValueError, match="jumprelu_threshold_init"):
         JumpReLU(SparsifyConfig(**{**{k: KEYS[k] for k in method_table.get("jumprelu").keys},
                                    "jumprelu_threshold_init": -1.0}), 4, 2)  # fmt: skip
+
+
+def test_jumprelu_sparsity_warmup_ramps_c_from_zero_and_travels_in_the_state():
+    x_conv, x_lat = torch.tensor([[1.0, 0.0], [3.0, 0.0]]), torch.tensor([[0.0], [4.0]])
+    pre, lat_pre = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 1.0]]), torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+
+    def loss(s):
+        return s.aux_loss(SAEPass(x_conv, pre, None, None), SAEPass(x_lat, lat_pre, None, None))["loss_l0"].item()
+
+    full = 2.0 * 4.0 * 0.25  # c · S · (L0/k − 1)² of the latent SAE (the conv term is 0), as above
+    off = JumpReLU(sparsify_cfg("jumprelu"), 3, 2)
+    off.begin_epoch(Sparsity(2, 1, 0.01), samples=8)
+    assert off.seen is None and "samples_seen" not in off.state_dict()  # the default: no clock, no new state
+    assert off.coefficient(2) == KEYS["jumprelu_sparsity_coeff"] and [loss(off) for _ in range(3)] == [full] * 3
+    # f = 0.5 of E = 4 epochs of 8 samples: over the first 16 samples (8 steps of 2)
+    on = JumpReLU(sparsify_cfg("jumprelu", jumprelu_sparsity_warmup_fraction=0.5), 3, 2)
+    on.begin_epoch(Sparsity(2, 1, 0.01), samples=8)
+    got = [loss(on) for _ in range(10)]
+    assert got[0] == 0.0  # λ = 0 at the start
+    assert got == pytest.approx([full * min(1.0, 2 * s / 16) for s in range(10)])  # linear, then the full value
+    assert got[8] == got[9] == pytest.approx(full)
+    state = on.state_dict()
+    assert state["samples_seen"] == 20.0
+    again = JumpReLU(sparsify_cfg("jumprelu", jumprelu_sparsity_warmup_fraction=0.5), 3, 2)
+    again.begin_epoch(Sparsity(2, 1, 0.01), samples=8)
+    again.load_state_dict(state)  # a resumed or extended run continues the clock: past the warm-up
+    assert loss(again) == pytest.approx(full)
+    half = JumpReLU(sparsify_cfg("jumprelu", jumprelu_sparsity_warmup_fraction=0.5), 3, 2)
+    half.begin_epoch(Sparsity(2, 1, 0.01), samples=8)
+    half.load_state_dict(dict(state, samples_seen=8.0))
+    assert loss(half) == pytest.approx(full / 2)
+    with pytest.raises(ValueError, match="jumprelu_sparsity_warmup_fraction"):
+        JumpReLU(sparsify_cfg("jumprelu", jumprelu_sparsity_warmup_fraction=1.5), 3, 2)
+
+
+def test_jumprelu_with_a_warmup_trains_and_resumes_identically(start, tiny_cfg, dsprites_small):
+    params = stage_params(tiny_cfg, "sparsify", "jumprelu")
+    params["sparsify"] = dict(params["sparsify"], jumprelu_sparsity_warmup_fraction=0.5,
+                              jumprelu_unit_norm_decoder=True)
+    init = start / "init/model.pt"
+    full = start / "jumprelu_warmup"
+    _runner("sparsify", "jumprelu", params, dsprites_small, full, init).run()
+    hist = pd.read_csv(full / "history.csv")
+    assert np.isfinite(hist["loss"]).all() and (hist["loss_aux"] >= 0).all()
+    ckpt = load_checkpoint(full / "model.pt")
+    n_steps = 640 // tiny_cfg["optim"]["batch_size"]
+    samples = tiny_cfg["sparsify"]["epochs"] * n_steps * tiny_cfg["optim"]["batch_size"]
+    assert ckpt["sparsifier"]["samples_seen"] == samples
+    killed = start / "jumprelu_warmup_killed"
+    _runner("sparsify", "jumprelu", params, dsprites_small, killed, init).run(stop_after=2)
+    _runner("sparsify", "jumprelu", params, dsprites_small, killed, init).run()
+    pd.testing.assert_frame_equal(hist.drop(columns="seconds"),
+                                  pd.read_csv(killed / "history.csv").drop(columns="seconds"))  # fmt: skip
+    _same_state(ckpt["sparsifier"], load_checkpoint(killed / "model.pt")["sparsifier"])
 
 
 # ------------------------------------------------------------------------------------------------ centring

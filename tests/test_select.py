@@ -15,7 +15,7 @@ from vaesae.train.oplog import OpLog
 
 KEYS = dict(epochs=4, k_start=4, k_end=2, warmup_fraction=0.25, hold_fraction=0.25, topk_l1_coeff=0.01,
             jumprelu_threshold_init="quantile", jumprelu_bandwidth=0.5, jumprelu_sparsity_coeff=2.0,
-            jumprelu_lr=1e-3)  # fmt: skip
+            jumprelu_lr=1e-3, jumprelu_unit_norm_decoder=False, jumprelu_sparsity_warmup_fraction=0.0)  # fmt: skip
 def old_batch_topk(a: torch.Tensor, k_total: int) -> torch.Tensor:
     """batch_topk before the radix select (the reference)."""
     flat = a.reshape(-1)

@@ -121,6 +121,39 @@ def test_a_step_is_capture_safe(stage, method, start, tiny_cfg, dsprites_small):
         assert len(ops) > 50  # the log saw the step
 
 
+VARIANTS = [
+    ("jumprelu", {"sparsify": {"jumprelu_sparsity_warmup_fraction": 0.5, "jumprelu_unit_norm_decoder": True}}),
+    ("batchtopk", {"sparsify": {"batchtopk_unit_norm_decoder": True}}),
+    ("topk", {"model": {"sae_gradient": "detach"}}),
+    ("topk_auxk", {"model": {"tied_sae": True}}),
+]
+
+
+@pytest.mark.parametrize("method,changes", VARIANTS, ids=[m for m, _ in VARIANTS])
+def test_the_keys_beyond_the_defaults_keep_a_step_capture_safe(method, changes, start, tiny_cfg, dsprites_small,
+                                                               tmp_path):  # fmt: skip
+    """JumpReLU's warm-up clock, the unit-norm decoders, detached SAEs and a tied SAE: still no host sync, nothing
+    rebound, no Python value changed after the first step."""
+    init = start / "init/model.pt"
+    if "tied_sae" in changes.get("model", {}):  # a tied stage 3 starts from a tied stage 2
+        params = stage_params(tiny_cfg, "init")
+        params["model"] = dict(params["model"], tied_sae=True)
+        StageRunner("init", dataset_file=str(dsprites_small), seed=4, params=params,
+                    out_model=str(tmp_path / "init/model.pt"), out_history=str(tmp_path / "init/history.csv"),
+                    init_checkpoint=str(start / "pretrain/model.pt"), progress=False).run()  # fmt: skip
+        init = tmp_path / "init/model.pt"
+    params = stage_params(tiny_cfg, "sparsify", method)
+    for section, values in changes.items():
+        params[section] = dict(params[section], **values)
+    runner = StageRunner("sparsify", dataset_file=str(dsprites_small), seed=4, params=params,
+                         out_model=str(tmp_path / "s/model.pt"), out_history=str(tmp_path / "s/history.csv"),
+                         init_checkpoint=str(init), method=method, checkpoint_minutes=0, progress=False)  # fmt: skip
+    before, after, ops = steps_after_warmup(runner, 0)
+    assert not SYNC_OPS & set(ops), sorted(SYNC_OPS & set(ops))
+    changed = {k: (before.get(k), after.get(k)) for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    assert not changed, changed
+
+
 def test_the_contract_check_catches_a_rebound_tensor_a_python_counter_and_a_sync(start, tiny_cfg, dsprites_small):
     """The checks above fail on what they are meant to catch (here: BatchTopK's θ rebound instead of written in
     place, a Python step counter in the sparsifier, an .item() in the loss)."""

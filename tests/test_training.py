@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +65,8 @@ def test_stage_outputs_and_history(chain, tiny_cfg):
     assert raw["epoch"].tolist() == list(range(sp["epochs"]))
     assert raw["conv_sae/activation_rate"].shape == (sp["epochs"], m)
     assert raw["conv_sae/mi"].shape == raw["conv_sae/mi_pre"].shape == (sp["epochs"], m, n_factors)
+    assert np.asarray(raw["attrs"]["factor_entropy"]).shape == (n_factors,)  # raw MI in nats = nMI · H downstream
+    assert (np.asarray(raw["attrs"]["factor_entropy"]) > 0).all()
     assert raw["revival/reinit"].shape == raw["revival/boost"].shape == (sp["epochs"], m)
     assert np.allclose(raw["scalars/mig"], hist["mig"]) and np.allclose(raw["scalars/loss"], hist["loss"])
     # the pre-Top-k reading fires at least as often as ã, and ã's mean active count is at most k
@@ -315,3 +318,194 @@ def test_init_stage_freezes_the_vae(chain, dsprites_small):
     row = r.train_epoch(0)
     assert all(torch.equal(before[k], v) for k, v in r.model.vae.state_dict().items())
     assert row["l1_lambda"] == chain["cfg"]["init"]["l1_coeff"] and row["loss_vae"] == 0
+
+
+# ------------------------------------------------------------------------------------------------ model.tied_sae
+def test_a_tied_sae_trains_through_stages_2_3_and_extend_revives_and_evaluates(chain, dsprites_small, tmp_path):
+    from vaesae.cli.evaluate import evaluate_checkpoint
+
+    cfg = chain["cfg"]
+    tied = {"tied_sae": True}
+
+    def params(stage, method=None):
+        p = copy.deepcopy(stage_params(cfg, stage, method))
+        p["model"].update(tied)
+        return p
+
+    init = run("init", dsprites_small, tmp_path, params("init"), init=chain["vae"] / "model.pt")
+    revival = {"reinit_dead_fraction": 0.0, "reinit_patience": 0, "reinit": True, "inactive_rate": 0.2}
+    sp = params("sparsify", "topk")
+    sp["revival"].update(revival)  # re-initialisation fires at every boundary
+    out = run("sparsify", dsprites_small, tmp_path, sp, init=init / "model.pt", method="topk")
+    hist = pd.read_csv(out / "history.csv")
+    assert len(hist) == cfg["sparsify"]["epochs"] and np.isfinite(hist[["loss", "loss_sae_conv", "mse"]]).all().all()
+    assert (hist["reinit"] > 0).all()  # revival selected (and, from epoch 1 on, applied) with one matrix
+    ckpt = load_checkpoint(out / "model.pt")
+    assert "conv_sae.W_d" not in ckpt["model"] and "latent_sae.W_d" not in ckpt["model"]
+    # the decoder column norms in history.csv are those of W_eᵀ, the network's only matrix
+    w = ckpt["model"]["conv_sae.W_e"].double()
+    assert hist["dec_norm_max"].iloc[-1] == pytest.approx(w.norm(dim=1).max().item(), rel=1e-9)
+    ext_params = params("extend", "topk")
+    ext_params["revival"].update(revival)
+    ext = run("extend", dsprites_small, tmp_path, ext_params, init=out / "model.pt", method="topk")
+    assert np.isfinite(pd.read_csv(ext / "history.csv")["loss"]).all()
+    ev = {"device": "cpu", "model": sp["model"], "optim": {"tf32": False}, "data": sp["data"], "eval": sp["eval"]}
+    assert np.isfinite(evaluate_checkpoint(str(dsprites_small), 7, "topk", str(out / "model.pt"), ev,
+                                           str(tmp_path / "e.h5"))["mse"])  # fmt: skip
+    # AuxK's unit-norm decoder on a tied SAE: unit rows of W_e (its decoder columns) at every step
+    auxk = params("sparsify", "topk_auxk")
+    r = StageRunner("sparsify", dataset_file=str(dsprites_small), seed=7, params=auxk,
+                    out_model=str(tmp_path / "a/model.pt"), out_history=str(tmp_path / "a/h.csv"),
+                    init_checkpoint=str(init / "model.pt"), method="topk_auxk", progress=False)  # fmt: skip
+    torch.testing.assert_close(r.model.conv_sae.W_e.norm(dim=1), torch.ones(cfg["model"]["conv_sae_neurons"]))
+    assert np.isfinite(r.train_epoch(0)["loss"])
+    torch.testing.assert_close(r.model.conv_sae.W_e.norm(dim=1), torch.ones(cfg["model"]["conv_sae_neurons"]),
+                               atol=0.05, rtol=0)  # renormalised before each step, moved by the step only
+    with pytest.raises(ValueError, match="model.tied_sae"):  # an untied stage-2 checkpoint into a tied stage 3
+        run("sparsify", dsprites_small, tmp_path, sp, init=chain["init"] / "model.pt", method="topk", tag="_mixed")
+
+
+def test_revival_of_a_tied_sae_copies_encoder_rows_only_and_resets_the_moments_it_has():
+    from vaesae.models.sae import SparseAutoencoder
+    from vaesae.train.revival import reinit_neurons
+
+    torch.manual_seed(0)
+    sae = SparseAutoencoder(4, 6, tied=True)
+    opt = torch.optim.AdamW(sae.parameters(), lr=1e-2)
+    h = torch.randn(8, 4)
+    ((h - sae(h, None)[1]) ** 2).sum().backward()
+    opt.step()
+    for p in sae.parameters():
+        opt.state[p]["exp_avg"].fill_(1.0)
+    before = sae.W_e.detach().clone()
+    dead, donors = torch.tensor([0, 1]), torch.tensor([4, 5])
+    reinit_neurons(sae, opt, dead, donors, 0.01, torch.Generator().manual_seed(1))
+    assert torch.equal(sae.W_e[2:], before[2:])
+    for i in (0, 1):  # a noisy copy of a donor's row, which is also its decoder column
+        assert min((sae.W_e[i] - before[j]).norm() for j in (4, 5)) < 0.1 * before[4:].norm(dim=1).min()
+        assert torch.equal(sae.W_d[:, i], sae.W_e[i])
+    assert (opt.state[sae.W_e]["exp_avg"][:2] == 0).all() and (opt.state[sae.W_e]["exp_avg"][2:] == 1).all()
+    assert (opt.state[sae.b_e]["exp_avg"][:2] == 0).all() and len(opt.state) == 2
+
+
+# ------------------------------------------------------------------------------------------------ model.sae_gradient
+def _encoder_grads(r, x, terms):
+    """The VAE encoder's gradient after one backward of the stage-3 loss built from ``terms`` (same noise each time)."""
+    r.model.train()
+    r.optimizer.zero_grad(set_to_none=True)
+    torch.manual_seed(11)
+    out = r.stage.loss(x, r.stage.sparsity(0), 1.0)
+    sum(out[t] for t in terms).backward()
+    return [p.grad.clone() for p in r.model.vae.encoder.parameters()]
+
+
+@pytest.mark.parametrize("gradient, method", [("joint", "topk"), ("detach", "topk"), ("joint", "topk_detached"),
+                                              ("detach", "topk_auxk")])
+def test_detached_saes_send_no_gradient_into_the_vae_encoder(chain, dsprites_small, gradient, method):
+    """Under detach (or the stop-gradient control), the encoder's gradient of the whole stage-3 loss is that of the
+    VAE loss alone; under joint (the paper) the SAE losses add to it."""
+    if method == "topk_detached":  # its runs get no model.sae_gradient: it detaches whatever the key says
+        assert "sae_gradient" not in stage_params(chain["cfg"], "sparsify", method)["model"]
+        r = runner_for("sparsify", chain, dsprites_small, method=method)
+    else:
+        r = runner_for("sparsify", chain, dsprites_small, method=method, model={"sae_gradient": gradient})
+    detached = gradient == "detach" or method == "topk_detached"
+    assert r.stage.detach_sae is detached
+    x = r.data.batch(r.data.train_idx[:32])
+    everything = _encoder_grads(r, x, ["loss"])
+    vae_only = _encoder_grads(r, x, ["loss_vae"])
+    same = [torch.equal(a, b) for a, b in zip(everything, vae_only)]
+    assert all(same) if detached else not any(same)
+    assert all(torch.isfinite(g).all() for g in everything)
+    # the SAEs still train on their own losses
+    r.optimizer.zero_grad(set_to_none=True)
+    r.stage.loss(x, r.stage.sparsity(0), 1.0)["loss_sae_conv"].backward()
+    assert r.model.conv_sae.W_e.grad.abs().sum() > 0
+    enc = [p.grad for p in r.model.vae.encoder.parameters()]
+    assert all(g is None or not g.any() for g in enc) if detached else any(g is not None and g.any() for g in enc)
+
+
+def test_the_stop_gradient_control_trains_like_topk(chain, dsprites_small, tmp_path):
+    params = stage_params(chain["cfg"], "sparsify", "topk_detached")
+    out = run("sparsify", dsprites_small, tmp_path, params, init=chain["init"] / "model.pt", method="topk_detached")
+    hist, topk = pd.read_csv(out / "history.csv"), pd.read_csv(chain["topk"] / "history.csv")
+    assert (hist["phase"] == "topk_detached").all() and hist["k"].tolist() == topk["k"].tolist()
+    assert np.isfinite(hist[["loss", "mse", "mig"]]).all().all()
+    assert not np.allclose(hist["loss_vae"], topk["loss_vae"])  # a different VAE trajectory
+    ext = run("extend", dsprites_small, tmp_path, stage_params(chain["cfg"], "extend", "topk_detached"),
+              init=out / "model.pt", method="topk_detached")  # fmt: skip
+    assert (pd.read_csv(ext / "history.csv")["phase"] == "topk_detached_extended").all()
+
+
+# ------------------------------------------------------------------------------------------------ diagnostics
+def test_the_diagnostic_columns_match_a_direct_computation():
+    from vaesae.evaluation import DIAGNOSTICS, forward_eval, measure
+    from vaesae.models.hybrid import HybridVAESAE
+    from vaesae.models.sae import relu_topk
+    from vaesae.train.config import ModelConfig
+
+    from conftest import load_config
+
+    torch.manual_seed(0)
+    model = HybridVAESAE(1, ModelConfig.from_params(load_config("tiny")["model"])).eval()
+    with torch.no_grad():
+        model.conv_sae.W_d.mul_(torch.linspace(0.5, 2.0, model.conv_sae.m))  # column norms that differ
+    images = torch.randint(0, 256, (30, 1, 64, 64), dtype=torch.uint8)
+    factors = np.stack([np.arange(30) % 3, np.arange(30) % 5], axis=1)
+    got = measure(forward_eval(model, images, 5, 1, batch_size=7), factors, n_bins=4)
+    x = images.float() / 255.0
+    with torch.no_grad():
+        h = model.vae.encoder.features(x).double()
+        a = relu_topk(model.conv_sae.pre(h.float()), 5).double()
+    h_norm = np.sqrt((h.numpy() ** 2).sum(1))
+    dec = np.sqrt((model.conv_sae.W_d.detach().double().numpy() ** 2).sum(0))
+    expected = {"h_norm_mean": h_norm.mean(), "h_norm_std": h_norm.std(), "dec_norm_min": dec.min(),
+                "dec_norm_median": np.median(dec), "dec_norm_max": dec.max(), "a_l1": a.abs().sum(1).mean().item()}
+    assert set(expected) == set(DIAGNOSTICS) and list(DIAGNOSTICS) == [c for c in HISTORY_COLUMNS if c in expected]
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, rel=1e-6), key
+    assert got["dec_norm_min"] < got["dec_norm_median"] < got["dec_norm_max"] and got["a_l1"] > 0
+    # without the SAEs (stage 1): the decoder and ã columns are NaN, ‖h‖ is real
+    vae_only = measure(forward_eval(model, images, None, None, batch_size=7, with_sae=False), factors, n_bins=4)
+    assert vae_only["h_norm_mean"] == pytest.approx(expected["h_norm_mean"], rel=1e-6)
+    assert all(math.isnan(vae_only[k]) for k in ("dec_norm_min", "dec_norm_median", "dec_norm_max", "a_l1"))
+
+
+def test_every_stage_logs_the_diagnostics(chain):
+    assert HISTORY_COLUMNS[-1] == "seconds"  # the diagnostics come before the wall time
+    vae = pd.read_csv(chain["vae"] / "history.csv")
+    assert (vae["h_norm_mean"] > 0).all() and (vae["h_norm_std"] > 0).all()
+    assert vae[["dec_norm_min", "dec_norm_median", "dec_norm_max", "a_l1"]].isna().all().all()
+    for run_dir in (chain["init"], chain["topk"]):
+        hist = pd.read_csv(run_dir / "history.csv")
+        assert hist[["h_norm_mean", "h_norm_std", "dec_norm_min", "dec_norm_median", "dec_norm_max", "a_l1"]
+                    ].notna().all().all()  # fmt: skip
+        assert (hist["dec_norm_min"] <= hist["dec_norm_median"]).all()
+        assert (hist["dec_norm_median"] <= hist["dec_norm_max"]).all()
+    hist = pd.read_csv(chain["topk"] / "history.csv")
+    w_d = load_checkpoint(chain["topk"] / "model.pt")["model"]["conv_sae.W_d"].double()
+    assert hist["dec_norm_median"].iloc[-1] == pytest.approx(float(np.median(w_d.norm(dim=0).numpy())), rel=1e-9)
+    raw = read_history(chain["topk"] / "history.h5")
+    assert np.allclose(raw["scalars/a_l1"], hist["a_l1"]) and np.allclose(raw["scalars/h_norm_std"], hist["h_norm_std"])
+
+
+# ------------------------------------------------------------------------------------------------ revival's probe
+def test_the_spread_probe_is_a_seeded_random_subset_of_the_evaluation_images(chain, dsprites_small):
+    from vaesae.train.loop import probe_indices
+
+    idx = probe_indices(1000, 100, seed=42)
+    assert len(idx) == 100 and len(set(idx.tolist())) == 100  # distinct
+    assert not torch.equal(idx, torch.arange(100)) and idx.max() >= 100  # not the first ones
+    assert 0 <= idx.min() and idx.max() < 1000 and torch.equal(idx, idx.sort().values)
+    assert torch.equal(idx, probe_indices(1000, 100, seed=42))  # deterministic for a seed
+    assert not torch.equal(idx, probe_indices(1000, 100, seed=43))
+    assert torch.equal(probe_indices(50, 100, seed=1), torch.arange(50))  # a probe as large as the set: all of it
+    state = torch.get_rng_state()
+    probe_indices(1000, 100, seed=42)
+    assert torch.equal(state, torch.get_rng_state())  # its own generator: the global RNG is untouched
+    # the runner's probe: those images of the evaluation set, the same for every run (resumed or not) of the seed
+    a = runner_for("sparsify", chain, dsprites_small, eval={"batch_size": 40})
+    b = runner_for("extend", chain, dsprites_small, eval={"batch_size": 40})
+    n = len(a.eval_images)
+    assert torch.equal(a.probe_idx, probe_indices(n, 40, 7)) and torch.equal(a.probe_idx, b.probe_idx)
+    assert torch.equal(a.probe_u8, a.eval_images[a.probe_idx]) and not torch.equal(a.probe_idx, torch.arange(40))

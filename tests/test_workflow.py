@@ -77,6 +77,25 @@ def test_the_remedies_preset_plans_every_arm():
             assert f"results/paper/eval/dsprites/seed42/{phase}.h5" in out
 
 
+def test_the_stop_gradient_preset_plans_the_control_arm_on_the_quick_preset():
+    """stop-gradient.yaml stacked on quick.yaml adds topk_detached (stage 3, extended training, evaluations) and
+    reuses the quick preset's topk/l1 runs and results_dir."""
+    proc = snakemake("-n", "all", "--cores", "2", "--configfile", "workflow/presets/quick.yaml",
+                     "workflow/presets/stop-gradient.yaml")  # fmt: skip
+    counts = job_counts(proc.stdout + proc.stderr)
+    runs = 2 * 2  # datasets x the quick preset's seeds
+    assert counts["pretrain_vae"] == counts["init_sae"] == runs
+    assert counts["sparsify"] == 3 * runs and counts["extend"] == 2 * runs  # topk, l1, topk_detached; 2 extend
+    assert counts["evaluate"] == (1 + 3 + 2) * runs
+    out = proc.stdout + proc.stderr
+    for ds in ("dsprites", "shapes3d"):
+        for phase in ("topk_detached", "topk_detached_extended"):
+            assert f"results/quick/runs/{ds}/seed43/{phase}/model.pt" in out
+            assert f"results/quick/eval/{ds}/seed42/{phase}.h5" in out
+    preset = yaml.safe_load((ROOT / "workflow/presets/stop-gradient.yaml").read_text())
+    assert set(preset) == {"methods"} and "topk_detached" in preset["methods"]
+
+
 @pytest.mark.slow
 def test_noop_dry_run_of_the_paper_config_takes_at_most_5_s():
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -222,7 +241,7 @@ def test_tiny_run_produces_every_output_with_sane_numbers(tiny_run):
     assert ((globals_["dci_disentanglement"] >= 0) & (globals_["dci_disentanglement"] <= 1)).all()
     assert "SAP change" in (res / "tables/table2.md").read_text()
     sweep = pd.read_csv(res / "sweeps/thresholds.csv")
-    assert set(sweep["kind"]) == {"specialization", "dead", "specialization_bound"}
+    assert set(sweep["kind"]) == {"specialization", "dead", "specialization_bound", "dead_floor"}
     spec = sweep[sweep["kind"] == "specialization"].set_index(["dataset", "seed", "phase", "sae", "threshold"])
     bound = sweep[sweep["kind"] == "specialization_bound"].set_index(["dataset", "seed", "phase", "sae", "threshold"])
     assert (spec.loc[bound.index, "value"] <= bound["value"]).all()  # the bound holds on every measured count
@@ -342,6 +361,24 @@ def test_editing_one_config_key_reruns_only_its_dependents(tiny_run):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("sae_gradient", "detach", {"sparsify": 8, "extend": 4, "evaluate": 12}),  # stage 3 + extend, every method
+        ("tied_sae", True, {"init_sae": 4, "sparsify": 8, "extend": 4, "evaluate": 16}),  # all but stage 1
+    ],
+)
+def test_editing_an_sae_model_key_reruns_only_the_rules_that_read_it(tiny_run, key, value, expected):
+    cfg = dict(tiny_run["cfg"], model=dict(tiny_run["cfg"]["model"], **{key: value}))
+    edited = tiny_run["tmp"] / f"edited_model_{key}.yaml"
+    edited.write_text(yaml.safe_dump(cfg))
+    counts = job_counts((lambda p: p.stdout + p.stderr)(snakemake("-n", "all", "--cores", "2", "--configfile",
+                                                                  str(edited))))  # fmt: skip
+    assert {rule: n for rule, n in counts.items() if rule in ("pretrain_vae", "init_sae", "sparsify", "extend",
+                                                              "evaluate")} == expected  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
     "section, key, value, expected",
     [
         ("eval", "dead_threshold", 0.01, {"summarize", "tables", "figures", "claims", "all"}),
@@ -429,8 +466,13 @@ def test_a_new_sparsifier_is_one_class_and_one_row_and_the_tiny_preset_runs_ever
         f.write(TOY_ROW)
     cfg = yaml.safe_load((ROOT / "workflow/presets/tiny.yaml").read_text())
     remedies = yaml.safe_load((ROOT / "workflow/presets/remedies.yaml").read_text())
-    assert remedies["methods"] == list(method_table.METHODS)  # the remedies preset runs every method of the table
-    cfg.update(datasets=["dsprites"], seeds=[1], methods=[*remedies["methods"], "fixedk"])
+    controls = yaml.safe_load((ROOT / "workflow/presets/stop-gradient.yaml").read_text())["methods"]
+    # the remedies preset runs every method of the table but the controls; the stop-gradient preset adds those
+    assert remedies["methods"] == [m for m in method_table.METHODS if not method_table.get(m).control]
+    assert set(method_table.controls()) <= set(controls)
+    every = [*remedies["methods"], *method_table.controls()]
+    assert every == list(method_table.METHODS)
+    cfg.update(datasets=["dsprites"], seeds=[1], methods=[*every, "fixedk"])
     (work / "toy.yaml").write_text(yaml.safe_dump(cfg))
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     proc = subprocess.run([SNAKEMAKE, "all", "--cores", "2", "--configfile", "toy.yaml"], cwd=work, env=env,
@@ -454,7 +496,7 @@ def test_a_new_sparsifier_is_one_class_and_one_row_and_the_tiny_preset_runs_ever
     assert (res / "claims.md").exists() and (res / "tables/table1.md").exists()
     # every method of the table, end to end
     history = pd.read_csv(res / "summary/history.csv")
-    for method in remedies["methods"]:
+    for method in every:
         for phase in method_table.phases([method])[1:]:
             assert (res / f"runs/dsprites/seed1/{phase}/history.h5").exists()
             assert 0 <= evaluations.loc[phase, "dead_pct"] <= 100
@@ -462,7 +504,7 @@ def test_a_new_sparsifier_is_one_class_and_one_row_and_the_tiny_preset_runs_ever
         run = history[history["phase"] == method]
         assert len(run) == cfg["sparsify"]["epochs"]
         assert run[["l0", "l0_latent", "loss_aux", "active"]].notna().all().all()
-        if method in ("topk", "topk_auxk", "topk_centred"):
+        if method in ("topk", "topk_auxk", "topk_centred", "topk_detached"):
             assert (run["l0"] == run["k"]).all()  # a per-sample Top-k keeps exactly k(t) per sample
     table8 = pd.read_csv(res / "tables/table8.csv")
     assert list(dict.fromkeys(table8["method"])) == cfg["methods"]  # the paper's methods first, then the others

@@ -68,6 +68,42 @@ def test_sparsify_params_hold_only_the_methods_keys():
     assert "k_end" not in json.dumps(wf.rule_params(cfg, "sparsify", method="l1"))
 
 
+def test_the_sae_model_keys_reach_only_the_rules_that_read_them():
+    """model.tied_sae reaches the rules that train or load SAE weights, model.sae_gradient those where the VAE
+    trains with the SAEs (not the stop-gradient control's, which detaches whatever it says); the architecture keys
+    reach every rule that builds the model. Editing either key changes no other rule's params."""
+    cfg = load_config(None)
+    architecture = set(cfg["model"]) - {"tied_sae", "sae_gradient"}
+    cases = {("pretrain_vae", None): set(), ("init_sae", None): {"tied_sae"}, ("evaluate", None): {"tied_sae"},
+             ("sparsify", "topk"): {"tied_sae", "sae_gradient"}, ("extend", "jumprelu"): {"tied_sae", "sae_gradient"},
+             ("sparsify", "topk_detached"): {"tied_sae"}, ("extend", "topk_detached"): {"tied_sae"}}  # fmt: skip
+    for (rule, method), extra in cases.items():
+        wildcards = {"method": method} if method else {}
+        assert set(wf.rule_params(cfg, rule, **wildcards)["model"]) == architecture | extra, (rule, method)
+    for key, value in (("tied_sae", True), ("sae_gradient", "detach")):
+        edited = load_config(None, model={key: value})
+        changed = {(rule, method) for (rule, method) in cases
+                   if wf.rule_params(cfg, rule, **({"method": method} if method else {}))
+                   != wf.rule_params(edited, rule, **({"method": method} if method else {}))}  # fmt: skip
+        assert changed == {c for c, extra in cases.items() if key in extra}, key
+    assert wf.rule_params(cfg, "sparsify", method="topk")["model"]["sae_gradient"] == "joint"
+    assert wf.rule_params(cfg, "evaluate")["model"]["tied_sae"] is False
+
+
+def test_the_decoder_norm_keys_reach_only_their_methods_runs():
+    cfg = load_config(None)
+    owners = {"batchtopk_unit_norm_decoder": {"batchtopk"}, "jumprelu_unit_norm_decoder": {"jumprelu"},
+              "jumprelu_sparsity_warmup_fraction": {"jumprelu"}}  # fmt: skip
+    for key, methods_with_it in owners.items():
+        for rule in ("sparsify", "extend"):
+            for name, method in methods.METHODS.items():
+                if rule == "extend" and not method.extended:
+                    continue
+                assert (key in wf.rule_params(cfg, rule, method=name)["sparsify"]) == (name in methods_with_it)
+    assert cfg["sparsify"]["batchtopk_unit_norm_decoder"] is False
+    assert cfg["sparsify"]["jumprelu_sparsity_warmup_fraction"] == 0.0
+
+
 def test_reporting_rules_get_only_their_thresholds():
     cfg = load_config(None)
     assert wf.rule_params(cfg, "tables") == {"p_value": 0.05, "mse_relative_tolerance": 0.10,
@@ -101,8 +137,10 @@ def test_thresholds_and_the_reading_reach_no_training_or_evaluation_rule():
         assert set(params["eval"]) == set(wf.MEASURE_KEYS), rule
         assert not reporting & set(json.loads(wf.as_json(params)).get("eval", {})), rule
     assert wf.rule_params(cfg, "summarize") == {"dead_threshold": 0.001, "specialization_threshold": 0.5,
-                                                "specialization_activations": "topk"}  # fmt: skip
+                                                "specialization_activations": "topk",
+                                                "specialization_mi": "normalized"}  # fmt: skip
     assert wf.rule_params(cfg, "sweep")["specialization_activations"] == "topk"
+    assert wf.rule_params(cfg, "sweep")["specialization_mi"] == "normalized"
     assert wf.rule_params(cfg, "sparsify", method="topk")["revival"]["inactive_rate"] == 0.001
 
 
@@ -137,9 +175,10 @@ def test_global_metrics_lists_every_module_it_imports():
     """The drift of the hand-written lists: metrics/extra.py imports metrics/mutual_info.py, and
     metrics/__init__.py pulls in every metric; the rule lists them all."""
     files = wf.rule_code("global_metrics", relative_to=ROOT)
-    for needed in ("mutual_info.py", "extra.py", "__init__.py", "mig.py", "dead.py", "specialization.py"):
+    for needed in ("mutual_info.py", "extra.py", "__init__.py", "mig.py", "dead.py", "dead_floor.py",
+                   "specialization.py"):
         assert f"src/vaesae/metrics/{needed}" in files, needed
-    assert len(wf.rule_modules("global_metrics")) == 16
+    assert len(wf.rule_modules("global_metrics")) == 17
 
 
 def _declared_code(output: str) -> dict[str, set[str]]:

@@ -10,6 +10,16 @@ activations are read twice:
 and for each reading the per-neuron activation rates, the neuron x factor normalised MI matrix and the mean number
 of active neurons per sample are measured. No threshold is applied here: dead and specialized counts are reporting
 choices, computed downstream from these raw measurements (``vaesae.report.summary``).
+
+Alongside, the scalars of :data:`DIAGNOSTICS`, which tell where a neuron's death comes from (the input's scale, the
+decoder's, the code's), all in float64 on the device:
+
+    h_norm_mean, h_norm_std          mean and std (ddof 0) over the evaluation images of ‖h_flat‖₂, the conv SAE's input
+    dec_norm_min, _median, _max      of the conv SAE's decoder column norms ‖W_d[:, i]‖₂ (numpy's median), as the
+                                     network is at the evaluation
+    a_l1                             mean over the evaluation images of ‖ã‖₁ of the conv SAE
+
+Without the SAEs (stage 1) the decoder and ã columns are NaN; ‖h‖ is measured in every stage.
 """
 
 from __future__ import annotations
@@ -26,6 +36,8 @@ from vaesae.models.sae import Activation, relu_topk
 #: The two readings of the SAE activations: ``topk`` (ã, after the sparsifier) and ``pre_topk`` (ReLU(pre)).
 READINGS = ("topk", "pre_topk")
 SAES = ("conv", "latent")
+#: The per-evaluation diagnostic scalars (``measure``'s keys; columns of history.csv, docs/FORMATS.md).
+DIAGNOSTICS = ("h_norm_mean", "h_norm_std", "dec_norm_min", "dec_norm_median", "dec_norm_max", "a_l1")
 
 
 @dataclass
@@ -36,6 +48,9 @@ class EvalOutputs:
     mse: float
     a_conv_pre: torch.Tensor | None = None  # (N, m_conv) ReLU(pre), the pre-Top-k reading
     a_lat_pre: torch.Tensor | None = None
+    h_norm: torch.Tensor | None = None  # (N,) float64 ‖h_flat‖₂ per image
+    a_conv_l1: torch.Tensor | None = None  # (N,) float64 ‖ã‖₁ of the conv SAE per image (None without the SAEs)
+    dec_norm: torch.Tensor | None = None  # (m_conv,) float64 ‖W_d[:, i]‖₂ of the conv SAE (None without the SAEs)
 
 
 @torch.no_grad()
@@ -52,18 +67,20 @@ def forward_eval(
 
     ``with_sae=False`` (VAE pretraining, before the SAEs are trained) skips the SAEs: empty activations.
     MSE = Σ (sigmoid(logits) − x)² / (N·C·64·64), the sum accumulated in float64 on the device."""
-    mus, convs, lats, convs_pre, lats_pre = [], [], [], [], []
+    mus, convs, lats, convs_pre, lats_pre, h_norms, l1s = [], [], [], [], [], [], []
     sq_err = torch.zeros((), dtype=torch.float64, device=images_u8.device)
     for start in range(0, images_u8.shape[0], batch_size):
         x = images_u8[start : start + batch_size].float().div_(255.0)
         h, mu, _, _, logits = model.vae(x, sample=False)
         mus.append(mu)
+        h_norms.append(torch.linalg.vector_norm(h.double(), dim=1))
         if with_sae:
             for name, sae, inp, k_, post, pre in (("conv", model.conv_sae, h, k, convs, convs_pre),
                                                   ("latent", model.latent_sae, mu, k_latent, lats, lats_pre)):  # fmt: skip
                 p = sae.pre(inp)
                 post.append(activate(p, k_, sae=name, training=False))
                 pre.append(torch.relu(p))
+            l1s.append(convs[-1].abs().sum(1, dtype=torch.float64))
         sq_err += squared_error_sum(torch.sigmoid(logits), x)
     n_pix = images_u8.numel()
     empty = torch.empty(images_u8.shape[0], 0, device=images_u8.device)
@@ -74,7 +91,26 @@ def forward_eval(
         mse=float(sq_err.item() / n_pix),
         a_conv_pre=torch.cat(convs_pre) if convs_pre else empty,
         a_lat_pre=torch.cat(lats_pre) if lats_pre else empty,
+        h_norm=torch.cat(h_norms),
+        a_conv_l1=torch.cat(l1s) if l1s else None,
+        dec_norm=torch.linalg.vector_norm(model.conv_sae.W_d.detach().double(), dim=0) if with_sae else None,
     )
+
+
+def diagnostics(out: EvalOutputs) -> dict[str, float]:
+    """The :data:`DIAGNOSTICS` of one evaluation pass (NaN where ``out`` lacks the measurement)."""
+    nan = float("nan")
+    result = dict.fromkeys(DIAGNOSTICS, nan)
+    if out.h_norm is not None and out.h_norm.numel():
+        mean, std = torch.stack([out.h_norm.mean(), out.h_norm.std(correction=0)]).tolist()
+        result.update(h_norm_mean=mean, h_norm_std=std)
+    if out.dec_norm is not None and out.dec_norm.numel():
+        norms = out.dec_norm.cpu().numpy()
+        result.update(dec_norm_min=float(norms.min()), dec_norm_median=float(np.median(norms)),
+                      dec_norm_max=float(norms.max()))  # fmt: skip
+    if out.a_conv_l1 is not None and out.a_conv_l1.numel():
+        result["a_l1"] = float(out.a_conv_l1.mean().item())
+    return result
 
 
 def _reading(acts: torch.Tensor, factors: np.ndarray, n_bins: int, same_as: dict | None = None) -> dict:
@@ -90,11 +126,12 @@ def _reading(acts: torch.Tensor, factors: np.ndarray, n_bins: int, same_as: dict
 
 
 def measure(out: EvalOutputs, factors: np.ndarray, *, n_bins: int) -> dict:
-    """Raw measurements of one evaluation pass: ``mig``, ``mse``, ``latent_mi`` (VAE means x factors) and, when the
-    SAEs ran, ``{sae: {reading: {"rates", "mi", "active"}}}`` for sae in :data:`SAES` and reading in :data:`READINGS`.
+    """Raw measurements of one evaluation pass: ``mig``, ``mse``, ``latent_mi`` (VAE means x factors), the
+    :data:`DIAGNOSTICS` scalars and, when the SAEs ran, ``{sae: {reading: {"rates", "mi", "active"}}}`` for sae in
+    :data:`SAES` and reading in :data:`READINGS`.
     """
     mig_result = mig(out.mu.float().cpu().numpy(), factors, n_bins=n_bins)
-    result = {"mig": float(mig_result.score), "mse": out.mse, "latent_mi": mig_result.latent_mi}
+    result = {"mig": float(mig_result.score), "mse": out.mse, "latent_mi": mig_result.latent_mi, **diagnostics(out)}
     if out.a_conv.shape[1]:
         for name, post, pre in (("conv", out.a_conv, out.a_conv_pre), ("latent", out.a_lat, out.a_lat_pre)):
             topk = _reading(post, factors, n_bins)

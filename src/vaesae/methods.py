@@ -29,6 +29,10 @@ class Method:
     centred:    the SAE inputs are centred by a running mean during its runs (``sparsify.center_rate`` must be in
                 its keys): h − μ is encoded and μ added back after decoding (``vaesae.train.centring``)
     paper:      one of the paper's two methods (the others are the pipeline's own arms, "beyond the paper")
+    control:    a control arm, not a dead-latent remedy: it changes something else to tell where the death comes
+                from (``controls()``; ``remedies()`` leaves it out, so claim C9 does not judge it)
+    detach_sae: its runs detach the SAE inputs and targets in stage 3 and extended training, whatever
+                ``model.sae_gradient`` says (the SAEs are pure probes: their losses send no gradient into the VAE)
     """
 
     name: str
@@ -38,6 +42,8 @@ class Method:
     label: str
     centred: bool = False
     paper: bool = False
+    control: bool = False
+    detach_sae: bool = False
 
     @property
     def module(self) -> str:
@@ -67,6 +73,8 @@ def register(method: Method) -> Method:
         raise ValueError(f"method {method.name!r}: its keys must include sparsify.epochs")
     if method.centred and "center_rate" not in method.keys:
         raise ValueError(f"method {method.name!r} is centred: its keys must include sparsify.center_rate")
+    if method.control and method.paper:
+        raise ValueError(f"method {method.name!r}: one of the paper's methods cannot be a control")
     METHODS[method.name] = method
     return method
 
@@ -98,14 +106,15 @@ register(Method(
 register(Method(
     name="batchtopk",
     sparsifier="vaesae.sparsifiers.batchtopk:BatchTopK",
-    keys=(*TOPK_KEYS, "batchtopk_threshold_rate"),
+    keys=(*TOPK_KEYS, "batchtopk_threshold_rate", "batchtopk_unit_norm_decoder"),
     extended=True,
     label="BatchTopK",
 ))  # fmt: skip
 register(Method(
     name="jumprelu",
     sparsifier="vaesae.sparsifiers.jumprelu:JumpReLU",
-    keys=(*TOPK_KEYS, "jumprelu_threshold_init", "jumprelu_bandwidth", "jumprelu_sparsity_coeff", "jumprelu_lr"),
+    keys=(*TOPK_KEYS, "jumprelu_threshold_init", "jumprelu_bandwidth", "jumprelu_sparsity_coeff", "jumprelu_lr",
+          "jumprelu_unit_norm_decoder", "jumprelu_sparsity_warmup_fraction"),
     extended=True,
     label="JumpReLU",
 ))  # fmt: skip
@@ -116,6 +125,17 @@ register(Method(
     extended=True,
     label="Top-k, centred input",
     centred=True,
+))  # fmt: skip
+# A control, not a remedy (README "Beyond the paper"): Top-k with the SAEs as pure probes (stop-gradient into the VAE),
+# so that a death that persists cannot come from the SAE losses reshaping h_flat.
+register(Method(
+    name="topk_detached",
+    sparsifier="vaesae.sparsifiers.topk:TopK",
+    keys=TOPK_KEYS,
+    extended=True,
+    label="Top-k, stop-gradient",
+    control=True,
+    detach_sae=True,
 ))  # fmt: skip
 
 
@@ -133,8 +153,14 @@ def sparsifier_class(name: str):
 
 
 def remedies() -> list[str]:
-    """The methods that are not the paper's (the pipeline's question, claim C9), in table order."""
-    return [name for name, m in METHODS.items() if not m.paper]
+    """The dead-latent remedies: the methods that are neither the paper's nor controls (the pipeline's question,
+    claim C9), in table order."""
+    return [name for name, m in METHODS.items() if not m.paper and not m.control]
+
+
+def controls() -> list[str]:
+    """The control arms (``Method.control``), in table order: not remedies, and not judged by claim C9."""
+    return [name for name, m in METHODS.items() if m.control]
 
 
 def phases(methods: list[str]) -> list[str]:

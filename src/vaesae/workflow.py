@@ -347,7 +347,7 @@ def _split(cfg: dict) -> dict:
 #: The ``eval`` keys behind the raw measurements (training's monitor and the evaluate rule). The thresholds and the
 #: reading are reporting choices (:data:`REPORTING_KEYS`): only the summarize rule and the renderers get them.
 MEASURE_KEYS = ("n_samples", "n_bins", "batch_size")
-REPORTING_KEYS = ("dead_threshold", "specialization_threshold", "specialization_activations")
+REPORTING_KEYS = ("dead_threshold", "specialization_threshold", "specialization_activations", "specialization_mi")
 
 
 def _monitor(cfg: dict) -> dict:
@@ -389,8 +389,31 @@ def dataset_params(cfg: dict, dataset: str) -> dict:
     return params
 
 
-def _training(cfg: dict, **sections) -> dict:
-    return {"device": cfg["device"], "model": cfg["model"], "optim": cfg["optim"], "data": _split(cfg), **sections}
+#: ``model`` keys that only some rules read: {key: the rules that get it}. Every other ``model`` key (the
+#: architecture) reaches every rule that builds the model, so editing one of these reruns only its rules. The SAE
+#: tying matters wherever SAE weights are trained or loaded; the SAE gradient only where the VAE trains with the SAEs.
+MODEL_KEY_RULES = {
+    "tied_sae": ("init_sae", "sparsify", "extend", "evaluate"),
+    "sae_gradient": ("sparsify", "extend"),
+}
+
+
+def model_params(cfg: dict, rule: str, method: str | None = None) -> dict:
+    """The ``model`` keys of a rule's params: the architecture, plus the keys of :data:`MODEL_KEY_RULES` that name
+    the rule. ``sae_gradient`` stays out of the runs of a method that detaches whatever it says (``detach_sae``)."""
+    out = {}
+    for key, value in cfg["model"].items():
+        if key in MODEL_KEY_RULES and rule not in MODEL_KEY_RULES[key]:
+            continue
+        if key == "sae_gradient" and method is not None and method_table.get(method).detach_sae:
+            continue
+        out[key] = value
+    return out
+
+
+def _training(cfg: dict, rule: str, method: str | None = None, **sections) -> dict:
+    return {"device": cfg["device"], "model": model_params(cfg, rule, method), "optim": cfg["optim"],
+            "data": _split(cfg), **sections}  # fmt: skip
 
 
 def rule_params(cfg: dict, rule: str, **wildcards) -> dict:
@@ -399,18 +422,19 @@ def rule_params(cfg: dict, rule: str, **wildcards) -> dict:
     if rule == "dataset":
         return dataset_params(cfg, wildcards["dataset"])
     if rule == "pretrain_vae":
-        return _training(cfg, pretrain=cfg["pretrain"], eval=_monitor(cfg))
+        return _training(cfg, rule, pretrain=cfg["pretrain"], eval=_monitor(cfg))
     if rule == "init_sae":
-        return _training(cfg, pretrain=_free_bits(cfg), init=cfg["init"],
+        return _training(cfg, rule, pretrain=_free_bits(cfg), init=cfg["init"],
                          sparsify={"k_start": cfg["sparsify"]["k_start"]}, eval=_monitor(cfg), loss=cfg["loss"])  # fmt: skip
     if rule == "sparsify":
-        return _training(cfg, pretrain=_free_bits(cfg), sparsify=_method_keys(cfg, method),
+        return _training(cfg, rule, method, pretrain=_free_bits(cfg), sparsify=_method_keys(cfg, method),
                          revival=revival_params(cfg, method), eval=_monitor(cfg), loss=cfg["loss"])  # fmt: skip
     if rule == "extend":
-        return _training(cfg, pretrain=_free_bits(cfg), sparsify=_method_keys(cfg, method), extend=cfg["extend"],
-                         revival=revival_params(cfg, method), eval=_monitor(cfg), loss=cfg["loss"])  # fmt: skip
+        return _training(cfg, rule, method, pretrain=_free_bits(cfg), sparsify=_method_keys(cfg, method),
+                         extend=cfg["extend"], revival=revival_params(cfg, method), eval=_monitor(cfg),
+                         loss=cfg["loss"])  # fmt: skip
     if rule == "evaluate":
-        return {"device": cfg["device"], "model": cfg["model"], "optim": {"tf32": cfg["optim"]["tf32"]},
+        return {"device": cfg["device"], "model": model_params(cfg, rule), "optim": {"tf32": cfg["optim"]["tf32"]},
                 "data": _split(cfg), "eval": _monitor(cfg)}  # fmt: skip
     if rule == "global_metrics":
         g = cfg["global_metrics"]
@@ -418,7 +442,8 @@ def rule_params(cfg: dict, rule: str, **wildcards) -> dict:
     if rule == "summarize":
         return _reporting(cfg)
     if rule == "sweep":
-        return {**cfg["sweep"], "specialization_activations": cfg["eval"]["specialization_activations"]}
+        return {**cfg["sweep"], "specialization_activations": cfg["eval"]["specialization_activations"],
+                "specialization_mi": cfg["eval"]["specialization_mi"]}
     if rule == "tables":
         c = cfg["claims"]
         return {k: c[k] for k in ("p_value", "mse_relative_tolerance", "mig_relative_tolerance", "mig_reference")}

@@ -1,6 +1,7 @@
 rule summarize:
-    """The reporting thresholds (eval.dead_threshold, eval.specialization_threshold, eval.specialization_activations)
-    applied to the raw measurements of every evaluation file and every training epoch; no training reruns.
+    """The reporting thresholds (eval.dead_threshold, eval.specialization_threshold, eval.specialization_activations,
+    eval.specialization_mi) applied to the raw measurements of every evaluation file and every training epoch; no
+    training reruns.
     """
     input:
         evals=wf.eval_files(config),

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     with atomic_path(args.out_csv) as tmp:
         df.to_csv(tmp, index=False, float_format="%.10g")
     note = data_source_note(scalars)
-    audit = audit_markdown(scalars, histories, args.params, note)
+    audit = audit_markdown(scalars, histories, args.params, note, sweep)
     found = contradictions(paper_bounds(args.params))
     write_text(args.out_md, claims_markdown(df, list(args.params.get("contradictions") or []) + found, audit, note))
     print_paths([args.out_md, args.out_csv])

@@ -1,7 +1,8 @@
 """Entry point of the ``summarize`` rule: the reporting thresholds applied to the raw measurements.
 
     python -m vaesae.cli.summarize --evals E.h5... --histories RUN/history.csv... \\
-        --params '{"dead_threshold": 0.001, "specialization_threshold": 0.5, "specialization_activations": "topk"}' \\
+        --params '{"dead_threshold": 0.001, "specialization_threshold": 0.5, "specialization_activations": "topk",
+                   "specialization_mi": "normalized"}' \\
         --out-evaluations summary/evaluations.csv --out-history summary/history.csv
 
 Each ``history.csv`` is read with the ``history.h5`` next to it. See ``vaesae.report.summary`` and docs/FORMATS.md.
@@ -15,7 +16,7 @@ import sys
 from vaesae.io import atomic_path, parse_params
 from vaesae.report.summary import SummaryInputError, summarize_evaluations, summarize_histories
 
-KEYS = ("dead_threshold", "specialization_threshold", "specialization_activations")
+KEYS = ("dead_threshold", "specialization_threshold", "specialization_activations", "specialization_mi")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--params lacks {', '.join(missing)}")
     opts = {"dead_threshold": float(args.params["dead_threshold"]),
             "specialization_threshold": float(args.params["specialization_threshold"]),
-            "activations": args.params["specialization_activations"]}  # fmt: skip
+            "activations": args.params["specialization_activations"],
+            "mi_unit": args.params["specialization_mi"]}  # fmt: skip
     try:
         evaluations = summarize_evaluations(args.evals, **opts)
         history = summarize_histories(args.histories, **opts)

@@ -2,7 +2,7 @@
 
     python -m vaesae.cli.sweep --evals A.h5 B.h5 ... [--raw RUN/history.h5 ...] \\
         --params '{"specialization_thresholds": [0.2, ...], "dead_thresholds": [0.0005, ...],
-                   "specialization_activations": "topk"}' \\
+                   "specialization_activations": "topk", "specialization_mi": "normalized"}' \\
         --out results/paper/sweeps/thresholds.csv [--out-epochs results/paper/sweeps/epochs.csv]
 
 Reads the root attributes ``dataset``, ``seed``, ``phase``, ``n_bins``, the ``factors`` and the datasets
@@ -10,7 +10,8 @@ Reads the root attributes ``dataset``, ``seed``, ``phase``, ``n_bins``, the ``fa
 long-format row per (dataset, seed, phase, sae, kind, threshold), in the order the files and thresholds were given.
 ``kind`` is ``specialization`` (a count, on the configured reading), ``dead`` (a percentage, on ã) or, for the conv
 SAE, ``specialization_bound`` (the most neurons the activation budget allows above that threshold,
-``vaesae.metrics.bound``). ``--raw`` adds the same sweep for every epoch of every training run, with an ``epoch``
+``vaesae.metrics.bound``) and ``dead_floor`` (the least dead % the budget Σ rate_i(ã) allows at that dead threshold,
+``vaesae.metrics.dead_floor``). ``--raw`` adds the same sweep for every epoch of every training run, with an ``epoch``
 column (``sweeps/epochs.csv``; no bound rows).
 """
 
@@ -26,6 +27,9 @@ import pandas as pd
 
 from ..io import atomic_path, parse_params
 from ..metrics.bound import specialization_bound
+from ..metrics.dead_floor import dead_floor_pct
+from ..metrics.mutual_info import factor_entropy
+from ..metrics.specialization import MI_UNITS, in_unit
 from ..metrics.sweep import threshold_sweep
 from ..train.history import READING_SUFFIX, read_history
 
@@ -80,7 +84,7 @@ def read_eval(path: str | Path, reading: str = "topk") -> dict:
     return out
 
 
-def _thresholds(params: dict) -> tuple[list[float], list[float], str]:
+def _thresholds(params: dict) -> tuple[list[float], list[float], str, str]:
     try:
         spec = [float(t) for t in params["specialization_thresholds"]]
         dead = [float(t) for t in params["dead_thresholds"]]
@@ -91,39 +95,56 @@ def _thresholds(params: dict) -> tuple[list[float], list[float], str]:
     reading = params.get("specialization_activations", "topk")
     if reading not in SUFFIX:
         raise ValueError(f"specialization_activations must be one of {list(SUFFIX)}, got {reading!r}")
-    return spec, dead, reading
+    unit = params.get("specialization_mi", "normalized")
+    if unit not in MI_UNITS:
+        raise ValueError(f"specialization_mi must be one of {list(MI_UNITS)}, got {unit!r}")
+    return spec, dead, reading, unit
 
 
 def sweep_table(evals: Sequence[str | Path], params: dict) -> pd.DataFrame:
     """Long-format sweep rows (columns ``COLUMNS``) for the evaluation files ``evals``."""
-    spec, dead, reading = _thresholds(params)
+    spec, dead, reading, unit = _thresholds(params)
     rows = []
     for path in evals:
         ev = read_eval(path, reading)
         keys = {"dataset": ev["dataset"], "seed": ev["seed"], "phase": ev["phase"]}
+        if unit != "normalized" and ev["factors"] is None:
+            raise ValueError(f"{path}: no 'factors' dataset, needed for raw MI in nats")
         for sae, _ in SAES:
             mi, rates = ev[sae]
+            if unit != "normalized":
+                mi = in_unit(mi, factor_entropy(ev["factors"]), unit)
             for row in threshold_sweep(mi, rates, spec, dead):
                 rows.append({**keys, "sae": sae, **row})
         if ev["factors"] is not None and ev["n_bins"]:
             n_neurons = ev["conv"][1].shape[0]
             for t in spec:
-                b = specialization_bound(ev["conv_budget"], t, ev["factors"], ev["n_bins"], n_neurons)
+                b = specialization_bound(ev["conv_budget"], t, ev["factors"] if unit == "normalized" else 1.0,
+                                         ev["n_bins"], n_neurons)  # in nats: MI > τ needs h(p) + p·ln(n_bins) > τ
                 rows.append({**keys, "sae": "conv", "kind": "specialization_bound", "threshold": t, "value": b.bound})
+        n_neurons = ev["conv"][1].shape[0]
+        budget = float(np.sum(ev["conv"][1]))  # Σ rate_i(ã): the budget the dead metric sees
+        for t in dead:
+            rows.append({**keys, "sae": "conv", "kind": "dead_floor", "threshold": t,
+                         "value": dead_floor_pct(budget, n_neurons, t)})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def epoch_sweep_table(raws: Sequence[str | Path], params: dict) -> pd.DataFrame:
     """Per-epoch sweep rows (columns ``EPOCH_COLUMNS``) of the raw histories ``raws`` (runs without SAEs skipped)."""
-    spec, dead, reading = _thresholds(params)
+    spec, dead, reading, unit = _thresholds(params)
     frames = []
     for path in raws:
         raw = read_history(path)
         attrs = raw["attrs"]
+        if unit != "normalized" and "factor_entropy" not in attrs:
+            raise ValueError(f"{path}: no factor_entropy attribute, needed for raw MI in nats")
         for sae, group in SAES:
             if f"{group}/activation_rate" not in raw:
                 continue
             mis, rates = raw[f"{group}/mi{SUFFIX[reading]}"], raw[f"{group}/activation_rate"]
+            if unit != "normalized":
+                mis = [in_unit(m, attrs["factor_entropy"], unit) for m in mis]
             for epoch, (mi, rate) in enumerate(zip(mis, rates)):
                 rows = threshold_sweep(mi, rate, spec, dead)
                 frame = pd.DataFrame(rows)

@@ -1,6 +1,7 @@
 """Evaluation metrics: pure functions over numpy arrays (torch tensors / scipy.sparse where noted), one per module."""
 
 from .dead import activation_rate, dead_pct
+from .dead_floor import dead_floor_pct
 from .discretize import discretize
 from .mig import MigResult, mig
 from .mse import pixel_mse
@@ -11,6 +12,7 @@ from .sweep import threshold_sweep
 __all__ = [
     "MigResult",
     "activation_rate",
+    "dead_floor_pct",
     "dead_pct",
     "discretize",
     "factor_entropy",

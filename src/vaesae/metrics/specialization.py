@@ -5,7 +5,7 @@ For neuron i with activations a_i (N,) and factor j with classes v_j (N,)::
     c_i        = discretize(a_i, n_bins)                      # np.digitize(a_i, np.histogram(a_i, n_bins)[1][:-1])
     MI[i, j]   = mutual_info_score(c_i, v_j)                  # nats, sklearn's formula
     nMI[i, j]  = MI[i, j] / H(v_j)   (0 when H(v_j) = 0)      # normalize=True
-    specialized = #{i : max_j nMI[i, j] > threshold}
+    specialized = #{i : max_j nMI[i, j] > threshold}           # or max_j MI[i, j] > threshold nats (``in_unit``)
 
 Each neuron's bins span its own [min, max] over the N samples (a dead, all-zero neuron has one bin and MI 0).
 
@@ -29,7 +29,25 @@ import numpy as np
 from .discretize import histogram_edges
 from .mutual_info import factor_entropy, relabel_columns
 
-__all__ = ["neuron_factor_mi", "specialized_count"]
+__all__ = ["MI_UNITS", "in_unit", "neuron_factor_mi", "specialized_count"]
+
+#: The unit the specialization threshold is read in (``eval.specialization_mi``): MI normalised by the factor's
+#: entropy (the paper's reading, method-notes) or raw MI in nats (method-notes' config alternative).
+MI_UNITS = ("normalized", "nats")
+
+
+def in_unit(nmi, entropy, unit: str) -> np.ndarray:
+    """Normalised MI (M, F) in ``unit``: as is, or raw MI in nats, MI[i, j] = nMI[i, j] · H(v_j) (the factor entropies
+    ``entropy`` (F,), ``mutual_info.factor_entropy`` of the evaluation factors; nMI = 0 where H = 0, so MI = 0)."""
+    if unit not in MI_UNITS:
+        raise ValueError(f"eval.specialization_mi must be one of {list(MI_UNITS)}, got {unit!r}")
+    nmi = np.asarray(nmi, dtype=np.float64)
+    if unit == "normalized":
+        return nmi
+    entropy = np.asarray(entropy, dtype=np.float64)
+    if entropy.shape != nmi.shape[-1:]:
+        raise ValueError(f"factor entropies {entropy.shape} do not match the MI matrix's factors {nmi.shape}")
+    return nmi * entropy
 
 
 def neuron_factor_mi(acts, factors, n_bins: int = 20, normalize: bool = True, chunk: int = 1024) -> np.ndarray:

@@ -2,7 +2,11 @@
 
 The SAEs are probes, not layers the VAE's forward pass goes through (method-notes): the VAE reconstructs x from z
 alone; the conv SAE reconstructs h_flat and the latent SAE reconstructs z (μ at evaluation). In joint training their
-losses backpropagate into the shared encoder.
+losses backpropagate into the shared encoder (``model.sae_gradient: joint``, the paper). ``forward(...,
+detach_sae=True)`` (``model.sae_gradient: detach``, or a method that is a stop-gradient control) detaches h_flat and z
+once the VAE's logits are computed: the SAEs' inputs and their reconstruction targets (``HybridOutput.h``/``.z``) are
+then constants, so the SAE losses train the SAEs only and send no gradient into the VAE, which trains on its own
+loss; the SAEs become pure probes.
 """
 
 from __future__ import annotations
@@ -47,8 +51,9 @@ class HybridVAESAE(nn.Module):
             model_cfg.fc_hidden,
             model_cfg.latent_dim,
         )
-        self.conv_sae = SparseAutoencoder(self.vae.h_dim, model_cfg.conv_sae_neurons)
-        self.latent_sae = SparseAutoencoder(model_cfg.latent_dim, model_cfg.latent_sae_neurons)
+        tied = model_cfg.tied_sae
+        self.conv_sae = SparseAutoencoder(self.vae.h_dim, model_cfg.conv_sae_neurons, tied=tied)
+        self.latent_sae = SparseAutoencoder(model_cfg.latent_dim, model_cfg.latent_sae_neurons, tied=tied)
 
     def forward(
         self,
@@ -58,10 +63,14 @@ class HybridVAESAE(nn.Module):
         sample: bool = True,
         activate: Activation = relu_topk,
         before_sae: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+        detach_sae: bool = False,
     ) -> HybridOutput:
         """``activate(pre, k, sae=..., training=self.training)`` gives ã; ``before_sae(h, z)``, when given, runs
-        between the VAE and the SAEs (a centred method updates its running input means there)."""
+        between the VAE and the SAEs (a centred method updates its running input means there). ``detach_sae``: the
+        SAEs see (and ``h``/``z`` of the output are) h_flat and z detached, so no SAE loss reaches the VAE."""
         h, mu, logvar, z, logits = self.vae(x, sample=sample)
+        if detach_sae:
+            h, z = h.detach(), z.detach()
         if before_sae is not None:
             before_sae(h, z)
         pre_conv = self.conv_sae.pre(h)  # op order as SparseAutoencoder.forward: the backward sums in this order
@@ -72,6 +81,18 @@ class HybridVAESAE(nn.Module):
         z_hat = self.latent_sae.decode(a_lat)
         return HybridOutput(h=h, mu=mu, logvar=logvar, z=z, logits=logits, a_conv=a_conv, h_hat=h_hat, a_lat=a_lat,
                             z_hat=z_hat, pre_conv=pre_conv, pre_lat=pre_lat)  # fmt: skip
+
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """As ``nn.Module.load_state_dict``; a checkpoint of the other SAE tying (with or without ``*_sae.W_d``)
+        is a ValueError naming ``model.tied_sae``."""
+        if strict and "conv_sae.W_e" in state_dict:
+            untied = "conv_sae.W_d" in state_dict
+            if untied == self.conv_sae.tied:
+                have, got = ("tied", "untied") if untied else ("untied", "tied")
+                raise ValueError(f"a checkpoint of {got} SAEs cannot be loaded into {have} SAEs: model.tied_sae "
+                                 f"must be what it was when the checkpoint was trained ({not untied})")
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
 
 def count_parameters(module: nn.Module) -> int:

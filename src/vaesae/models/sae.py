@@ -12,12 +12,18 @@ The module computes ``pre`` and ĥ; the nonlinearity and the selection (1)–(2)
 the input that centred methods subtract (``vaesae.train.centring``); it is zero otherwise, and since x − 0 = x and
 y + 0 = y exactly in floating point, an uncentred SAE computes exactly the paper's (1)–(3). Since a ≥ 0 after the
 ReLU, |a| = a.
+
+Tied or untied (``model.tied_sae``). Eqs. (1) and (3) tie the matrices, W_e = Dᵀ and W_d = D, but the paper's 68.6M
+parameters need two of them. Untied (the default) keeps W_e and W_d as two parameters, tied only at initialisation
+(W_d = W_eᵀ with unit columns). Tied keeps the one parameter W_e and decodes with W_eᵀ: ``W_d`` is then a read-only
+view W_eᵀ (writing through it writes W_e), so code that reads ``sae.W_d`` works either way; code that writes the
+decoder asks :attr:`SparseAutoencoder.tied` (revival, the unit-norm decoder of ``vaesae.sparsifiers.unit_norm``).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from typing import Callable
 
 import torch
 from torch import nn
@@ -41,20 +47,37 @@ def relu_topk(pre: torch.Tensor, k: int | None, **_) -> torch.Tensor:
 
 
 class SparseAutoencoder(nn.Module):
-    """d → m → d dictionary; plain tensors in and out."""
+    """d → m → d dictionary; plain tensors in and out. ``tied``: one matrix W_e, decoded with W_eᵀ."""
 
-    def __init__(self, d: int, m: int):
+    def __init__(self, d: int, m: int, tied: bool = False):
         super().__init__()
-        self.d, self.m = d, m
+        self.d, self.m, self.tied = d, m, bool(tied)
         self.W_e = nn.Parameter(torch.empty(m, d))
         self.b_e = nn.Parameter(torch.zeros(m))
-        self.W_d = nn.Parameter(torch.empty(d, m))
+        if not self.tied:
+            self.W_d = nn.Parameter(torch.empty(d, m))
         self.register_buffer("b_boost", torch.zeros(m))
         self.register_buffer("b_pre", torch.zeros(d))
         bound = 1.0 / math.sqrt(d)
         nn.init.uniform_(self.W_e, -bound, bound)
-        with torch.no_grad():  # tied initialisation D = W_eᵀ, columns normalised
-            self.W_d.copy_(self.W_e.t() / self.W_e.norm(dim=1).clamp_min(1e-8))
+        if not self.tied:
+            with torch.no_grad():  # tied initialisation D = W_eᵀ, columns normalised
+                self.W_d.copy_(self.W_e.t() / self.W_e.norm(dim=1).clamp_min(1e-8))
+
+    @property
+    def W_d(self) -> torch.Tensor:
+        """D (d, m): the decoder parameter, or, tied, the view W_eᵀ of the encoder parameter."""
+        if self.tied:
+            return self.W_e.t()
+        try:
+            return self._parameters["W_d"]
+        except KeyError:  # not registered yet (during __init__): an AttributeError, so hasattr() is False
+            raise AttributeError("W_d") from None
+
+    def decoder_parameter(self) -> tuple[nn.Parameter, int]:
+        """(the parameter that holds the decoder, the dimension along which it indexes neurons): (W_d, 1) untied,
+        (W_e, 0) tied (neuron i's decoder column is row i of W_e)."""
+        return (self.W_e, 0) if self.tied else (self._parameters["W_d"], 1)
 
     def pre(self, h: torch.Tensor) -> torch.Tensor:
         """Pre-activations W_e (h − μ) + b_e + b_boost, (B, m)."""

@@ -8,6 +8,13 @@ factor of the real dataset (uniform classes: ln 3 for dSprites' shape, ln 4 for 
 reported count above its bound as a contradiction, with the arithmetic. Next to them stand this run's counts and the
 bounds from its measured budgets, for the ã reading (``topk``) and the pre-Top-k reading (``pre_topk``).
 
+Floor audit. Σᵢ rateᵢ = B <= k, so at a dead threshold τ at most ⌊B/τ⌋ neurons are alive and at least
+1 − ⌊B/τ⌋/M are dead (:mod:`vaesae.metrics.dead_floor`): per threshold, the floor at the paper's k_start and k_end
+beside its Table 5, and this run's dead % beside the floor of its measured budget.
+
+Death audit. From the epoch table: the first and last stage-3 epoch's dead %, ‖h‖, decoder column norms and ‖ã‖₁,
+so a reader sees whether the encoder shrank h or the decoder grew while neurons died.
+
 Revival audit. From the epoch table: how many neurons were boosted and by how much against the spread of their
 pre-activations, how many were re-initialised, and how many of those were alive one and five epochs later. The
 paper's "despite revival" is a finding only where revival revived something.
@@ -21,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from vaesae.metrics.bound import specialization_bound
+from vaesae.metrics.dead_floor import dead_floor_pct
 from vaesae.report.markdown import md_table
 from vaesae.report.stats import DATASET_ORDER, ordered
 from vaesae.report.style import dataset_label
@@ -130,7 +138,130 @@ def _revival_verdict(r) -> str:
         f", {r.alive_5 / r.checked_5:.0%} five epochs later" if r.checked_5 else "")
 
 
-def audit_markdown(scalars: pd.DataFrame, histories: pd.DataFrame | None, cfg: dict, data_note: str) -> list[str]:
+def paper_floors(cfg: dict) -> pd.DataFrame:
+    """The dead-% floor at the paper's k_start and k_end (budget = k, M = ``claims.paper.bound.n_neurons``) per dead
+    threshold of Table 5 (``claims.paper.dead_by_threshold``), beside the paper's values."""
+    paper = (cfg or {}).get("paper") or {}
+    b = paper.get("bound") or {}
+    cols = ["dataset", "threshold", "paper", "floor_k_start", "floor_k_end", "at_floor"]
+    table5 = paper.get("dead_by_threshold") or {}
+    m, k_start, k_end = b.get("n_neurons"), b.get("k_start"), b.get("k_end")
+    if not (m and k_start and k_end):
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for dataset in ordered(list(table5), DATASET_ORDER):
+        for t, v in sorted((float(t), float(v)) for t, v in (table5[dataset] or {}).items()):
+            lo, hi = dead_floor_pct(float(k_start), int(m), t), dead_floor_pct(float(k_end), int(m), t)
+            rows.append({"dataset": dataset, "threshold": t, "paper": v, "floor_k_start": lo, "floor_k_end": hi,
+                         "at_floor": hi > 0 and v - hi <= 10.0})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def measured_floors(sweep: pd.DataFrame | None) -> pd.DataFrame:
+    """This run's conv-SAE dead % and its floor per (dataset, phase, threshold), mean over seeds."""
+    cols = ["dataset", "phase", "threshold", "n", "dead_pct", "floor"]
+    if sweep is None or sweep.empty or "dead_floor" not in set(sweep["kind"]):
+        return pd.DataFrame(columns=cols)
+    sw = sweep[(sweep["sae"] == "conv") & sweep["phase"].isin([p for p, _ in AUDIT_PHASES])]
+    rows = []
+    for dataset in ordered(sw["dataset"].dropna().tolist(), DATASET_ORDER):
+        for phase, _ in AUDIT_PHASES:
+            cur = sw[(sw["dataset"] == dataset) & (sw["phase"] == phase)]
+            for t in sorted(cur.loc[cur["kind"] == "dead", "threshold"].unique()):
+                at = cur[np.isclose(cur["threshold"], t)]
+                dead = at[at["kind"] == "dead"].groupby("seed")["value"].mean()
+                floor = at[at["kind"] == "dead_floor"].groupby("seed")["value"].mean()
+                rows.append({"dataset": dataset, "phase": phase, "threshold": float(t), "n": len(dead),
+                             "dead_pct": float(dead.mean()), "floor": float(floor.mean()) if len(floor) else math.nan})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def floor_markdown(cfg: dict, sweep: pd.DataFrame | None) -> list[str]:
+    """The audit section on the dead-% floor (Markdown lines)."""
+    out = ["", "## What the dead count must be (the activation-budget floor)", "",
+           "Σᵢ rateᵢ = B, the mean number of active neurons per sample (B ≤ k under Top-k), and an alive neuron "
+           "spends at least τ of it, so at most ⌊B/τ⌋ of the M neurons are alive: at least 1 − ⌊B/τ⌋/M of them are "
+           "dead at the dead threshold τ, whatever training does (`vaesae.metrics.dead_floor`). A dead % at or near "
+           "its floor is forced by the metric; only the part above it is a finding.", ""]
+    pf = paper_floors(cfg)
+    if len(pf):
+        b = ((cfg or {}).get("paper") or {}).get("bound") or {}
+        out.append(f"The paper's setting (M = {int(b['n_neurons']):,}, budget = k; its Table 5 at k_end):")
+        out += ["", md_table(["Dataset", "Dead threshold τ", "Paper (Table 5)", f"Floor at k = {b['k_start']}",
+                              f"Floor at k = {b['k_end']}", "Paper above the floor"],
+                             [[dataset_label(r.dataset), f"{r.threshold:g}", f"{r.paper:.1f} %",
+                               f"{r.floor_k_start:.1f} %", f"{r.floor_k_end:.1f} %",
+                               f"{r.paper - r.floor_k_end:+.1f} points" + (" (mostly forced)" if r.at_floor else "")]
+                              for r in pf.itertuples()])]  # fmt: skip
+    mf = measured_floors(sweep)
+    if len(mf):
+        out += ["", "This run (conv SAE, mean over seeds; the floor from each evaluation's measured budget):", "",
+                md_table(["Dataset", "Phase", "Dead threshold τ", "Dead %", "Floor", "Above the floor"],
+                         [[dataset_label(r.dataset), r.phase, f"{r.threshold:g}", f"{r.dead_pct:.1f} %",
+                           f"{r.floor:.1f} %", f"{r.dead_pct - r.floor:+.1f} points"]
+                          for r in mf.itertuples()])]  # fmt: skip
+    return out
+
+
+#: history.csv columns of the per-epoch diagnostics (``vaesae.evaluation``): where the death comes from.
+DEATH_COLUMNS = (("dead_pct", "Dead %", "points"), ("h_norm_mean", "‖h‖ mean", "%"),
+                 ("dec_norm_median", "decoder ‖d_i‖ median", "%"), ("dec_norm_max", "decoder ‖d_i‖ max", "%"),
+                 ("a_l1", "‖ã‖₁", "%"))  # fmt: skip
+
+
+def death_sources(histories: pd.DataFrame | None) -> pd.DataFrame:
+    """Per (dataset, stage-3 phase): the first and last stage-3 epoch's dead %, ‖h‖ (mean over the evaluation
+    images), decoder column norms and ‖ã‖₁, mean over seeds, and their changes (dead %: points; the others: %)."""
+    cols = ["dataset", "phase", "n"] + [f"{c}_{w}" for c, _, _ in DEATH_COLUMNS for w in ("first", "last", "change")]
+    if histories is None or histories.empty or "h_norm_mean" not in histories or "stage" not in histories:
+        return pd.DataFrame(columns=cols)
+    h = histories[histories["stage"] == "sparsify"]
+    rows = []
+    for (dataset, phase), g in h.groupby(["dataset", "phase"], sort=False):
+        per_seed = []
+        for _, run in g.groupby("seed"):
+            run = run.sort_values("epoch")
+            if len(run) >= 2:
+                per_seed.append((run.iloc[0], run.iloc[-1]))
+        if not per_seed:
+            continue
+        row = {"dataset": dataset, "phase": phase, "n": len(per_seed)}
+        for col, _, unit in DEATH_COLUMNS:
+            first = np.array([float(a.get(col, math.nan)) for a, _ in per_seed])
+            last = np.array([float(b.get(col, math.nan)) for _, b in per_seed])
+            row[f"{col}_first"], row[f"{col}_last"] = float(np.nanmean(first)), float(np.nanmean(last))
+            change = last - first if unit == "points" else (last - first) / np.where(first != 0, first, np.nan) * 100
+            row[f"{col}_change"] = float(np.nanmean(change)) if np.isfinite(change).any() else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows, columns=cols)
+
+
+def death_markdown(histories: pd.DataFrame | None) -> list[str]:
+    """The audit section "Where the death comes from" (Markdown lines)."""
+    out = ["", "## Where the death comes from: what moved while neurons died", "",
+           "The SAE loss ‖h − ĥ‖² + λ‖ã‖₁ can be lowered without any dictionary change by the encoder shrinking h "
+           "(its gradients reach the encoder in joint training), and an untied decoder can pay the L1 term by "
+           "growing its columns while the activations shrink. From the first to the last stage-3 epoch (evaluation "
+           "set, mean over seeds; dead %: change in points, the others: relative change):", ""]
+    df = death_sources(histories)
+    if df.empty:
+        return out + ["_No stage-3 epochs with the diagnostics (h_norm_mean ... a_l1) in this run._"]
+
+    def cell(r, col, unit):
+        a, b, c = (getattr(r, f"{col}_{w}") for w in ("first", "last", "change"))
+        if not np.isfinite(a):
+            return "n/a"
+        digits = ".1f" if unit == "points" else ".3g"
+        return f"{a:{digits}} → {b:{digits}} ({c:+.1f}{' points' if unit == 'points' else ' %'})"
+
+    out.append(md_table(["Dataset", "Phase", "Seeds", *[name for _, name, _ in DEATH_COLUMNS]],
+                        [[dataset_label(r.dataset), r.phase, str(r.n),
+                          *[cell(r, col, unit) for col, _, unit in DEATH_COLUMNS]] for r in df.itertuples()]))
+    return out
+
+
+def audit_markdown(scalars: pd.DataFrame, histories: pd.DataFrame | None, cfg: dict, data_note: str,
+                   sweep: pd.DataFrame | None = None) -> list[str]:
     """The audit sections of claims.md (Markdown lines)."""
     out = ["", "## Data", "", data_note, "", "## What the specialization count can reach (activation-budget bound)", "",
            "A neuron firing on a fraction p of the samples has at most h(p) + p·ln(n_bins) nats of MI with any "
@@ -157,6 +288,8 @@ def audit_markdown(scalars: pd.DataFrame, histories: pd.DataFrame | None, cfg: d
                            f"{r.specialized_topk:,.0f}", f"{r.bound_topk:,.0f}", f"{r.active_topk:.1f}",
                            f"{r.specialized_pre_topk:,.0f}", f"{r.bound_pre_topk:,.0f}", f"{r.active_pre_topk:.1f}"]
                           for r in mb.itertuples()])]  # fmt: skip
+    out += floor_markdown(cfg, sweep)
+    out += death_markdown(histories)
     rv = revival_effect(histories)
     out += ["", "## Did revival revive anything?", ""]
     if len(rv):

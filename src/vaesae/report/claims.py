@@ -4,8 +4,10 @@ pipeline's own question C9 (beyond the paper): does the collapse persist under e
 Nothing here hard-codes a number of the paper: the reported values come from the config's ``claims.paper`` block
 and the tolerance rules from the other ``claims:`` keys, so a reader sees and can change both. The statistics come
 from :mod:`vaesae.report.stats` (the same comparisons as the tables); this module judges them. C3 and Table 2's
-"MIG change" label share one rule (:func:`vaesae.report.stats.change_is_stable`). C4 is one-sided, as the paper
-states it (:func:`vaesae.report.stats.no_increase_beyond`: no degradation beyond ``claims.mse_relative_tolerance``),
+"MIG change" label share one rule (:func:`vaesae.report.stats.change_is_stable`): an equivalence test (TOST) of the
+relative MIG change against ±``claims.mig_relative_tolerance``, so that "stable" needs evidence (a null result at 3
+seeds does not pass), and C3's row says the smallest margin its seeds could have confirmed. C4 is one-sided, as the
+paper states it (:func:`vaesae.report.stats.no_increase_beyond`: no degradation beyond ``claims.mse_relative_tolerance``),
 which is Table 6's "no degradation" too. C1's margin is fixed (it is not widened by the seeds' spread), and C2 needs
 evidence for "L1 >= Top-k": the one-sided lower confidence bound of mean(L1 − Top-k) above −``dead_pct_tolerance``
 (:func:`vaesae.report.stats.lower_bound`).
@@ -18,11 +20,13 @@ is inconclusive (for example ``too few seeds (n=1 < min_seeds=3)``).
 
 C9 is not a claim of the paper (column ``origin`` = :data:`PIPELINE`, the others :data:`PAPER`): the paper runs Top-k
 and L1 only. It has one detail row per (remedy, dataset) with an end-of-stage-3 evaluation, where a remedy is a
-method of the methods table that is not the paper's (``vaesae.methods.remedies``). Its verdicts are "supported"
-(the collapse persists: the remedy's mean dead % at k_end over seeds >= ``claims.remedies.collapse_dead_pct``),
-"contradicted" (below it) or "inconclusive" (fewer seeds than ``claims.min_seeds``), combined like the paper's. Each
-row also shows the paired-by-seed change of dead % against ``claims.remedies.baseline`` (informative). A run
-without a remedy has no C9 rows; ``claims.md`` then says it was not run.
+method of the methods table that is not the paper's nor a control (``vaesae.methods.remedies``). It is decided on the
+paired-by-seed reduction of dead % against ``claims.remedies.baseline`` at matched evaluation L0 (:func:`_c9`):
+"supported" (the collapse persists: the reduction is shown to be below ``claims.remedies.reduction_points``),
+"contradicted" (shown above it), "inconclusive" (the bounds straddle it, fewer seeds than ``claims.min_seeds``, or a
+baseline with no collapse) or "not comparable" (the remedy's L0 is more than ``claims.remedies.l0_match_tolerance``
+from the baseline's: it keeps another number of neurons active). Not-comparable rows are left out of the claim-level
+verdict, which is combined like the paper's. A run without a remedy has no C9 rows; ``claims.md`` says so.
 """
 
 from __future__ import annotations
@@ -36,17 +40,18 @@ import pandas as pd
 
 from vaesae import methods as method_table
 from vaesae.report.markdown import md_table
-from vaesae.report.stats import (DATASET_ORDER, Comparison, change_is_stable, compare_phases, lower_bound, mse_change,
-                                 no_increase_beyond, one_sample, ordered, ratio_comparison, reference_point,
-                                 stable_rule, summarize, thresholds)
+from vaesae.report.stats import (DATASET_ORDER, Comparison, change_is_stable, compare_phases, detectable_margin,
+                                 equivalence_interval, lower_bound, mse_change, no_increase_beyond, one_sample, ordered,
+                                 paired, ratio_comparison, reference_point, relative_change, stable_rule, summarize,
+                                 thresholds)
 from vaesae.report.style import dataset_label, method_label
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 #: The verdicts of the pipeline's own question C9 (nothing of the paper to reproduce).
-SUPPORTED, CONTRADICTED = "supported", "contradicted"
+SUPPORTED, CONTRADICTED, NOT_COMPARABLE = "supported", "contradicted", "not comparable"
 PAPER_VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
-QUESTION_VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE)
-VERDICTS = PAPER_VERDICTS + (SUPPORTED, CONTRADICTED)
+QUESTION_VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_COMPARABLE)
+VERDICTS = PAPER_VERDICTS + (SUPPORTED, CONTRADICTED, NOT_COMPARABLE)
 #: The ``origin`` column: a claim of the paper, or a question the pipeline asks beyond it.
 PAPER, PIPELINE = "paper", "pipeline (beyond the paper)"
 
@@ -55,8 +60,8 @@ COLUMNS = (
     "measured_std", "n", "test", "statistic", "p_value", "effect_size", "tolerance", "verdict", "reason", "forced",
     "origin",
 )
-#: The ``forced`` column: is the claim a finding of training, or does it follow from the metric's definition?
-FINDING = "finding: a training outcome, not implied by the metric's definition"
+#: The ``forced`` column (computed per row, :func:`_label_forced`): is the claim a finding of training, or forced by the
+#: metric (bounds, floors) or the architecture (the stop-gradient control)?
 
 #: The tolerance rules and their types. Their values live in config.yaml (`claims:`), the one source of truth.
 RULE_TYPES = {
@@ -70,7 +75,8 @@ RULE_TYPES = {
     "mig_reference": str,
 }
 #: C9's rule: the keys of the config's ``claims.remedies`` block.
-REMEDY_RULE_TYPES = {"collapse_dead_pct": float, "baseline": str}
+REMEDY_RULE_TYPES = {"collapse_dead_pct": float, "baseline": str, "reduction_points": float,
+                     "l0_match_tolerance": float}
 
 DESCRIPTIONS = {
     "C1": "Top-k dead % (conv SAE) at k_end matches the paper",
@@ -81,7 +87,8 @@ DESCRIPTIONS = {
     "C6": "Complexity scaling: dead % Shapes3D / dSprites matches the paper's ratio",
     "C7": "Collapse (more dead AND fewer specialized at k_end than at k_start) holds at every swept threshold",
     "C8": "Specialized-neuron counts fall from k_start to k_end",
-    "C9": "Beyond the paper: the collapse persists under every dead-latent remedy (dead % at k_end stays high)",
+    "C9": "Beyond the paper: the collapse persists under every dead-latent remedy (at matched L0, no remedy cuts "
+          "Top-k's dead % at k_end by more than the margin)",
 }
 #: The claims that are the pipeline's own questions, not the paper's.
 PIPELINE_CLAIMS = ("C9",)
@@ -198,7 +205,8 @@ def _c2(scalars, cfg, rules) -> list[dict]:
         paper = (f"L1 {pl:.1f} % >= Top-k {pt:.1f} % (difference {pl - pt:+.1f} points)"
                  if np.isfinite(pl) and np.isfinite(pt) else "L1 >= Top-k (values not in config)")
         row = _row("C2", d, "l1 - topk", paper_value=paper,
-                   measured=_measured(m, s, n, 1, " points (L1 - Top-k)", signed=True), measured_mean=m, measured_std=s, n=n,
+                   measured=_measured(m, s, n, 1, " points (L1 - Top-k)", signed=True), measured_mean=m,
+                   measured_std=s, n=n,
                    test="paired t-test over seeds, L1 vs Top-k dead %; effect = Cohen's d_z",
                    statistic=c.statistic, p_value=p, effect_size=c.effect,
                    tolerance=f"L1 >= Top-k within {tol:g} points, shown: the one-sided {1 - alpha:.0%} lower bound of "
@@ -220,12 +228,17 @@ def _c3(scalars, cfg, rules) -> list[dict]:
     ref, where = reference_point(rules["mig_reference"])
     for d in _datasets(scalars, [ref, "topk"]):
         c = compare_phases(scalars, d, ref, "topk", "mig")
-        m, s, n = c.mean, c.std, c.n
-        test = (f"paired t-test (scipy.stats.ttest_rel) of MIG at k_start ({where}, claims.mig_reference = "
-                f"{rules['mig_reference']}) vs k_end; effect = Cohen's d_z")
-        if np.isfinite(c.p2):
-            test += f"; Wilcoxon signed-rank p = {c.p2:.3g}"
-        ok = change_is_stable(c, p_value=alpha, relative_tolerance=rel_tol)
+        rel = relative_change(paired(scalars, d, ref, "topk", "mig"), f"(topk - {ref}) / {ref}", d, "mig")
+        m, s, n = rel.mean, rel.std, rel.n
+        lo, hi = equivalence_interval(rel, alpha)
+        detect = detectable_margin(rel, alpha)
+        test = (f"equivalence test (TOST, two one-sided t-tests at {alpha:g}) of the per-seed relative MIG change "
+                f"from k_start ({where}, claims.mig_reference = {rules['mig_reference']}) to k_end; effect = Cohen's "
+                "d_z of the absolute change")
+        if n >= 2:
+            test += (f". What these {n} seeds can detect: the {1 - 2 * alpha:.0%} interval is {lo:+.1%} to "
+                     f"{hi:+.1%}, so they show stability only for a margin of at least ±{detect:.1%}")
+        ok = change_is_stable(rel, p_value=alpha, relative_tolerance=rel_tol)
         label = _paper(cfg, "mig_change", d)
         mig = _paper(cfg, "mig_topk", d)
         paper = "no statistically significant change (§4.2)"
@@ -233,12 +246,18 @@ def _c3(scalars, cfg, rules) -> list[dict]:
             paper += f"; Table 2: {label}"
         if mig is not None:
             paper += f"; MIG at k=50: {_paper_text(mig, 3)}"
-        row = _row("C3", d, f"topk - {ref}", paper_value=paper,
-                   measured=_measured(m, s, n, 3, " (MIG change)", signed=True), measured_mean=m, measured_std=s, n=n,
-                   test=test, statistic=c.statistic, p_value=c.p, effect_size=c.effect,
-                   tolerance=f"no significant change: {stable_rule(alpha, rel_tol)}")
-        missing = "no seed with both k_start and k_end" if n == 0 else None
-        rows.append(_decide(row, ok, n, rules, missing))
+        measured = (_measured(m * 100, s * 100, n, 1, " % (relative MIG change)", signed=True)
+                    + (f"; absolute {c.mean:+.3f}" if c.n else ""))
+        row = _row("C3", d, f"(topk - {ref}) / {ref}", paper_value=paper, measured=measured, measured_mean=m,
+                   measured_std=s, n=n, test=test, statistic=c.statistic, p_value=c.p, effect_size=c.effect,
+                   tolerance=stable_rule(alpha, rel_tol) + " (claims.mig_relative_tolerance, claims.p_value)")
+        missing = "no seed with both k_start and k_end" if c.n == 0 else (
+            "MIG at k_start is 0: no relative change" if n == 0 else None)
+        decided = _decide(row, ok, n, rules, missing)
+        if decided["reason"] == "rule could not be evaluated" and np.isfinite(lo):
+            decided["reason"] = (f"the seeds cannot tell: the {1 - 2 * alpha:.0%} interval of the relative change, "
+                                 f"{lo:+.1%} to {hi:+.1%}, straddles the ±{rel_tol:.0%} margin")
+        rows.append(decided)
     return rows
 
 
@@ -410,33 +429,89 @@ def _c9_summary(details: list[dict]) -> str:
                 if r["verdict"] == verdict]
 
     out = f"collapse persists in {len(runs(SUPPORTED))} of {len(details)} remedy runs (remedy × dataset)"
-    for verdict in (CONTRADICTED, INCONCLUSIVE):
+    for verdict in (CONTRADICTED, INCONCLUSIVE, NOT_COMPARABLE):
         if runs(verdict):
             out += f"; {verdict}: {', '.join(runs(verdict))}"
     return out
 
 
+def _l0(scalars: pd.DataFrame, dataset: str, phase: str) -> float:
+    """Mean over seeds of the evaluation L0 (active neurons per sample on ã, ``active_topk``)."""
+    if "active_topk" not in scalars:
+        return math.nan
+    return summarize(_phase_values(scalars, dataset, phase, "active_topk"))[0]
+
+
+DECODER_NORMS = {"topk_auxk": "unit-norm decoder columns (Top-k has none)"}
+
+
 def _c9(scalars, rules, remedy_rules) -> list[dict]:
-    """C9: one row per (remedy, dataset) with an end-of-stage-3 evaluation; the rule is ``claims.remedies``."""
+    """C9: one row per (remedy, dataset) with an end-of-stage-3 evaluation; the rule is ``claims.remedies``.
+
+    At matched L0 only: a remedy whose mean evaluation L0 differs from the baseline's by more than
+    ``l0_match_tolerance`` (relative) keeps a different number of active neurons, so its dead % is not comparable
+    (verdict "not comparable"). Otherwise the paired reduction r_s = dead %(baseline) − dead %(remedy) decides: the
+    one-sided (1 − p_value) lower bound of r̄ above ``reduction_points``: contradicted (the remedy prevents that much
+    of the collapse, shown); the upper bound below it: supported (the collapse persists, shown); else inconclusive.
+    A baseline whose own mean dead % is below ``collapse_dead_pct`` has no collapse to persist: inconclusive.
+    """
     rows = []
-    thr, baseline = remedy_rules["collapse_dead_pct"], remedy_rules["baseline"]
+    alpha = rules["p_value"]
+    floor, baseline = remedy_rules["collapse_dead_pct"], remedy_rules["baseline"]
+    margin, l0_tol = remedy_rules["reduction_points"], remedy_rules["l0_match_tolerance"]
     for method in remedies_present(scalars):
         for d in _datasets(scalars, [method]):
             m, s, n = summarize(_phase_values(scalars, d, method, "dead_pct"))
-            c = compare_phases(scalars, d, baseline, method, "dead_pct")  # remedy - baseline, paired by seed
+            base_m = summarize(_phase_values(scalars, d, baseline, "dead_pct"))[0]
+            c = compare_phases(scalars, d, method, baseline, "dead_pct")  # baseline - remedy: the reduction
+            low, high = lower_bound(c, alpha), -lower_bound(_negated(c), alpha)
+            l0_r, l0_b = _l0(scalars, d, method), _l0(scalars, d, baseline)
+            l0_dev = l0_r / l0_b - 1 if np.isfinite(l0_r) and np.isfinite(l0_b) and l0_b > 0 else math.nan
             measured = _measured(m, s, n, 1, " % dead at k_end")
-            measured += (f"; vs {method_label(baseline)}: " + _measured(c.mean, c.std, c.n, 1, " points", signed=True)
+            measured += (f"; reduction vs {method_label(baseline)}: "
+                         + _measured(c.mean, c.std, c.n, 1, " points", signed=True)
                          if c.n else f"; no seed with a {method_label(baseline)} run to compare")
+            if np.isfinite(l0_dev):
+                measured += f"; evaluation L0 {l0_r:.1f} vs {l0_b:.1f} ({l0_dev:+.0%})"
+            norms = DECODER_NORMS.get(method)
             row = _row("C9", d, method,
                        paper_value=NOT_IN_PAPER,
-                       measured=measured, measured_mean=m, measured_std=s, n=n,
-                       test=f"mean dead % at k_end over seeds against the rule; change vs {method_label(baseline)} "
-                            "(claims.remedies.baseline): paired t-test over seeds (informative); effect = Cohen's d_z",
+                       measured=measured + (f"; note: {norms}" if norms else ""), measured_mean=m, measured_std=s,
+                       n=n,
+                       test=f"paired by seed against {method_label(baseline)} (claims.remedies.baseline) at matched "
+                            "evaluation L0: reduction of dead % (baseline − remedy), one-sided "
+                            f"{1 - alpha:.0%} bounds; paired t-test (informative); effect = Cohen's d_z",
                        statistic=c.statistic, p_value=c.p, effect_size=c.effect,
-                       tolerance=f"collapse persists: mean dead % at k_end >= {thr:g} % "
-                                 "(claims.remedies.collapse_dead_pct)")
-            rows.append(_decide(row, bool(m >= thr) if n else None, n, rules,
-                                "no dead % at k_end" if n == 0 else None, words=(SUPPORTED, CONTRADICTED)))
+                       tolerance=f"L0 within ±{l0_tol:.0%} of the baseline's (else not comparable); the collapse "
+                                 f"persists when the upper bound of the reduction < {margin:g} points, is prevented "
+                                 f"when its lower bound > {margin:g} points (claims.remedies.reduction_points); "
+                                 f"bounds here {_fmt(low, digits=1, signed=True)} / "
+                                 f"{_fmt(high, digits=1, signed=True)}")  # fmt: skip
+            missing = None
+            if n == 0:
+                missing = "no dead % at k_end"
+            elif c.n == 0:
+                missing = f"no seed with a {method_label(baseline)} run to compare"
+            elif not np.isfinite(l0_dev):
+                missing = "no evaluation L0 to match"
+            elif _few_seeds(n, rules):
+                missing = _few_seeds(n, rules)
+            elif c.n == 1:
+                missing = "one paired seed: no confidence bound"
+            elif base_m < floor:
+                missing = (f"no collapse to persist: {method_label(baseline)} itself has {base_m:.1f} % dead "
+                           f"(< claims.remedies.collapse_dead_pct = {floor:g})")
+            if missing is None and abs(l0_dev) > l0_tol:
+                row.update(verdict=NOT_COMPARABLE, reason=f"not comparable: evaluation L0 {l0_r:.1f} vs "
+                                                          f"{l0_b:.1f} ({l0_dev:+.0%}, beyond ±{l0_tol:.0%})")
+                rows.append(row)
+                continue
+            ok = None if not np.isfinite(low) else (False if low > margin else True if high < margin else None)
+            decided = _decide(row, ok, n, rules, missing, words=(SUPPORTED, CONTRADICTED))
+            if decided["reason"] == "rule could not be evaluated":
+                decided["reason"] = (f"the seeds cannot tell: the reduction's bounds, {low:+.1f} to {high:+.1f} "
+                                     f"points, straddle {margin:g}")
+            rows.append(decided)
     return rows
 
 
@@ -455,6 +530,131 @@ def _c8_forced(scalars: pd.DataFrame, dataset: str) -> str:
     return f"finding: the bound at k_end ({b:,.0f}) does not force a fall from {a:,.0f}"
 
 
+def _floor_label(scalars: pd.DataFrame, dataset: str, phase: str, tol: float) -> str:
+    """C1 and the other dead-% claims: how much of the measured dead % the activation budget forces
+    (``dead_floor``, :mod:`vaesae.metrics.dead_floor`)."""
+    if "dead_floor" not in scalars:
+        return "unknown: no dead-% floor in the evaluations"
+    floor = _phase_values(scalars, dataset, phase, "dead_floor")
+    dead = _phase_values(scalars, dataset, phase, "dead_pct")
+    if floor.empty or dead.empty:
+        return "unknown: no dead-% floor for this phase"
+    f, m = float(floor.mean()), float(dead.mean())
+    if f <= 0:
+        return (f"finding: the activation budget forces no dead neuron at this dead threshold (floor 0 %; "
+                f"measured {m:.1f} %)")
+    if m - f <= tol:
+        return (f"forced by the metric: the budget forces at least {f:.1f} % dead, within {tol:g} points of the "
+                f"{m:.1f} % measured")
+    return f"partly forced: at least {f:.1f} % of the {m:.1f} % dead is forced by the activation budget"
+
+
+def _c7_forced(sweep: pd.DataFrame | None, dataset: str) -> str:
+    """C7 per threshold: forced where the floor at k_end exceeds the dead % at k_start (dead thresholds) or the bound
+    at k_end is below the count at k_start (specialization thresholds)."""
+    if sweep is None or sweep.empty:
+        return "unknown: no sweep"
+    sw = sweep[(sweep["dataset"] == dataset) & (sweep["sae"] == "conv")]
+
+    def means(phase, kind):
+        cur = sw[(sw["phase"] == phase) & (sw["kind"] == kind)]
+        return cur.groupby(["threshold", "seed"])["value"].mean().groupby("threshold").mean()
+
+    checks = (("dead", means("topk", "dead_floor"), means("init", "dead"), lambda lim, start: lim > start),
+              ("specialization", means("topk", "specialization_bound"), means("init", "specialization"),
+               lambda lim, start: lim < start))  # fmt: skip
+    forced, total, known = [], 0, 0
+    for kind, limit, start, binds in checks:
+        total += len(start)
+        for t, v in start.items():
+            if t in limit.index:
+                known += 1
+                if binds(limit[t], v):
+                    forced.append(f"{kind} {t:g}")
+    if known == 0:
+        return "unknown: the sweep has no floor or bound rows"
+    if not forced:
+        return f"finding: the budgets at k_end force the collapse at none of the {total} thresholds"
+    if len(forced) == total:
+        return f"forced by the metric at every one of the {total} thresholds"
+    return (f"partly forced: the budgets at k_end force the collapse at {len(forced)} of {total} thresholds "
+            f"({', '.join(forced)}); a finding at the rest")
+
+
+def _control_label(value: float, control: float, what: str, tol: float, name: str) -> str:
+    if not (np.isfinite(value) and np.isfinite(control)):
+        return f"unknown: the stop-gradient control ({name}) has no {what} change to compare"
+    if abs(value - control) <= tol:
+        return (f"forced by the architecture: the stop-gradient control ({name}), whose SAEs send no gradient into "
+                f"the encoder, changes {what} by {control:+.1%} against {value:+.1%} jointly (within ±{tol:.0%}), so "
+                f"the SAE's collapse does not reach {what}")
+    return (f"finding: {what} changes by {value:+.1%} jointly and {control:+.1%} under the stop-gradient control "
+            f"({name}): the SAEs' gradients move it")
+
+
+UNTESTED = ("untested: {what} is the VAE's; the SAEs reach it only through their gradients into the encoder, and "
+            "without the stop-gradient control (workflow/presets/stop-gradient.yaml) this run cannot tell whether "
+            "their collapse could move it")
+
+
+def _controls_present(scalars: pd.DataFrame) -> list[str]:
+    present = set(scalars["phase"].dropna()) if len(scalars) else set()
+    return [m for m in method_table.controls() if m in present]
+
+
+def _c3_forced(scalars: pd.DataFrame, dataset: str, rules: dict) -> str:
+    ref, _ = reference_point(rules["mig_reference"])
+    controls = _controls_present(scalars)
+    if not controls:
+        return UNTESTED.format(what="MIG")
+    name = controls[0]
+
+    def rel(phase):
+        return relative_change(paired(scalars, dataset, ref, phase, "mig"), "", dataset, "mig").mean
+
+    return _control_label(rel("topk"), rel(name), "MIG", rules["mig_relative_tolerance"], method_label(name))
+
+
+def _c4_forced(histories: pd.DataFrame | None, scalars: pd.DataFrame, dataset: str, method: str, rules: dict) -> str:
+    controls = _controls_present(scalars)
+    if histories is not None and len(histories):
+        controls = controls or [m for m in method_table.controls() if m in set(histories["phase"].dropna())]
+    if not controls:
+        return UNTESTED.format(what="the MSE")
+    name = controls[0]
+    return _control_label(mse_change(histories, dataset, method).mean, mse_change(histories, dataset, name).mean,
+                          "the MSE", rules["mse_relative_tolerance"], method_label(name))
+
+
+def _label_forced(details: dict, scalars, histories, sweep, rules) -> None:
+    """Every detail row's ``forced`` label, computed from this run's bounds, floors and controls."""
+    tol = rules["dead_pct_tolerance"]
+    for row in details["C1"]:
+        row["forced"] = _floor_label(scalars, row["dataset"], "topk", tol)
+    for row in details["C2"]:
+        a, b = _floor_label(scalars, row["dataset"], "topk", tol), _floor_label(scalars, row["dataset"], "l1", tol)
+        row["forced"] = f"Top-k: {a}; L1: {b}"
+    for row in details["C3"]:
+        row["forced"] = _c3_forced(scalars, row["dataset"], rules)
+    for row in details["C4"]:
+        row["forced"] = _c4_forced(histories, scalars, row["dataset"], row["condition"], rules)
+    for row in details["C5"]:
+        row["forced"] = ("finding: the change under extended training at the same k; the floor is the same before and "
+                         "after (" + _floor_label(scalars, row["dataset"], "topk_extended", tol) + ")")
+    for row in details["C6"]:
+        row["forced"] = ("finding: a ratio of two dead %s; each is " +
+                         "; ".join(f"{dataset_label(d)} {_floor_label(scalars, d, row['condition'], tol)}"
+                                   for d in DATASET_ORDER))  # fmt: skip
+    for row in details["C7"]:
+        row["forced"] = _c7_forced(sweep, row["dataset"])
+    for row in details["C8"]:
+        row["forced"] = _c8_forced(scalars, row["dataset"])
+    for row in details.get("C9", []):
+        row["forced"] = ("finding: dead % compared with the baseline's at matched L0 (the same floor)"
+                         if row["verdict"] != NOT_COMPARABLE else
+                         "not comparable: another L0 gives another floor")  # fmt: skip
+
+
 def _combine(claim: str, details: list[dict]) -> dict:
     row = {col: None for col in COLUMNS}
     row.update({"claim": claim, "level": "claim", "description": DESCRIPTIONS[claim], "dataset": "all"})
@@ -462,9 +662,11 @@ def _combine(claim: str, details: list[dict]) -> dict:
         row.update(verdict=INCONCLUSIVE, reason="no data for this claim in this run", measured="no data",
                    paper_value="", n=0, measured_mean=math.nan, measured_std=math.nan)
         return row
-    verdicts = [r["verdict"] for r in details]
+    verdicts = [r["verdict"] for r in details if r["verdict"] != NOT_COMPARABLE]
     yes, no = (SUPPORTED, CONTRADICTED) if claim in PIPELINE_CLAIMS else (REPRODUCED, NOT_REPRODUCED)
-    if no in verdicts:
+    if not verdicts:  # C9: every remedy ran at another L0
+        verdict, reason = INCONCLUSIVE, "no remedy ran at the baseline's L0: none is comparable"
+    elif no in verdicts:
         verdict, reason = no, ""
     elif INCONCLUSIVE in verdicts:
         verdict = INCONCLUSIVE
@@ -517,25 +719,20 @@ def evaluate_claims(scalars: pd.DataFrame, histories: pd.DataFrame | None, sweep
     c9 = _c9(scalars, rules, remedy_rules)
     if c9:  # the pipeline's own question: only where a remedy ran (claims.md says when none did)
         details["C9"] = c9
-    for row in details["C8"]:
-        row["forced"] = _c8_forced(scalars, row["dataset"])
-    for row in details["C7"]:
-        row["forced"] = ("partly forced: counts fall and dead % rises with the threshold by definition; whether "
-                         "k_end is worse than k_start at every threshold is a finding")
+    _label_forced(details, scalars, histories, sweep, rules)
     rows = []
     for claim, det in details.items():
         for row in det:
-            row.setdefault("forced", FINDING)
-            if row["forced"] is None:
-                row["forced"] = FINDING
+            if row["forced"] is None:  # every label is computed (_label_forced); none may be missing
+                raise AssertionError(f"claim {claim}: no forced/finding label")
         top = _combine(claim, det)
         if claim == "C9":
             top.update(paper_value=NOT_IN_PAPER, measured=_c9_summary(det))
         for row in [top, *det]:
             row["origin"] = PIPELINE if claim in PIPELINE_CLAIMS else PAPER
         forced = list(dict.fromkeys(r["forced"] for r in det))
-        top["forced"] = forced[0] if len(forced) == 1 else "; ".join(
-            f"{dataset_label(r['dataset'])}: {r['forced']}" for r in det)
+        top["forced"] = ("no data: nothing to label" if not forced else forced[0] if len(forced) == 1 else "; ".join(
+            f"{dataset_label(r['dataset'])}: {r['forced']}" for r in det))
         rows.append(top)
         rows.extend(det)
     df = pd.DataFrame(rows, columns=list(COLUMNS))

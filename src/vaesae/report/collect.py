@@ -45,6 +45,7 @@ EVAL_OPTIONAL_ATTRS = (
     "bound_topk",
     "bound_pre_topk",
     "specialized_bound",
+    "dead_floor",
     "data_source",
     "data_description",
     "sap",
@@ -89,6 +90,13 @@ HISTORY_OPTIONAL_COLUMNS = (
     "latent_specialized",
     "reinit",
     "seconds",
+    "dead_floor",
+    "h_norm_mean",
+    "h_norm_std",
+    "dec_norm_min",
+    "dec_norm_median",
+    "dec_norm_max",
+    "a_l1",
 )
 HISTORY_COLUMNS = HISTORY_REQUIRED_COLUMNS + HISTORY_OPTIONAL_COLUMNS
 
@@ -176,7 +184,8 @@ def load_evaluations(path: str | os.PathLike | None) -> pd.DataFrame:
     df = df[list(EVAL_COLUMNS)].copy()
     for col in ("mig", "mse", "dead_pct", "specialized", "latent_dead_pct", "latent_specialized",
                 "dead_threshold", "specialization_threshold", "specialized_topk", "specialized_pre_topk",
-                "active_topk", "active_pre_topk", "h_min", "bound_topk", "bound_pre_topk", "specialized_bound"):
+                "active_topk", "active_pre_topk", "h_min", "bound_topk", "bound_pre_topk", "specialized_bound",
+                "dead_floor"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
     for col in ("k", "k_latent", "n_neurons", "n_latent_neurons", "n_bins"):
         df[col] = pd.to_numeric(df[col], errors="coerce")
@@ -217,7 +226,8 @@ def load_histories(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
     out = out[columns + extra]
     for col in ("epoch", "k", "k_latent", "dead_pct", "specialized", "mig", "mse", "latent_dead_pct",
                 "latent_specialized", "reinit", "seconds", "l1_lambda", "boosted", "boost_mean", "boost_to_spread",
-                "active", "reinit_alive_1", "reinit_alive_5"):
+                "active", "reinit_alive_1", "reinit_alive_5", "dead_floor", "h_norm_mean", "h_norm_std",
+                "dec_norm_min", "dec_norm_median", "dec_norm_max", "a_l1"):
         out[col] = pd.to_numeric(out[col], errors="coerce")
     return _normalise_dtypes(out)
 

@@ -25,6 +25,7 @@ from vaesae.report.style import (
     data_source_short,
     dataset_color,
     dataset_label,
+    is_control_method,
     is_paper_method,
     method_color,
     method_label,
@@ -409,6 +410,12 @@ def _thresholds(sweep, dataset: str, number: int, specialization_threshold: floa
                                 textcoords="offset points", xytext=(0, -13 if below else 7), ha="center",
                                 fontsize=7.5, color=style["color"],
                                 bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
+        if kind == "dead":  # what the activation budget forces at k_end: at most B/τ neurons can be alive
+            floor = sub[(sub["phase"] == "topk") & (sub["kind"] == "dead_floor")]
+            if not floor.empty:
+                f = _agg(floor.groupby(["threshold", "seed"])["value"].mean().reset_index(), "threshold", "value")
+                ax.plot(f.index, f["mean"], color="black", linestyle=":", linewidth=1.4, marker="v", markersize=3,
+                        label="forced floor at k_end (1 − ⌊B/τ⌋/M)")
         if default is not None:
             ax.axvline(default, color=DEFAULT_LINE_COLORS[kind], linestyle="--", linewidth=1.2,
                        label=f"default threshold ({default:g})")
@@ -438,7 +445,8 @@ def _thresholds(sweep, dataset: str, number: int, specialization_threshold: floa
 
 def figure_10(sweep, dataset: str = "dsprites", specialization_threshold: float = DEFAULT_SPECIALIZATION_THRESHOLD,
               dead_threshold: float = DEFAULT_DEAD_THRESHOLD) -> Figure:
-    """dSprites: specialized count vs specialization threshold, dead % vs dead threshold (defaults dashed)."""
+    """dSprites: specialized count vs specialization threshold, dead % vs dead threshold (defaults dashed; the dead
+    panel's dotted line is the floor the activation budget forces at k_end)."""
     return _thresholds(sweep, dataset, 10, specialization_threshold, dead_threshold)
 
 
@@ -480,7 +488,8 @@ def figure_12(histories, datasets=None) -> Figure:
                 if a.empty:
                     continue
                 paper = is_paper_method(method)
-                label = method_label(method) + ("" if paper else " (remedy)")
+                label = method_label(method) + ("" if paper else " (control)" if is_control_method(method)
+                                                else " (remedy)")
                 _band(ax, a.index, a["mean"], a["std"], method_color(method), label)
                 ax.lines[-1].set_linestyle("-" if paper else "--")  # the paper's methods solid, remedies dashed
                 ax.lines[-1].set_gid(method)  # which method a line draws, for tests and for editing the PDF

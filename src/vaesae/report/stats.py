@@ -23,9 +23,10 @@ Formulas, over the n seeds present in both a and b, d_i = b_i - a_i, d̄ their m
   t = (m_1 - m_2) / √(s_1²/n_1 + s_2²/n_2) (``scipy.stats.ttest_ind(..., equal_var=False)``).
 - one-sample t-test against a reference μ: t = (m - μ) / (s / √n); effect Cohen's d = (m - μ) / s.
 
-Decisions: :func:`change_is_stable` -- with n >= 2, stable <=> p_t >= ``p_value`` and (no Wilcoxon test or
-p_W >= ``p_value``); with n = 1 (no test), stable <=> |d̄| / |ā| <= ``relative_tolerance``; undecided (None) with
-n = 0 or an undefined p. :func:`within_tolerance` -- |mean| <= ``tolerance`` (the relative MSE change).
+Decisions: :func:`change_is_stable` -- an equivalence test (TOST) on the per-seed relative change r_i: with
+n >= 2, stable <=> the (1 − 2·``p_value``) t interval of r̄ lies within ±``relative_tolerance``; a change <=> it lies
+wholly outside; undecided (None) otherwise; with n = 1 (no test), stable <=> |r| <= ``relative_tolerance``.
+:func:`no_increase_beyond` -- mean <= ``tolerance`` (one-sided: the relative MSE change of claim C4 and Table 6).
 """
 
 from __future__ import annotations
@@ -270,25 +271,58 @@ def relative_size(c: Comparison) -> float:
     return abs(c.mean) / base if base > 0 else math.inf
 
 
-def change_is_stable(c: Comparison, *, p_value: float, relative_tolerance: float) -> bool | None:
-    """Is the paired change ``c`` stable (not significant)? The one rule of Table 2's label and claim C3.
+def _t_interval(c: Comparison, alpha: float) -> tuple[float, float]:
+    """The two-sided (1 − 2·alpha) interval of the mean of the per-seed values (each side a one-sided (1 − alpha)
+    bound; Student t with n − 1 degrees of freedom; the common value when the seeds agree exactly); NaN below n = 2."""
+    values = _finite(c.values)
+    if len(values) < 2:
+        return math.nan, math.nan
+    mean, sd = float(values.mean()), float(np.std(values, ddof=1))
+    half = 0.0 if sd == 0.0 else float(stats.t.ppf(1 - alpha, len(values) - 1)) * sd / math.sqrt(len(values))
+    return mean - half, mean + half
 
-    n >= 2: p_t >= ``p_value`` and (no Wilcoxon test or p_W >= ``p_value``); n = 1 (no test):
-    :func:`relative_size` <= ``relative_tolerance``; None when n = 0 or p is undefined.
+
+def change_is_stable(c: Comparison, *, p_value: float, relative_tolerance: float) -> bool | None:
+    """Is the relative change ``c`` (per-seed values r_i = (b_i − a_i) / a_i, :func:`relative_change`) stable? The one
+    rule of Table 2's label and claim C3: an equivalence test (TOST) with the margin ±``relative_tolerance``.
+
+    n >= 2: the two one-sided t-tests at level ``p_value`` both reject, i.e. the (1 − 2·p_value) interval of the mean
+    relative change lies inside (−margin, +margin): True (stable); the interval lies wholly outside the margin (a
+    change larger than the margin, shown): False; it straddles a margin: None (the seeds cannot tell). n = 1 (no
+    test): |r| <= margin. n = 0: None. A null result never passes: a consistent 15 % drop is not stable at a 10 %
+    margin, however few seeds there are.
     """
     if c.n == 0:
         return None
     if c.n == 1:
-        return bool(relative_size(c) <= relative_tolerance)
-    if not np.isfinite(c.p):
+        return bool(abs(c.mean) <= relative_tolerance)
+    lo, hi = _t_interval(c, p_value)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
         return None
-    return bool(c.p >= p_value and not (np.isfinite(c.p2) and c.p2 < p_value))
+    if -relative_tolerance < lo and hi < relative_tolerance:
+        return True
+    if lo > relative_tolerance or hi < -relative_tolerance:
+        return False
+    return None
+
+
+def equivalence_interval(c: Comparison, p_value: float) -> tuple[float, float]:
+    """The interval :func:`change_is_stable` compares with its margin (NaN below 2 seeds)."""
+    return _t_interval(c, p_value)
+
+
+def detectable_margin(c: Comparison, p_value: float) -> float:
+    """The smallest margin these seeds could have shown equivalent: max |bound| of the (1 − 2·p_value) interval
+    (NaN below 2 seeds). A rule with a smaller margin cannot say "stable" with these seeds."""
+    lo, hi = _t_interval(c, p_value)
+    return max(abs(lo), abs(hi)) if np.isfinite(lo) else math.nan
 
 
 def stable_rule(p_value: float, relative_tolerance: float) -> str:
     """The text of :func:`change_is_stable`'s rule with its thresholds."""
-    return (f"stable when a paired t-test gives p >= {p_value:g} and, with n >= {WILCOXON_MIN_N} seeds, a Wilcoxon "
-            f"signed-rank test too (one seed, no test: |relative change| <= {relative_tolerance:.0%})")
+    return (f"equivalence (TOST): stable when the {1 - 2 * p_value:.0%} interval of the mean relative change lies "
+            f"within ±{relative_tolerance:.0%}; a change when it lies wholly outside; undecided when it straddles the "
+            f"margin (one seed, no test: |relative change| <= {relative_tolerance:.0%})")
 
 
 def no_increase_beyond(c: Comparison, tolerance: float) -> bool | None:
@@ -309,10 +343,3 @@ def lower_bound(c: Comparison, alpha: float) -> float:
     if sd == 0.0:
         return float(values.mean())
     return float(values.mean() - stats.t.ppf(1 - alpha, len(values) - 1) * sd / math.sqrt(len(values)))
-
-
-def within_tolerance(c: Comparison, tolerance: float) -> bool | None:
-    """|mean| <= ``tolerance`` (None without a mean)."""
-    if c.n == 0 or not np.isfinite(c.mean):
-        return None
-    return bool(abs(c.mean) <= tolerance)

@@ -41,6 +41,8 @@ METHOD_COLORS = {
     "batchtopk": _COLORBLIND[4],
     "jumprelu": _COLORBLIND[5],
     "topk_centred": _COLORBLIND[9],
+    # the controls (beyond the paper, not remedies)
+    "topk_detached": _COLORBLIND[3],
 }
 STAGE_COLORS = {"sparsify": _COLORBLIND[0], "extend": _COLORBLIND[4], "init": _COLORBLIND[7]}
 #: Colours of the default-threshold marker lines (red for specialization, blue for dead, as in Figs. 10-11).
@@ -62,6 +64,12 @@ def method_label(name) -> str:
     if name.endswith("_extended") and name[: -len("_extended")] in method_table.METHODS:
         return f"{method_label(name[: -len('_extended')])} extended"
     return name
+
+
+def is_control_method(name) -> bool:
+    """A control arm (the methods table's ``control`` flag, e.g. the stop-gradient Top-k), not a remedy."""
+    m = method_table.METHODS.get(str(name))
+    return bool(m is not None and m.control)
 
 
 def is_paper_method(name) -> bool:

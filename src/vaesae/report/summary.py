@@ -5,8 +5,11 @@ rates and neuron x factor normalised MI matrices, for both readings of the SAE a
 sparsifier; ``pre_topk``: ReLU(pre)). This module turns them into the counts the tables report:
 
     dead_pct     = 100 · #{i : rate_i(ã) < eval.dead_threshold} / M             (always on ã: what the SAE uses)
-    specialized  = #{i : max_j nMI_i,j > eval.specialization_threshold}         (on eval.specialization_activations)
+    specialized  = #{i : max_j nMI_i,j > eval.specialization_threshold}         (on eval.specialization_activations;
+                   with eval.specialization_mi: nats, on raw MI_i,j = nMI_i,j · H(v_j) in nats)
     bound        = the most neurons the activation budget allows to be specialized (``vaesae.metrics.bound``)
+    dead_floor   = the least dead % the budget Σ_i rate_i(ã) allows at eval.dead_threshold
+                   (``vaesae.metrics.dead_floor``): what the metric forces, whatever training does
 
 so editing a threshold or the reading reruns only this step and what renders from it, never training.
 For the epochs it also tells what revival achieved: of the neurons re-initialised at the boundary after epoch e,
@@ -23,8 +26,10 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from vaesae.metrics import dead_pct, specialized_count
+from vaesae.metrics import dead_pct, factor_entropy, specialized_count
+from vaesae.metrics.specialization import in_unit
 from vaesae.metrics.bound import specialization_bound
+from vaesae.metrics.dead_floor import dead_floor_pct
 from vaesae.train.history import READING_SUFFIX, read_history
 
 READINGS = tuple(READING_SUFFIX)
@@ -34,11 +39,12 @@ EVALUATION_COLUMNS = (
     "dataset", "seed", "phase", "method", "k", "k_latent", "n_neurons", "n_latent_neurons", "n_eval", "n_bins",
     "mig", "mse", "dead_pct", "specialized", "latent_dead_pct", "latent_specialized",
     "specialized_topk", "specialized_pre_topk", "active_topk", "active_pre_topk", "h_min",
-    "bound_topk", "bound_pre_topk", "specialized_bound",
-    "dead_threshold", "specialization_threshold", "specialization_activations", "data_source", "data_description",
+    "bound_topk", "bound_pre_topk", "specialized_bound", "dead_floor",
+    "dead_threshold", "specialization_threshold", "specialization_activations", "specialization_mi", "data_source",
+    "data_description",
     "path",
 )  # fmt: skip
-THRESHOLD_COLUMNS = ("dead_pct", "specialized", "latent_dead_pct", "latent_specialized", "active",
+THRESHOLD_COLUMNS = ("dead_pct", "specialized", "latent_dead_pct", "latent_specialized", "active", "dead_floor",
                      "reinit_alive_1", "reinit_alive_5")  # fmt: skip
 
 
@@ -97,13 +103,19 @@ def sae_counts(mi: dict, rates: np.ndarray, dead_threshold: float, specializatio
 
 
 def summarize_evaluations(paths: Iterable[str | Path], *, dead_threshold: float, specialization_threshold: float,
-                          activations: str = "topk") -> pd.DataFrame:
-    """One row per evaluation file (columns :data:`EVALUATION_COLUMNS`)."""
+                          activations: str = "topk", mi_unit: str = "normalized") -> pd.DataFrame:
+    """One row per evaluation file (columns :data:`EVALUATION_COLUMNS`); ``mi_unit`` (``eval.specialization_mi``):
+    the specialization threshold is on normalised MI or on raw MI in nats."""
     _check_reading(activations)
+    in_unit(np.zeros((1, 1)), np.ones(1), mi_unit)  # an unknown unit fails before any file is read
     rows = []
     for path in map(Path, paths):
         ev = _read_eval(path)
         a = ev["attrs"]
+        entropy = factor_entropy(ev["factors"])
+        for group in ("conv_sae", "latent_sae"):
+            for name in ("mi", "mi_pre"):
+                ev[group][name] = in_unit(ev[group][name], entropy, mi_unit)
         row = {key: a.get(key) for key in ("dataset", "seed", "phase", "method", "k", "k_latent", "n_neurons",
                                            "n_latent_neurons", "n_eval", "n_bins", "mig", "mse", "data_source",
                                            "data_description")}  # fmt: skip
@@ -120,12 +132,15 @@ def summarize_evaluations(paths: Iterable[str | Path], *, dead_threshold: float,
             row[f"specialized_{reading}"] = int(specialized_count(conv[f"mi{sfx}"], specialization_threshold))
             budget = float(np.sum(conv[f"activation_rate{sfx}"]))
             row[f"active_{reading}"] = budget
-            b = specialization_bound(budget, specialization_threshold, ev["factors"], int(a["n_bins"]), n_neurons)
+            # in nats, MI > τ needs h(p) + p·ln(n_bins) > τ: the bound with H_min = 1 nat
+            b = specialization_bound(budget, specialization_threshold,
+                                     ev["factors"] if mi_unit == "normalized" else 1.0, int(a["n_bins"]), n_neurons)
             row[f"bound_{reading}"] = b.bound
             row["h_min"] = b.h_min
         row["specialized_bound"] = row[f"bound_{activations}"]
+        row["dead_floor"] = dead_floor_pct(float(np.sum(conv["activation_rate"])), n_neurons, dead_threshold)
         row.update(dead_threshold=dead_threshold, specialization_threshold=specialization_threshold,
-                   specialization_activations=activations, path=str(path))  # fmt: skip
+                   specialization_activations=activations, specialization_mi=mi_unit, path=str(path))  # fmt: skip
         rows.append(row)
     df = pd.DataFrame(rows, columns=list(EVALUATION_COLUMNS))
     dup = df.duplicated(["dataset", "seed", "phase"], keep=False)
@@ -148,9 +163,11 @@ def _alive_after(reinit: np.ndarray, rates: np.ndarray, threshold: float, lag: i
 
 
 def summarize_history(csv_path: str | Path, raw_path: str | Path, *, dead_threshold: float,
-                      specialization_threshold: float, activations: str = "topk") -> pd.DataFrame:
+                      specialization_threshold: float, activations: str = "topk",
+                      mi_unit: str = "normalized") -> pd.DataFrame:
     """history.csv of one run with the threshold columns (:data:`THRESHOLD_COLUMNS`) from its history.h5."""
     _check_reading(activations)
+    in_unit(np.zeros((1, 1)), np.ones(1), mi_unit)
     csv_path, raw_path = Path(csv_path), Path(raw_path)
     if not csv_path.is_file():
         raise SummaryInputError(f"history file not found: {csv_path}")
@@ -172,10 +189,16 @@ def summarize_history(csv_path: str | Path, raw_path: str | Path, *, dead_thresh
         if f"{sae}/activation_rate" not in raw:
             continue  # VAE pretraining: no SAE
         rates, mi = raw[f"{sae}/activation_rate"], raw[f"{sae}/mi{sfx}"]
+        if mi_unit != "normalized":
+            if "factor_entropy" not in raw["attrs"]:
+                raise SummaryInputError(f"{raw_path} has no factor_entropy attribute (written since raw MI in nats "
+                                        "exists): retrain, or use eval.specialization_mi: normalized")
+            mi = [in_unit(m, raw["attrs"]["factor_entropy"], mi_unit) for m in mi]
         df[f"{prefix}dead_pct"] = [dead_pct(r, dead_threshold) for r in rates]
         df[f"{prefix}specialized"] = [int(specialized_count(m, specialization_threshold)) for m in mi]
         if sae == "conv_sae":
             df["active"] = raw[f"{sae}/active{sfx}"]
+            df["dead_floor"] = [dead_floor_pct(float(np.sum(r)), len(r), dead_threshold) for r in rates]
     if "revival/reinit" in raw:
         reinit, rates = raw["revival/reinit"], raw["conv_sae/activation_rate"]
         df["reinit_alive_1"] = _alive_after(reinit, rates, dead_threshold, 1)
@@ -185,10 +208,11 @@ def summarize_history(csv_path: str | Path, raw_path: str | Path, *, dead_thresh
 
 
 def summarize_histories(csv_paths: Sequence[str | Path], *, dead_threshold: float, specialization_threshold: float,
-                        activations: str = "topk") -> pd.DataFrame:
+                        activations: str = "topk", mi_unit: str = "normalized") -> pd.DataFrame:
     """Every run's epochs (each history.csv with the history.h5 next to it), concatenated."""
     frames = [summarize_history(p, Path(p).with_suffix(".h5"), dead_threshold=dead_threshold,
-                                specialization_threshold=specialization_threshold, activations=activations)
+                                specialization_threshold=specialization_threshold, activations=activations,
+                                mi_unit=mi_unit)
               for p in csv_paths]  # fmt: skip
     if not frames:
         return pd.DataFrame()

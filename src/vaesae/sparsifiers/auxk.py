@@ -18,7 +18,8 @@ no gradient then). The same applies to both SAEs, each with its own counters.
 Decoder columns are kept at unit norm, as in the reference: ``begin`` (the start of stage 3) rescales each column d_i
 to unit norm and multiplies neuron i's encoder row and bias by ‖d_i‖ (the reconstruction of every kept activation is
 unchanged), and ``before_step`` renormalises the columns and removes the gradient component parallel to each column
-(``unit_norm_decoder_`` and ``unit_norm_decoder_grad_adjustment_``). The reference's fresh-SAE initialisation (W_e =
+(``unit_norm_decoder_`` and ``unit_norm_decoder_grad_adjustment_``; ``vaesae.sparsifiers.unit_norm``, which
+BatchTopK and JumpReLU share behind their ``*_unit_norm_decoder`` keys). The reference's fresh-SAE initialisation (W_e =
 W_dᵀ, unit columns) is the shared stage-2 SAE's starting point here (paper eq. (1), W_e = Dᵀ), which every arm
 starts stage 3 from.
 """
@@ -32,6 +33,7 @@ from vaesae.train.config import SparsifyConfig
 from .base import SAES, SAEPass
 from .scale import input_scale
 from .topk import TopK
+from .unit_norm import renormalise_decoder, rescale_to_unit_decoder
 
 #: The reference counts a latent as fired when its kept activation exceeds this value.
 FIRE_THRESHOLD = 1e-3
@@ -69,13 +71,9 @@ class TopKAuxK(TopK):
         self.reduction = sae_reduction
         self._decoders = {"conv": model.conv_sae, "latent": model.latent_sae}
 
-    @torch.no_grad()
     def begin(self, model):
         for sae in (model.conv_sae, model.latent_sae):
-            norms = sae.W_d.norm(dim=0).clamp_min(1e-12)
-            sae.W_d.div_(norms)
-            sae.W_e.mul_(norms[:, None])
-            sae.b_e.mul_(norms)
+            rescale_to_unit_decoder(sae)
 
     def begin_epoch(self, sparsity, samples):
         self.samples_per_epoch = int(samples)
@@ -100,13 +98,9 @@ class TopKAuxK(TopK):
             total = total + torch.where(dead.any(), term, torch.zeros_like(term))
         return {"loss_auxk": total}
 
-    @torch.no_grad()
     def before_step(self, model) -> None:
         for sae in (model.conv_sae, model.latent_sae):
-            sae.W_d.div_(sae.W_d.norm(dim=0).clamp_min(1e-12))
-            if sae.W_d.grad is not None:
-                parallel = (sae.W_d * sae.W_d.grad).sum(0)
-                sae.W_d.grad.sub_(parallel * sae.W_d)
+            renormalise_decoder(sae)
 
     def state_dict(self) -> dict:
         return {"since_conv": self.since["conv"].cpu(), "since_latent": self.since["latent"].cpu(),

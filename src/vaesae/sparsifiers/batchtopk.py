@@ -15,6 +15,11 @@ activations below a threshold θ learned during training,
 
 one θ per SAE, kept in the checkpoint. θ follows k(t) with a lag of about 1/r steps; the evaluation's L0 is measured,
 not fixed.
+
+``batchtopk_unit_norm_decoder: true`` keeps the decoder columns at unit norm as the references do (SAELens and
+dictionary_learning ship BatchTopK with unit-norm decoders; ``vaesae.sparsifiers.unit_norm``, AuxK's code): rescaled
+at the start of stage 3 keeping each kept activation's reconstruction, renormalised before every step with the
+gradient's parallel part removed. Off by default (the run is then exactly BatchTopK as before the key).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from vaesae.train.config import SparsifyConfig
 from .base import SAES, SAEPass
 from .select import topk_mask_flat
 from .topk import TopK
+from .unit_norm import renormalise_decoder, rescale_to_unit_decoder
 
 
 def batch_topk(a: torch.Tensor, k_total: int) -> torch.Tensor:
@@ -50,6 +56,7 @@ class BatchTopK(TopK):
     def __init__(self, cfg: SparsifyConfig, conv_neurons: int, latent_neurons: int):
         super().__init__(cfg, conv_neurons, latent_neurons)
         self.rate = float(cfg.need("batchtopk_threshold_rate"))
+        self.unit_norm_decoder = bool(cfg.need("batchtopk_unit_norm_decoder"))
         self.theta = {name: torch.full((), -1.0, dtype=torch.float64) for name in SAES}  # < 0: not yet set
 
     def to(self, device):
@@ -62,6 +69,16 @@ class BatchTopK(TopK):
             return a if k is None else batch_topk(a, k * a.shape[0])
         theta = self.theta[sae].to(device=a.device, dtype=a.dtype)
         return a * (a > theta)
+
+    def begin(self, model):
+        if self.unit_norm_decoder:
+            for sae in (model.conv_sae, model.latent_sae):
+                rescale_to_unit_decoder(sae)
+
+    def before_step(self, model) -> None:
+        if self.unit_norm_decoder:
+            for sae in (model.conv_sae, model.latent_sae):
+                renormalise_decoder(sae)
 
     def observe(self, conv: SAEPass, latent: SAEPass) -> None:
         for name, p in (("conv", conv), ("latent", latent)):

@@ -27,6 +27,20 @@ k is not a selection here: ``activate`` ignores it, training and evaluation alik
 (``topk_l1_coeff``) stays, as in every k-based arm. log θ is an optimizer parameter group of its own with learning
 rate ``jumprelu_lr`` and no weight decay: at the paper's learning rate (10⁻⁵) Adam moves log θ by at most ~0.6 over all
 of stage 3, too little for L0 to follow k(t) from 500 to 50.
+
+Two companions of the references, each behind a key and off by default (the run is then JumpReLU as before them):
+
+- ``jumprelu_unit_norm_decoder: true``: unit-norm decoder columns, as dictionary_learning's JumpReLU trainer keeps
+  them (``vaesae.sparsifiers.unit_norm``, AuxK's code): rescaled at the start of stage 3 keeping each kept
+  activation's reconstruction, renormalised before every step with the gradient's parallel part removed.
+- ``jumprelu_sparsity_warmup_fraction: f > 0``: c ramps linearly from 0 to ``jumprelu_sparsity_coeff`` over the
+  first f of stage 3's training steps (dictionary_learning's ``sparsity_warmup_steps``),
+
+      c(s) = c · min(1, s / (f · E · S))        s = training steps done before this one, E = stage-3 epochs,
+                                                S = steps per epoch (counted in samples on the device)
+
+  so the first step has c = 0 and every step from f · E · S on the full c. The count travels in the sparsifier's
+  state, so resumed and extended runs continue it (extended training is past the warm-up: f ≤ 1).
 """
 
 from __future__ import annotations
@@ -41,6 +55,7 @@ from .base import SAES, SAEPass, Sparsity
 from .scale import input_scale
 from .select import kth_largest
 from .topk import TopK
+from .unit_norm import renormalise_decoder, rescale_to_unit_decoder
 
 
 def rectangle(u: torch.Tensor) -> torch.Tensor:
@@ -105,6 +120,15 @@ class JumpReLU(TopK):
         self.bandwidth = float(cfg.need("jumprelu_bandwidth"))
         self.coeff = float(cfg.need("jumprelu_sparsity_coeff"))
         self.lr = float(cfg.need("jumprelu_lr"))
+        self.unit_norm_decoder = bool(cfg.need("jumprelu_unit_norm_decoder"))
+        # not ``warmup_fraction``: that is TopK's, the k(t) warm-up this method follows too
+        self.sparsity_warmup = float(cfg.need("jumprelu_sparsity_warmup_fraction"))
+        if not 0.0 <= self.sparsity_warmup <= 1.0:
+            raise ValueError(f"sparsify.jumprelu_sparsity_warmup_fraction must be in [0, 1], "
+                             f"got {self.sparsity_warmup}")
+        self.samples_per_epoch = 0
+        # training samples seen since stage 3 began (the warm-up's clock; only with a warm-up)
+        self.seen = torch.zeros((), dtype=torch.float64) if self.sparsity_warmup > 0 else None
         self.log_theta = {"conv": torch.full((conv_neurons,), math.log(init)),
                           "latent": torch.full((latent_neurons,), math.log(init))}  # fmt: skip
         for t in self.log_theta.values():
@@ -115,6 +139,8 @@ class JumpReLU(TopK):
     def to(self, device):
         with torch.no_grad():
             self.log_theta = {n: t.detach().to(device).requires_grad_(True) for n, t in self.log_theta.items()}
+        if self.seen is not None:
+            self.seen = self.seen.to(device)
         return self
 
     def theta(self, sae: str) -> torch.Tensor:
@@ -142,22 +168,49 @@ class JumpReLU(TopK):
     def attach(self, model, sae_reduction="sum"):
         self.reduction = sae_reduction
 
+    def begin(self, model):
+        if self.unit_norm_decoder:
+            for sae in (model.conv_sae, model.latent_sae):
+                rescale_to_unit_decoder(sae)
+
+    def before_step(self, model) -> None:
+        if self.unit_norm_decoder:
+            for sae in (model.conv_sae, model.latent_sae):
+                renormalise_decoder(sae)
+
     def begin_epoch(self, sparsity, samples):
         self.target = sparsity
+        self.samples_per_epoch = int(samples)
+
+    def coefficient(self, batch: int):
+        """c of this step: ``jumprelu_sparsity_coeff``, or with a warm-up c · min(1, seen / (f · E · N)) as a 0-d
+        tensor (N: training samples per epoch), the clock then advanced by ``batch`` samples (in place, no sync)."""
+        if self.seen is None:
+            return self.coeff
+        span = max(self.sparsity_warmup * self.epochs * self.samples_per_epoch, 1.0)
+        scale = (self.seen / span).clamp(max=1.0).float()
+        self.seen.add_(batch)
+        return self.coeff * scale
 
     def aux_loss(self, conv: SAEPass, latent: SAEPass) -> dict[str, torch.Tensor]:
         total = conv.x.new_zeros(())
+        coeff = self.coeff if self.seen is None else self.coefficient(conv.x.shape[0])
         for name, p, k in (("conv", conv, self.target.k), ("latent", latent, self.target.k_latent)):
             l0 = step(p.pre, self.theta(name), self.bandwidth).sum(1).mean()
-            total = total + self.coeff * input_scale(p.x, self.reduction) * (l0 / k - 1.0).pow(2)
+            total = total + coeff * input_scale(p.x, self.reduction) * (l0 / k - 1.0).pow(2)
         return {"loss_l0": total}
 
     def state_dict(self) -> dict:
         state = {f"log_theta_{n}": self.log_theta[n].detach().cpu().clone() for n in SAES}
-        return {**state, **{f"pending_{n}": bool(self.pending[n]) for n in SAES}}
+        state.update({f"pending_{n}": bool(self.pending[n]) for n in SAES})
+        if self.seen is not None:
+            state["samples_seen"] = float(self.seen)
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         with torch.no_grad():  # in place: the tensors are optimizer parameters
             for n in SAES:
                 self.log_theta[n].copy_(state[f"log_theta_{n}"].to(self.log_theta[n].device))
                 self.pending[n] = bool(state[f"pending_{n}"])
+        if self.seen is not None:
+            self.seen.fill_(float(state.get("samples_seen", 0.0)))

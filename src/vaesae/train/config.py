@@ -66,13 +66,19 @@ class ModelConfig:
     fc_hidden: int
     conv_sae_neurons: int
     latent_sae_neurons: int
+    tied_sae: bool = False  # one SAE matrix W_e, decoded with W_eᵀ (eqs. (1)/(3)); rules without SAEs get no key
+    sae_gradient: str = "joint"  # stage 3 / extend: joint (the SAE losses reach the VAE) | detach (pure probes)
 
     def __post_init__(self):
         _freeze(self, encoder_channels=tuple(self.encoder_channels))
 
     @classmethod
     def from_params(cls, values: Mapping, name: str = "model") -> ModelConfig:
-        return _section(cls, values, name)
+        cfg = _section(cls, values, name)
+        if cfg.sae_gradient not in ("joint", "detach"):
+            raise ConfigKeyError(f"config key {name}.sae_gradient must be 'joint' or 'detach', "
+                                 f"got {cfg.sae_gradient!r}")
+        return cfg
 
 
 @dataclass(frozen=True)
@@ -188,6 +194,9 @@ class SparsifyConfig:
     jumprelu_sparsity_coeff: float | None = None
     jumprelu_lr: float | None = None
     center_rate: float | None = None
+    batchtopk_unit_norm_decoder: bool | None = None
+    jumprelu_unit_norm_decoder: bool | None = None
+    jumprelu_sparsity_warmup_fraction: float | None = None
 
     @classmethod
     def from_params(cls, values: Mapping, name: str = "sparsify", require: tuple[str, ...] = ()) -> SparsifyConfig:

@@ -34,8 +34,9 @@ from tqdm import tqdm
 from vaesae import methods as method_table
 from vaesae.data.device import load_device_data
 from vaesae.device import deterministic_kernels, resolve_device
-from vaesae.evaluation import forward_eval, measure
+from vaesae.evaluation import DIAGNOSTICS, forward_eval, measure
 from vaesae.io import atomic_path
+from vaesae.metrics.mutual_info import factor_entropy
 from vaesae.models.hybrid import HybridVAESAE, count_parameters
 from vaesae.train.checkpoint import load_checkpoint, save_checkpoint
 from vaesae.train.config import STAGE_NAMES, StageConfig
@@ -51,8 +52,10 @@ STAGE_SEED_OFFSET = {"pretrain": 0, "init": 1, "sparsify": 2, "extend": 3}
 HISTORY_COLUMNS = [
     "dataset", "seed", "phase", "stage", "method", "epoch", "k", "k_latent", "l1_lambda", "beta",
     "loss", "loss_vae", "loss_sae_conv", "loss_sae_latent", "recon", "kl", "loss_aux", "l0", "l0_latent", "mig",
-    "mse", "boosted", "boost_mean", "boost_to_spread", "reinit", "seconds",
+    "mse", "boosted", "boost_mean", "boost_to_spread", "reinit", *DIAGNOSTICS, "seconds",
 ]  # fmt: skip
+#: The diagnostics (``vaesae.evaluation.DIAGNOSTICS``: ‖h_flat‖ mean and std, the conv SAE's decoder column norms
+#: min/median/max, mean ‖ã‖₁) come from the epoch's evaluation pass, not from the training step (no host sync there).
 #: history.csv holds no thresholded count: dead and specialized neurons are computed downstream from history.h5.
 #: A method's own auxiliary loss terms (``loss_aux`` is their sum) are kept in history.h5 under ``scalars/``.
 
@@ -67,6 +70,19 @@ def fingerprint(obj) -> str:
 
 def _epoch_seed(seed: int, stage: str, epoch: int) -> int:
     return (seed * 1_000_003 + STAGE_SEED_OFFSET[stage] * 10_007 + epoch) % (2**63 - 1)
+
+
+#: Seeds the draw of revival's spread probe with the run's seed (a generator of its own: the global RNG is untouched).
+PROBE_SEED_OFFSET = 7_919
+
+
+def probe_indices(n: int, size: int, seed: int) -> torch.Tensor:
+    """The evaluation images of revival's spread probe: ``min(size, n)`` distinct indices drawn at random from
+    ``range(n)`` by a CPU generator seeded from the run's ``seed`` (the same in every stage, on every device, and
+    after a resume), in increasing order. The evaluation set is sorted by factor, so its first images would be one
+    corner of the factor grid (on dSprites: squares at the two smallest scales)."""
+    gen = torch.Generator().manual_seed(PROBE_SEED_OFFSET + int(seed))
+    return torch.randperm(n, generator=gen)[: min(size, n)].sort().values
 
 
 def phase_of(stage: str, method: str) -> str:
@@ -129,7 +145,8 @@ class StageRunner:
             f"{self.epochs} epochs)", self.work_flops())  # fmt: skip
         self.eval_images = self.data.eval_images()
         self.eval_factors = self.data.eval_factors()
-        self.probe_u8 = self.eval_images[: self.cfg.monitor.batch_size]  # revival's spread probe
+        self.probe_idx = probe_indices(len(self.eval_images), self.cfg.monitor.batch_size, seed)
+        self.probe_u8 = self.eval_images[self.probe_idx.to(self.eval_images.device)]  # revival's spread probe
         self._build()
         self.fp = fingerprint(
             {"stage": stage, "seed": seed, "method": method, "params": params, "init": str(init_checkpoint)}
@@ -240,8 +257,8 @@ class StageRunner:
         """Root attributes of history.h5 (docs/FORMATS.md)."""
         return {"dataset": self.data.name, "seed": self.seed, "phase": self.phase, "stage": self.stage_name,
                 "method": self.method, "n_eval": len(self.eval_factors), "n_bins": self.cfg.monitor.n_bins,
-                "factor_names": list(self.data.factor_names), "data_source": self.data.source,
-                "data_description": self.data.description}  # fmt: skip
+                "factor_names": list(self.data.factor_names), "factor_entropy": factor_entropy(self.eval_factors),
+                "data_source": self.data.source, "data_description": self.data.description}  # fmt: skip
 
     # ------------------------------------------------------------------ run
     def _resume(self) -> tuple[int, list[dict]]:
@@ -298,7 +315,7 @@ class StageRunner:
             row = self.train_epoch(epoch)
             metrics = self.evaluate(row["k"], row["k_latent"])
             record = row.pop("revival_record", None)
-            row.update(mig=metrics["mig"], mse=metrics["mse"])
+            row.update(mig=metrics["mig"], mse=metrics["mse"], **{c: metrics[c] for c in DIAGNOSTICS})
             row.update(
                 dataset=self.data.name,
                 seed=self.seed,

@@ -8,7 +8,8 @@ Bias boosting, at the start of 1-based stage-3 epoch t:
     b_i(t) = b_base · s_i · exp(−r · n_i / t)
 where n_i counts the training samples in which neuron i was active (ã_i > 0) since stage 3 began, r = 0.01, and the
 scale s_i is 1 (``bias_scale: absolute``, the paper's reading) or σ_i, the standard deviation of neuron i's
-pre-activation (without the boost) over a fixed probe batch measured at the start of the epoch
+pre-activation (without the boost) over a fixed probe batch measured at the start of the epoch (``eval.batch_size``
+evaluation images drawn at random with the run's seed, ``vaesae.train.loop.probe_indices``)
 (``bias_scale: relative``). It is written into the SAE's non-trainable ``b_boost`` buffer.
 
 Re-initialisation, decided at the end of an epoch and applied at the start of the next: a neuron is inactive in an
@@ -16,7 +17,9 @@ epoch when its training activation rate is below ``inactive_rate`` (a training k
 ``eval.dead_threshold``). If more than ``dead_fraction`` of the neurons are inactive, every neuron inactive for more
 than ``patience`` consecutive epochs is re-initialised from a randomly chosen neuron j active in that epoch:
     W_e[i] = W_e[j] + ε,  b_e[i] = b_e[j],  W_d[:, i] = W_d[:, j] + ε',   ε ~ N(0, (noise · std(W_e[j]))²)
-and its AdamW moments (exp_avg, exp_avg_sq) for those rows/columns are reset to zero.
+and its AdamW moments (exp_avg, exp_avg_sq) for those rows/columns are reset to zero. A tied SAE
+(``model.tied_sae``) has no W_d of its own: its decoder column is the copied W_e row, so only W_e and b_e are written
+(and only their moments reset), and no decoder noise ε' is drawn.
 
 Per epoch the component reports what it did (:class:`RevivalRecord`): the boost vector and the probe spread σ, how
 many neurons were boosted (decay factor exp(−r·n_i/t) ≥ ½) and the boost against the spread, the training rates,
@@ -74,12 +77,16 @@ def reinit_neurons(
     donors = donors.to(sae.W_e.device)
     std = sae.W_e[donors].std(dim=1, keepdim=True).clamp_min(1e-8)
     eps_e = torch.randn(sae.W_e[donors].shape, generator=generator, device=gen_device).to(sae.W_e.device)
-    eps_d = torch.randn(sae.W_d[:, donors].shape, generator=generator, device=gen_device).to(sae.W_e.device)
+    params = [(sae.W_e, 0), (sae.b_e, 0)]
+    if not sae.tied:
+        eps_d = torch.randn(sae.W_d[:, donors].shape, generator=generator, device=gen_device).to(sae.W_e.device)
     sae.W_e[dead] = sae.W_e[donors] + noise * std * eps_e
     sae.b_e[dead] = sae.b_e[donors]
-    dstd = sae.W_d[:, donors].std(dim=0, keepdim=True).clamp_min(1e-8)
-    sae.W_d[:, dead] = sae.W_d[:, donors] + noise * dstd * eps_d
-    for param, index_dim in ((sae.W_e, 0), (sae.b_e, 0), (sae.W_d, 1)):
+    if not sae.tied:  # tied: W_d = W_eᵀ, the decoder column came with the encoder row
+        dstd = sae.W_d[:, donors].std(dim=0, keepdim=True).clamp_min(1e-8)
+        sae.W_d[:, dead] = sae.W_d[:, donors] + noise * dstd * eps_d
+        params.append((sae.W_d, 1))
+    for param, index_dim in params:
         state = optimizer.state.get(param)
         if not state:
             continue

@@ -7,7 +7,9 @@
     extend    stage 3 continued at the sparsifier's final() sparsity, from the method's stage-3 checkpoint
               (model, optimizer, revival and sparsifier state)
 
-with L_SAE = ‖x − x̂‖² + λ·‖ã‖₁ (``vaesae.train.losses``, reduced as ``loss.sae_reduction`` says). A stage declares
+with L_SAE = ‖x − x̂‖² + λ·‖ã‖₁ (``vaesae.train.losses``, reduced as ``loss.sae_reduction`` says). Under
+``model.sae_gradient: detach`` (or a method with ``detach_sae``, the ``topk_detached`` control) stage 3 and extended
+training detach the SAEs' inputs and targets (h_flat, z): the VAE then trains on R + KL_fb alone. A stage declares
 its trainable parameters, its schedule (sparsity and β per 0-based epoch), its loss as named terms
 ``{"loss", "loss_vae", "loss_sae_conv", "loss_sae_latent", "recon", "kl"}`` (plus, where SAEs train, the training L0
 ``l0``/``l0_latent`` = mean_b ‖ã_b‖₀, and in stage 3 ``loss_aux`` = Σ L_aux and the sparsifier's own terms), what it
@@ -204,8 +206,11 @@ class Sparsify(Stage):
         self.sparsifier = build(cfg.method, cfg.sparsify, cfg.model, device)
         self.sparsifier.attach(model, cfg.loss.sae_reduction)
         self.revival = Revival(cfg.revival, cfg.model.conv_sae_neurons, device)
+        method = method_table.get(cfg.method)
+        # model.sae_gradient: detach (or a stop-gradient control): the SAE losses send no gradient into the VAE
+        self.detach_sae = method.detach_sae or cfg.model.sae_gradient == "detach"
         self.centring = None
-        if method_table.get(cfg.method).centred:
+        if method.centred:
             self.centring = InputCentring(cfg.sparsify.need("center_rate"), started=self.name == "extend")
 
     def load(self, start):
@@ -232,7 +237,8 @@ class Sparsify(Stage):
     def loss(self, x, sparsity, beta):
         fb = self.cfg.pretrain
         out = self.model(x, sparsity.k, sparsity.k_latent, activate=self.activate,
-                         before_sae=None if self.centring is None else self._before_sae)  # fmt: skip
+                         before_sae=None if self.centring is None else self._before_sae,
+                         detach_sae=self.detach_sae)  # fmt: skip
         recon = losses.bernoulli_recon(out.logits, x)
         kl = losses.free_bits_kl(out.mu, out.logvar, fb.free_bits, fb.free_bits_mode)
         l_vae = recon + beta * kl
