@@ -108,6 +108,21 @@ def test_auxk_counts_samples_since_firing_and_its_loss_matches_the_formula():
     assert s2.aux_loss(conv, lat)["loss_auxk"].item() == 0.0  # nothing dead yet: no auxiliary term
 
 
+def _assert_unit_norm_decoder(s, model, h, before) -> None:
+    """``begin`` gives unit decoder columns and keeps what the SAE computes (ReLU commutes with the positive
+    scale); ``before_step`` renormalises columns grown since and leaves no gradient along them."""
+    sae = model.conv_sae
+    s.begin(model)
+    torch.testing.assert_close(sae.W_d.norm(dim=0), torch.ones(5))
+    torch.testing.assert_close(sae.decode(torch.relu(sae.pre(h))), before)
+    sae.W_d.grad = torch.randn_like(sae.W_d)
+    with torch.no_grad():
+        sae.W_d.mul_(1.5)
+    s.before_step(model)
+    torch.testing.assert_close(sae.W_d.norm(dim=0), torch.ones(5))
+    torch.testing.assert_close((sae.W_d * sae.W_d.grad).sum(0), torch.zeros(5), atol=1e-6, rtol=0)
+
+
 def test_auxk_keeps_unit_norm_decoder_columns_without_changing_what_the_sae_computes():
     torch.manual_seed(1)
     sae = SparseAutoencoder(4, 5)
@@ -119,15 +134,7 @@ def test_auxk_keeps_unit_norm_decoder_columns_without_changing_what_the_sae_comp
     h = torch.randn(7, 4)
     before = sae.decode(torch.relu(sae.pre(h)))
     s = TopKAuxK(sparsify_cfg("topk_auxk"), 5, 3)
-    s.begin(model)
-    torch.testing.assert_close(sae.W_d.norm(dim=0), torch.ones(5))
-    torch.testing.assert_close(sae.decode(torch.relu(sae.pre(h))), before)  # ReLU commutes with the positive scale
-    sae.W_d.grad = torch.randn_like(sae.W_d)
-    with torch.no_grad():
-        sae.W_d.mul_(1.5)
-    s.before_step(model)
-    torch.testing.assert_close(sae.W_d.norm(dim=0), torch.ones(5))
-    torch.testing.assert_close((sae.W_d * sae.W_d.grad).sum(0), torch.zeros(5), atol=1e-6, rtol=0)
+    _assert_unit_norm_decoder(s, model, h, before)
 
 
 def test_the_stop_gradient_arm_is_a_control_not_a_remedy():
@@ -167,15 +174,7 @@ def test_the_unit_norm_decoder_keys_normalise_as_auxk_does_and_default_to_no_cha
     sae = model.conv_sae
     before = sae.decode(torch.relu(sae.pre(h)))
     s = build(method, sparsify_cfg(method, **{key: True}), model_cfg(5, 3))
-    s.begin(model)
-    torch.testing.assert_close(sae.W_d.norm(dim=0), torch.ones(5))
-    torch.testing.assert_close(sae.decode(torch.relu(sae.pre(h))), before)
-    sae.W_d.grad = torch.randn_like(sae.W_d)
-    with torch.no_grad():
-        sae.W_d.mul_(1.5)
-    s.before_step(model)
-    torch.testing.assert_close(sae.W_d.norm(dim=0), torch.ones(5))
-    torch.testing.assert_close((sae.W_d * sae.W_d.grad).sum(0), torch.zeros(5), atol=1e-6, rtol=0)
+    _assert_unit_norm_decoder(s, model, h, before)
     # the same numbers as AuxK's (one helper for both)
     ref = _skewed_model()
     TopKAuxK(sparsify_cfg("topk_auxk"), 5, 3).begin(ref)

@@ -33,7 +33,7 @@ from vaesae.train.config import SparsifyConfig
 from .base import SAES, SAEPass
 from .scale import input_scale
 from .topk import TopK
-from .unit_norm import renormalise_decoder, rescale_to_unit_decoder
+from .unit_norm import renormalise_model, rescale_model
 
 #: The reference counts a latent as fired when its kept activation exceeds this value.
 FIRE_THRESHOLD = 1e-3
@@ -72,8 +72,7 @@ class TopKAuxK(TopK):
         self._decoders = {"conv": model.conv_sae, "latent": model.latent_sae}
 
     def begin(self, model):
-        for sae in (model.conv_sae, model.latent_sae):
-            rescale_to_unit_decoder(sae)
+        rescale_model(model)
 
     def begin_epoch(self, sparsity, samples):
         self.samples_per_epoch = int(samples)
@@ -99,8 +98,7 @@ class TopKAuxK(TopK):
         return {"loss_auxk": total}
 
     def before_step(self, model) -> None:
-        for sae in (model.conv_sae, model.latent_sae):
-            renormalise_decoder(sae)
+        renormalise_model(model)
 
     def state_dict(self) -> dict:
         return {"since_conv": self.since["conv"].cpu(), "since_latent": self.since["latent"].cpu(),

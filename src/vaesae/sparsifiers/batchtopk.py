@@ -31,7 +31,7 @@ from vaesae.train.config import SparsifyConfig
 from .base import SAES, SAEPass
 from .select import topk_mask_flat
 from .topk import TopK
-from .unit_norm import renormalise_decoder, rescale_to_unit_decoder
+from .unit_norm import renormalise_model, rescale_model
 
 
 def batch_topk(a: torch.Tensor, k_total: int) -> torch.Tensor:
@@ -72,13 +72,11 @@ class BatchTopK(TopK):
 
     def begin(self, model):
         if self.unit_norm_decoder:
-            for sae in (model.conv_sae, model.latent_sae):
-                rescale_to_unit_decoder(sae)
+            rescale_model(model)
 
     def before_step(self, model) -> None:
         if self.unit_norm_decoder:
-            for sae in (model.conv_sae, model.latent_sae):
-                renormalise_decoder(sae)
+            renormalise_model(model)
 
     def observe(self, conv: SAEPass, latent: SAEPass) -> None:
         for name, p in (("conv", conv), ("latent", latent)):

@@ -55,7 +55,7 @@ from .base import SAES, SAEPass, Sparsity
 from .scale import input_scale
 from .select import kth_largest
 from .topk import TopK
-from .unit_norm import renormalise_decoder, rescale_to_unit_decoder
+from .unit_norm import renormalise_model, rescale_model
 
 
 def rectangle(u: torch.Tensor) -> torch.Tensor:
@@ -170,13 +170,11 @@ class JumpReLU(TopK):
 
     def begin(self, model):
         if self.unit_norm_decoder:
-            for sae in (model.conv_sae, model.latent_sae):
-                rescale_to_unit_decoder(sae)
+            rescale_model(model)
 
     def before_step(self, model) -> None:
         if self.unit_norm_decoder:
-            for sae in (model.conv_sae, model.latent_sae):
-                renormalise_decoder(sae)
+            renormalise_model(model)
 
     def begin_epoch(self, sparsity, samples):
         self.target = sparsity

@@ -23,6 +23,23 @@ import torch
 EPS = 1e-12
 
 
+def saes(model) -> tuple:
+    """The SAEs a sparsifier's decoder constraint applies to: the conv SAE and the latent SAE."""
+    return model.conv_sae, model.latent_sae
+
+
+def rescale_model(model) -> None:
+    """``begin`` (:func:`rescale_to_unit_decoder`) for every SAE of ``model``."""
+    for sae in saes(model):
+        rescale_to_unit_decoder(sae)
+
+
+def renormalise_model(model) -> None:
+    """``before_step`` (:func:`renormalise_decoder`) for every SAE of ``model``."""
+    for sae in saes(model):
+        renormalise_decoder(sae)
+
+
 @torch.no_grad()
 def rescale_to_unit_decoder(sae) -> None:
     """``begin``: unit decoder columns, the encoder rows and biases rescaled to keep each ã_i d_i (untied)."""
