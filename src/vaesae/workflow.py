@@ -306,6 +306,11 @@ def history_files(cfg: dict) -> list[str]:
     return [f for ph in phases(cfg) for f in _grid(cfg, p.run + f"/{phase_subdir(ph)}/history.csv")]
 
 
+def pretrain_history_files(cfg: dict) -> list[str]:
+    """The VAE pretraining's history.csv per (dataset, seed): the convergence gate G1 reads its MSE."""
+    return _grid(cfg, Paths.of(cfg).run + "/vae/history.csv")
+
+
 def raw_history_files(cfg: dict) -> list[str]:
     """The ``history.h5`` next to each file of :func:`history_files`."""
     return [f[: -len(".csv")] + ".h5" for f in history_files(cfg)]
@@ -333,7 +338,7 @@ def preview_files(cfg: dict) -> list[str]:
 def all_outputs(cfg: dict) -> list[str]:
     res = cfg["results_dir"]
     return (table_files(cfg) + figure_files(cfg, "png") + figure_files(cfg, "pdf")
-            + [f"{res}/claims.md", f"{res}/claims.csv", Paths.of(cfg).sweep_file, Paths.of(cfg).epoch_sweep_file,
+            + [f"{res}/claims.md", f"{res}/claims.csv", f"{res}/gates.csv", Paths.of(cfg).sweep_file, Paths.of(cfg).epoch_sweep_file,
                Paths.of(cfg).summary_evaluations, Paths.of(cfg).summary_history]
             + preview_files(cfg) + eval_files(cfg))  # fmt: skip
 

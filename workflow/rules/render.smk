@@ -58,10 +58,14 @@ rule claims:
     """Verdict on each of the paper's claims C1-C8, and on C9 (beyond the paper) where a remedy ran."""
     input:
         **report_inputs(),
+        pretrain=wf.pretrain_history_files(config),
         code=code("claims"),
     output:
         md=report(f"{RES}/claims.md", caption="../report/claims.rst", category="Claims"),
         csv=f"{RES}/claims.csv",
+        gates=report(
+            f"{RES}/gates.csv", caption="../report/gates.rst", category="Claims"
+        ),
     log:
         f"{LOGS}/render/claims.log",
     conda:
@@ -73,7 +77,7 @@ rule claims:
         cfg=params("claims"),
     shell:
         f"python -m vaesae.cli.claims {REPORT_ARGS} --params {{params.cfg:q}} --out-md {{output.md}} "
-        "--out-csv {output.csv} > {log} 2>&1"
+        "--out-csv {output.csv} --out-gates {output.gates} --pretrain-history {input.pretrain} > {log} 2>&1"
 
 
 rule dataset_preview:

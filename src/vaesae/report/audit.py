@@ -209,6 +209,12 @@ DEATH_COLUMNS = (("dead_pct", "Dead %", "points"), ("h_norm_mean", "‖h‖ mean
                  ("a_l1", "‖ã‖₁", "%"))  # fmt: skip
 
 
+def _nanmean(values: np.ndarray) -> float:
+    """The mean of the finite values; NaN (without numpy's empty-slice warning) when there is none."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if len(finite) else math.nan
+
+
 def death_sources(histories: pd.DataFrame | None) -> pd.DataFrame:
     """Per (dataset, stage-3 phase): the first and last stage-3 epoch's dead %, ‖h‖ (mean over the evaluation
     images), decoder column norms and ‖ã‖₁, mean over seeds, and their changes (dead %: points; the others: %)."""
@@ -229,7 +235,7 @@ def death_sources(histories: pd.DataFrame | None) -> pd.DataFrame:
         for col, _, unit in DEATH_COLUMNS:
             first = np.array([float(a.get(col, math.nan)) for a, _ in per_seed])
             last = np.array([float(b.get(col, math.nan)) for _, b in per_seed])
-            row[f"{col}_first"], row[f"{col}_last"] = float(np.nanmean(first)), float(np.nanmean(last))
+            row[f"{col}_first"], row[f"{col}_last"] = _nanmean(first), _nanmean(last)
             change = last - first if unit == "points" else (last - first) / np.where(first != 0, first, np.nan) * 100
             row[f"{col}_change"] = float(np.nanmean(change)) if np.isfinite(change).any() else math.nan
         rows.append(row)

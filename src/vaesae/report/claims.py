@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -333,6 +334,11 @@ def _c6(scalars, cfg, rules) -> list[dict]:
             missing = "needs both dSprites and Shapes3D"
         elif not np.isfinite(pr):
             missing = "paper value missing from config"
+        elif a.mean() > 0 and 100.0 / a.mean() < pr * (1 - tol):
+            # a dead % cannot pass 100: with dSprites this dead, no Shapes3D value reaches the paper's ratio
+            missing = (f"the run cannot reach the paper's ratio: with dSprites at {a.mean():.1f} % dead, Shapes3D "
+                       f"(at most 100 %) gives at most {100.0 / a.mean():.2f}x, below the rule's "
+                       f"{pr * (1 - tol):.2f}x")
         row = _row("C6", "shapes3d / dsprites", method,
                    paper_value="n/a (not in config)" if not np.isfinite(pr) else f"{pr:g}x",
                    measured=_measured(r, s, n, 2, "x"), measured_mean=r, measured_std=s, n=n,
@@ -353,13 +359,17 @@ def _c7(sweep, cfg, rules) -> list[dict]:
         cur = sw[sw["dataset"] == d]
         seeds = sorted(set(cur.loc[cur["phase"] == "topk", "seed"]) & set(cur.loc[cur["phase"] == "init", "seed"]))
         n = len(seeds)
-        checks, failed = {}, []
+        checks, failed, untestable = {}, [], []
         for kind in ("dead", "specialization"):
             k = cur[(cur["kind"] == kind) & cur["seed"].isin(seeds)]
             means = k.groupby(["phase", "threshold"])["value"].mean().unstack("phase")
             if means.empty or not {"init", "topk"} <= set(means.columns):
                 continue
             means = means.dropna(subset=["init", "topk"])
+            # where k_start is already at the limit (100 % dead, or no specialized neuron), no collapse can show
+            limit = means["init"] >= 100.0 if kind == "dead" else means["init"] <= 0
+            untestable += [f"{kind} {thr:g}" for thr in means.index[limit]]
+            means = means[~limit]
             holds = means["topk"] > means["init"] if kind == "dead" else means["topk"] < means["init"]
             checks[kind] = (int(holds.sum()), int(len(holds)))
             failed += [f"{kind} {thr:g}" for thr, h in holds.items() if not h]
@@ -374,6 +384,12 @@ def _c7(sweep, cfg, rules) -> list[dict]:
                     + ", ".join(f"{kind} {v[0]}/{v[1]}" for kind, v in checks.items()) + f"; n={n} seeds)")
         if failed:
             measured += "; fails at " + ", ".join(failed)
+        if untestable:
+            measured += "; untestable (k_start at its limit) at " + ", ".join(untestable)
+            if not failed and missing is None:
+                missing = ("the collapse holds wherever it can show, but at " + ", ".join(untestable) + " k_start "
+                           "is already at its limit (100 % dead, or no specialized neuron): the run cannot test "
+                           "every threshold")
         thr = _paper(cfg, "threshold_ranges") or {}
         paper = "collapse at every threshold"
         if thr:
@@ -384,8 +400,10 @@ def _c7(sweep, cfg, rules) -> list[dict]:
                         "collapse holds; measured_mean = their fraction",
                    statistic=float(held) if total else math.nan, p_value=math.nan, effect_size=math.nan,
                    tolerance="dead % (k_end) > dead % (k_start) at every dead threshold AND specialized (k_end) < "
-                             "specialized (k_start) at every specialization threshold")
-        rows.append(_decide(row, bool(total and held == total), n, rules, missing))
+                             "specialized (k_start) at every specialization threshold (a threshold where k_start "
+                             "is 100 % dead or has no specialized neuron cannot show it: untestable)")
+        ok = bool(total and held == total) if not failed else False
+        rows.append(_decide(row, ok, n, rules, None if failed else missing))
     return rows
 
 
@@ -405,8 +423,10 @@ def _c8(scalars, cfg, rules) -> list[dict]:
                         "effect = Cohen's d_z",
                    statistic=c.statistic, p_value=c.p, effect_size=c.effect,
                    tolerance="mean specialized at k_end < mean at k_start")
-        rows.append(_decide(row, bool(m < 0) if n else None, n, rules,
-                            "no seed with both k_start and k_end" if n == 0 else None))
+        missing = "no seed with both k_start and k_end" if n == 0 else None
+        if n and c.mean_a <= 0:
+            missing = "no specialized neuron at k_start in any seed: nothing can fall, the run cannot test the claim"
+        rows.append(_decide(row, bool(m < 0) if n else None, n, rules, missing))
     return rows
 
 
@@ -655,6 +675,10 @@ def _label_forced(details: dict, scalars, histories, sweep, rules) -> None:
                          "not comparable: another L0 gives another floor")  # fmt: skip
 
 
+#: The per-arm "bounds here" suffix of a rule text, which a claim row over several arms must not show as its own.
+_BOUNDS_TEXT = re.compile(r"[.;] [Bb]ounds here:? [^;]*$")
+
+
 def _combine(claim: str, details: list[dict]) -> dict:
     row = {col: None for col in COLUMNS}
     row.update({"claim": claim, "level": "claim", "description": DESCRIPTIONS[claim], "dataset": "all"})
@@ -688,7 +712,8 @@ def _combine(claim: str, details: list[dict]) -> dict:
         n=min(int(r["n"]) for r in details),
         test=details[0]["test"], statistic=details[0]["statistic"] if one else math.nan,
         p_value=details[0]["p_value"] if one else math.nan, effect_size=details[0]["effect_size"] if one else math.nan,
-        tolerance=details[0]["tolerance"], verdict=verdict, reason=reason,
+        tolerance=details[0]["tolerance"] if one else _BOUNDS_TEXT.sub("", str(details[0]["tolerance"])),
+        verdict=verdict, reason=reason,
     )
     return row
 
@@ -808,8 +833,9 @@ def _num(value, digits=3) -> str:
 
 
 def claims_markdown(df: pd.DataFrame, contradictions: list[str] | None = None, audit: list[str] | None = None,
-                    data_note: str | None = None) -> str:
-    """The verdict table of the paper's claims (one line per claim, with the forced/finding column), their
+                    data_note: str | None = None, gates: list[str] | None = None) -> str:
+    """The verdict table of the paper's claims (one line per claim, with the forced/finding column), the
+    convergence gates (``vaesae.report.gates.gates_markdown``, when given), their
     per-dataset details, the pipeline's own question C9 in a section of its own ("Beyond the paper"; a "not run"
     note when no remedy ran), the audit sections (``vaesae.report.audit``), and the paper's internal
     contradictions."""
@@ -830,6 +856,7 @@ def claims_markdown(df: pd.DataFrame, contradictions: list[str] | None = None, a
                   [[r.claim, r.description, r.paper_value or "", r.measured or "",
                     f"**{verdict_text(r.verdict, r.reason)}**", r.forced or ""] for r in top.itertuples()]),
         "",
+        *([*gates, ""] if gates else []),
         "## Details per dataset",
         "",
     ]

@@ -1,0 +1,52 @@
+"""The scale ladder (README "What the evidence says so far"): commit one rung's results, render the ladder.
+
+Usage::
+
+    python -m vaesae.cli.ladder collect --rung r2-width --presets workflow/presets/quick.yaml \\
+        workflow/presets/ladder/r2-width.yaml --command "snakemake ..." --wall-s 2900 --out evidence/ladder/r2-width
+    python -m vaesae.cli.ladder render --root evidence/ladder --out evidence/ladder
+
+``collect`` copies claims, gates, tables, figures, summaries, histories and benchmarks (no checkpoint, no dataset)
+and writes rung.yaml; ``render`` writes ladder.md, ladder.csv and ladder.png/.pdf across every rung under --root.
+``benchmarks/ladder/run_rung.sh RUNG`` runs a rung, times it and calls ``collect``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from vaesae.report.ladder import LadderError, collect_rung, render_ladder
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="vaesae.cli.ladder", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("collect", help="copy one rung's results into the evidence folder")
+    c.add_argument("--rung", required=True)
+    c.add_argument("--presets", nargs="+", required=True, help="the config files stacked on config.yaml")
+    c.add_argument("--command", required=True, help="the command that produced the results")
+    c.add_argument("--wall-s", type=float, default=None, help="its wall time in seconds")
+    c.add_argument("--results-dir", default=None, help="default: the resolved config's results_dir")
+    c.add_argument("--out", required=True)
+    r = sub.add_parser("render", help="the figure and table across the rungs")
+    r.add_argument("--root", required=True, help="folder of rung folders")
+    r.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    try:
+        if args.cmd == "collect":
+            print(collect_rung(args.rung, args.presets, args.command, args.wall_s, args.out, args.results_dir))
+        else:
+            from vaesae import workflow as wf
+
+            paper = wf.load_config()["claims"]["paper"]  # the paper's values (config.yaml claims.paper)
+            for path in render_ladder(args.root, paper, args.out):
+                print(path)
+    except LadderError as err:
+        raise SystemExit(f"vaesae.cli.ladder: {err}") from err
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Convergence gates (vaesae.report.gates) against a slow obvious implementation, and their claims.md section."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vaesae.report.gates import FAIL, NA, PASS, convergence_gates, gates_markdown, window
+
+RULES = {"window_fraction": 0.2, "vae_mse_change": 0.02, "init_dead_points": 2.0}
+
+
+def _history(phase, column, values, dataset="dsprites", seed=42):
+    return pd.DataFrame({"dataset": dataset, "seed": seed, "phase": phase, "epoch": np.arange(len(values)),
+                         column: values})
+
+
+def test_window_is_the_last_fifth_rounded_up():
+    assert [window(n, 0.2) for n in (1, 2, 4, 5, 6, 10, 11, 30)] == [1, 1, 1, 1, 2, 2, 3, 6]
+
+
+def test_vae_gate_is_the_relative_mse_change_over_the_window():
+    mse = [0.09, 0.05, 0.03, 0.0200, 0.0199, 0.0198, 0.0197, 0.0196, 0.0195, 0.0194]  # w = 2
+    g = convergence_gates(_history("vae", "mse", mse), RULES)
+    assert list(g["gate"]) == ["G1"]
+    row = g.iloc[0]
+    assert row["window"] == 2 and row["epochs"] == 10
+    assert row["change"] == pytest.approx(abs(0.0194 - 0.0196) / 0.0196)
+    assert row["status"] == PASS
+    still_falling = [0.09, 0.05, 0.03, 0.025, 0.02]  # w = 1: 20 % drop in the last epoch
+    g = convergence_gates(_history("vae", "mse", still_falling), RULES)
+    assert g.iloc[0]["change"] == pytest.approx(0.2) and g.iloc[0]["status"] == FAIL
+
+
+def test_init_gate_is_absolute_points_and_the_boundary_passes():
+    dead = [90.0, 60.0, 50.0, 48.0]
+    g = convergence_gates(_history("init", "dead_pct", dead), RULES)
+    assert g.iloc[0]["change"] == pytest.approx(2.0) and g.iloc[0]["status"] == PASS
+    g = convergence_gates(_history("init", "dead_pct", [90.0, 60.0, 50.0, 47.9]), RULES)
+    assert g.iloc[0]["status"] == FAIL
+
+
+def test_a_gate_that_cannot_be_read_is_not_a_pass():
+    g = convergence_gates(_history("init", "dead_pct", [50.0]), RULES)  # one epoch: nothing to compare with
+    assert g.iloc[0]["status"] == NA and math.isnan(g.iloc[0]["change"])
+    g = convergence_gates(_history("vae", "mse", [0.1, float("nan")]), RULES)
+    assert g.iloc[0]["status"] == NA
+
+
+def test_gates_match_a_slow_implementation_on_random_histories():
+    rng = np.random.default_rng(0)
+    frames, expected = [], {}
+    for seed in range(20):
+        n = int(rng.integers(2, 12))
+        mse = rng.uniform(0.01, 0.1, n)
+        dead = rng.uniform(0, 100, n)
+        frames += [_history("vae", "mse", mse, seed=seed), _history("init", "dead_pct", dead, seed=seed)]
+        w = 1
+        while w < 0.2 * n - 1e-9:  # the smallest w >= 0.2 n, at least 1
+            w += 1
+        expected[("G1", seed)] = abs(mse[-1] - mse[-1 - w]) / mse[-1 - w] <= 0.02
+        expected[("G2", seed)] = abs(dead[-1] - dead[-1 - w]) <= 2.0
+    g = convergence_gates(pd.concat(frames), RULES)
+    assert len(g) == 40
+    for r in g.itertuples():
+        assert (r.status == PASS) == expected[(r.gate, r.seed)]
+
+
+def test_missing_rule_names_the_key_and_markdown_flags_failures():
+    with pytest.raises(KeyError, match="init_dead_points"):
+        convergence_gates(None, {"window_fraction": 0.2, "vae_mse_change": 0.02})
+    h = pd.concat([_history("vae", "mse", [0.09, 0.05, 0.03, 0.025, 0.02]),
+                   _history("init", "dead_pct", [90.0, 89.5])])
+    g = convergence_gates(h, RULES)
+    text = "\n".join(gates_markdown(g, RULES))
+    assert "## Convergence gates" in text and "1 of 2 gates did not pass" in text
+    assert "**FAIL**" in text and "**pass**" in text and "20.0 %" in text
+    ok = convergence_gates(_history("init", "dead_pct", [90.0, 89.5]), RULES)
+    assert "All 1 gates passed." in "\n".join(gates_markdown(ok, RULES))
+    assert "not evaluated" in "\n".join(gates_markdown(convergence_gates(None, RULES), RULES))
