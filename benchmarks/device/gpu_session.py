@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Everything a 15-minute GPU session measures, in one call of at most 8 minutes (issue 22 §3, issue 26).
 
-    python3 benchmarks/device/gpu_session.py --out "$OUT"              # on the lent H200 (see README "On a lent GPU")
+    python3 benchmarks/device/gpu_session.py --out "$OUT"              # on the lent H200 (see docs/GPU.md, "On a lent GPU machine")
     python3 benchmarks/device/gpu_session.py --out /tmp/s --device cpu --tiny   # the rehearsal here (a test runs it)
 
 Sections, in order; ``session.json`` under ``--out`` is rewritten after each one, so a call cut off at its time
