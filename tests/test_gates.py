@@ -8,7 +8,7 @@ import pytest
 
 from vaesae.report.gates import FAIL, NA, PASS, convergence_gates, gates_markdown, window
 
-RULES = {"window_fraction": 0.2, "vae_mse_change": 0.02, "init_dead_points": 2.0}
+RULES = {"window_fraction": 0.2, "vae_mse_min_drop": 0.25, "vae_mse_change": 0.02, "init_dead_points": 2.0}
 
 
 def _history(phase, column, values, dataset="dsprites", seed=42):
@@ -23,14 +23,30 @@ def test_window_is_the_last_fifth_rounded_up():
 def test_vae_gate_is_the_relative_mse_change_over_the_window():
     mse = [0.09, 0.05, 0.03, 0.0200, 0.0199, 0.0198, 0.0197, 0.0196, 0.0195, 0.0194]  # w = 2
     g = convergence_gates(_history("vae", "mse", mse), RULES)
-    assert list(g["gate"]) == ["G1"]
-    row = g.iloc[0]
+    assert list(g["gate"]) == ["G0", "G1"]
+    row = g.iloc[1]
     assert row["window"] == 2 and row["epochs"] == 10
     assert row["change"] == pytest.approx(abs(0.0194 - 0.0196) / 0.0196)
     assert row["status"] == PASS
     still_falling = [0.09, 0.05, 0.03, 0.025, 0.02]  # w = 1: 20 % drop in the last epoch
-    g = convergence_gates(_history("vae", "mse", still_falling), RULES)
-    assert g.iloc[0]["change"] == pytest.approx(0.2) and g.iloc[0]["status"] == FAIL
+    g = convergence_gates(_history("vae", "mse", still_falling), RULES).set_index("gate")
+    assert g.loc["G1", "change"] == pytest.approx(0.2) and g.loc["G1", "status"] == FAIL
+
+
+def test_a_flat_vae_that_never_learned_fails_g0_although_it_passes_g1():
+    # The ladder's r0-paper-lr rung: lr 1e-5 for 148 steps, the MSE sits at 0.239 from the first epoch on.
+    flat = [0.23927, 0.23877, 0.23826, 0.23774]
+    g = convergence_gates(_history("vae", "mse", flat), RULES).set_index("gate")
+    assert g.loc["G1", "status"] == PASS  # "levelled off": G1 alone would call this converged
+    assert g.loc["G0", "status"] == FAIL and g.loc["G0", "change"] == pytest.approx((0.23927 - 0.23774) / 0.23927)
+    learned = [0.0374, 0.0361, 0.0193, 0.0151, 0.0084, 0.0080, 0.0078, 0.0077, 0.0075, 0.0074]
+    g = convergence_gates(_history("vae", "mse", learned), RULES).set_index("gate")
+    assert g.loc["G0", "status"] == PASS and g.loc["G0", "window"] == 9 and g.loc["G0", "start"] == 0.0374
+    rising = [0.02, 0.03, 0.04]  # a VAE that got worse has a negative drop
+    g = convergence_gates(_history("vae", "mse", rising), RULES).set_index("gate")
+    assert g.loc["G0", "change"] == pytest.approx(-1.0) and g.loc["G0", "status"] == FAIL
+    boundary = [0.04, 0.035, 0.03]  # exactly 25 % passes
+    assert convergence_gates(_history("vae", "mse", boundary), RULES).set_index("gate").loc["G0", "status"] == PASS
 
 
 def test_init_gate_is_absolute_points_and_the_boundary_passes():
@@ -45,7 +61,9 @@ def test_a_gate_that_cannot_be_read_is_not_a_pass():
     g = convergence_gates(_history("init", "dead_pct", [50.0]), RULES)  # one epoch: nothing to compare with
     assert g.iloc[0]["status"] == NA and math.isnan(g.iloc[0]["change"])
     g = convergence_gates(_history("vae", "mse", [0.1, float("nan")]), RULES)
-    assert g.iloc[0]["status"] == NA
+    assert set(g["status"]) == {NA}
+    g = convergence_gates(_history("vae", "mse", [0.1]), RULES)  # one epoch: G0 has nothing to compare either
+    assert set(g["status"]) == {NA}
 
 
 def test_gates_match_a_slow_implementation_on_random_histories():
@@ -59,22 +77,23 @@ def test_gates_match_a_slow_implementation_on_random_histories():
         w = 1
         while w < 0.2 * n - 1e-9:  # the smallest w >= 0.2 n, at least 1
             w += 1
+        expected[("G0", seed)] = (mse[0] - mse[-1]) / mse[0] >= 0.25
         expected[("G1", seed)] = abs(mse[-1] - mse[-1 - w]) / mse[-1 - w] <= 0.02
         expected[("G2", seed)] = abs(dead[-1] - dead[-1 - w]) <= 2.0
     g = convergence_gates(pd.concat(frames), RULES)
-    assert len(g) == 40
+    assert len(g) == 60
     for r in g.itertuples():
         assert (r.status == PASS) == expected[(r.gate, r.seed)]
 
 
 def test_missing_rule_names_the_key_and_markdown_flags_failures():
     with pytest.raises(KeyError, match="init_dead_points"):
-        convergence_gates(None, {"window_fraction": 0.2, "vae_mse_change": 0.02})
+        convergence_gates(None, {"window_fraction": 0.2, "vae_mse_min_drop": 0.25, "vae_mse_change": 0.02})
     h = pd.concat([_history("vae", "mse", [0.09, 0.05, 0.03, 0.025, 0.02]),
                    _history("init", "dead_pct", [90.0, 89.5])])
     g = convergence_gates(h, RULES)
     text = "\n".join(gates_markdown(g, RULES))
-    assert "## Convergence gates" in text and "1 of 2 gates did not pass" in text
+    assert "## Convergence gates" in text and "1 of 3 gates did not pass" in text
     assert "**FAIL**" in text and "**pass**" in text and "20.0 %" in text
     ok = convergence_gates(_history("init", "dead_pct", [90.0, 89.5]), RULES)
     assert "All 1 gates passed." in "\n".join(gates_markdown(ok, RULES))

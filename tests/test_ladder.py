@@ -19,7 +19,7 @@ PAPER = wf.load_config()["claims"]["paper"]
 
 def test_every_ladder_preset_resolves_and_keeps_the_papers_dead_meaning():
     rungs = sorted((ROOT / "workflow/presets/ladder").glob("*.yaml"))
-    assert {p.stem for p in rungs} >= {"r0-base", "r0-paper-lr", "r1-steps", "r2-width"}
+    assert {p.stem for p in rungs} >= {"r0-base", "r0-paper-lr", "r1-steps", "r2-width", "r3-converged"}
     for preset in rungs:
         cfg = wf.load_config(ROOT / "workflow/presets/quick.yaml", preset)
         s = rung_scale(cfg)
@@ -39,6 +39,9 @@ def test_every_ladder_preset_resolves_and_keeps_the_papers_dead_meaning():
             lr = s[f"lr_{stage}"]
             if preset.stem.endswith("paper-lr"):
                 assert lr == 1e-5
+            elif preset.stem.endswith("converged") and stage == "pretrain":
+                # stage 1 trained to convergence at the cap, beyond the paper's steps x lr (stated in the preset)
+                assert lr == 1e-3 and s["steps_pretrain"] * lr > steps * 1e-5
             else:
                 assert lr == pytest.approx(min(1e-3, steps * 1e-5 / s[f"steps_{stage}"]), rel=0.03), (preset, stage)
 

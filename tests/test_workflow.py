@@ -104,7 +104,7 @@ def test_noop_dry_run_of_the_paper_config_takes_at_most_5_s():
     finally:
         sys.path.pop(0)
     result = bench_dry_run(["--repeats", "2"])  # stages a complete paper run; raises unless "Nothing to be done"
-    assert result["jobs"] == 88 and result["output_files"] == 190
+    assert result["jobs"] == 88 and result["output_files"] == 191  # 190 + gates.csv
     assert result["noop_dry_run_s"] <= 5.0, result
 
 

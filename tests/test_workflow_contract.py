@@ -148,8 +148,8 @@ def test_thresholds_and_the_reading_reach_no_training_or_evaluation_rule():
 def test_phases_and_targets_come_from_the_methods_table():
     cfg = load_config(None)
     assert wf.phases(cfg) == ["init", "topk", "topk_extended", "l1"]
-    # tables, figures, claims + the two sweeps + the two summaries, previews, evals
-    assert len(wf.eval_files(cfg)) == 2 * 3 * 4 and len(wf.all_outputs(cfg)) == 16 + 24 + 2 + 2 + 2 + 4 + 24
+    # tables, figures, claims (md, csv) + gates.csv + the two sweeps + the two summaries, previews, evals
+    assert len(wf.eval_files(cfg)) == 2 * 3 * 4 and len(wf.all_outputs(cfg)) == 16 + 24 + 2 + 1 + 2 + 2 + 4 + 24
     only_l1 = dict(cfg, methods=["l1"])
     assert wf.phases(only_l1) == ["init", "l1"] and wf.extended_methods(only_l1) == []
     assert not [f for f in wf.benchmark_files(only_l1) if "topk" in f]
