@@ -1,5 +1,6 @@
 """The scale ladder (vaesae.report.ladder): a rung's evidence folder, and the figure and table across rungs."""
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,30 @@ def test_ladder_across_rungs_orders_by_scale_and_marks_the_paper(tmp_path):
     assert all(Path(p).stat().st_size > 0 for p in paths)
     assert cli.main(["render", "--root", str(root), "--out", str(tmp_path / "cli")]) == 0
     assert (tmp_path / "cli/ladder.png").stat().st_size > 10_000
+
+
+def test_reclaim_rejudges_a_committed_rung_with_the_current_gates(tmp_path):
+    # The committed r0-paper-lr rung (lr 1e-5: the VAE's MSE sits at 0.24 from the first epoch): re-judged from its
+    # evidence files alone, its VAE gates say it never learned, whatever its stored claims.md said.
+    rung = tmp_path / "r0-paper-lr"
+    shutil.copytree(ROOT / "evidence/ladder/r0-paper-lr", rung)
+    (rung / "claims.md").write_text("stale\n")
+    pd.DataFrame({"gate": ["G1"], "dataset": ["dsprites"], "seed": [42], "status": ["pass"]}).to_csv(
+        rung / "gates.csv", index=False)
+    assert cli.main(["reclaim", str(rung)]) == 0
+    gates = pd.read_csv(rung / "gates.csv")
+    g0 = gates[gates["gate"] == "G0"]
+    assert len(g0) == 4 and set(g0["status"]) == {"FAIL"} and (g0["change"] < 0.05).all()
+    assert set(gates.loc[gates["gate"] == "G1", "status"]) == {"pass"}  # flat reads as levelled off
+    text = (rung / "claims.md").read_text()
+    assert "## Convergence gates" in text and "| G0 |" in text and "gates did not pass" in text
+    meta = yaml.safe_load((rung / "rung.yaml").read_text())
+    assert (meta["gates_passed"], meta["gates_total"]) == (int((gates["status"] == "pass").sum()), len(gates))
+    verdicts = pd.read_csv(rung / "claims.csv")
+    assert set(verdicts.loc[verdicts["level"] == "claim", "claim"]) >= {f"C{i}" for i in range(1, 9)}
+    (rung / "sweeps/thresholds.csv").unlink()
+    with pytest.raises(SystemExit, match="thresholds.csv is missing"):
+        cli.main(["reclaim", str(rung)])
 
 
 def test_render_without_rungs_names_the_folder(tmp_path):

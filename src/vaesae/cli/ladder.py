@@ -4,10 +4,12 @@ Usage::
 
     python -m vaesae.cli.ladder collect --rung r2-width --presets workflow/presets/quick.yaml \\
         workflow/presets/ladder/r2-width.yaml --command "snakemake ..." --wall-s 2900 --out evidence/ladder/r2-width
+    python -m vaesae.cli.ladder reclaim evidence/ladder/r1-steps [evidence/ladder/r2-width ...]
     python -m vaesae.cli.ladder render --root evidence/ladder --out evidence/ladder
 
 ``collect`` copies claims, gates, tables, figures, summaries, histories and benchmarks (no checkpoint, no dataset)
-and writes rung.yaml; ``render`` writes ladder.md, ladder.csv and ladder.png/.pdf across every rung under --root.
+and writes rung.yaml; ``reclaim`` re-judges committed rungs (claims.md, claims.csv, gates.csv, rung.yaml's gate
+counts) with the current claim and gate rules from their own evidence files; ``render`` writes ladder.md, ladder.csv and ladder.png/.pdf across every rung under --root.
 ``benchmarks/ladder/run_rung.sh RUNG`` runs a rung, times it and calls ``collect``.
 """
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vaesae.report.ladder import LadderError, collect_rung, render_ladder
+from vaesae.report.ladder import LadderError, collect_rung, reclaim_rung, render_ladder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--wall-s", type=float, default=None, help="its wall time in seconds")
     c.add_argument("--results-dir", default=None, help="default: the resolved config's results_dir")
     c.add_argument("--out", required=True)
+    rc = sub.add_parser("reclaim", help="re-judge committed rungs with the current claim and gate rules")
+    rc.add_argument("rung_dirs", nargs="+", help="evidence/ladder/<rung> folders")
     r = sub.add_parser("render", help="the figure and table across the rungs")
     r.add_argument("--root", required=True, help="folder of rung folders")
     r.add_argument("--out", required=True)
@@ -37,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "collect":
             print(collect_rung(args.rung, args.presets, args.command, args.wall_s, args.out, args.results_dir))
+        elif args.cmd == "reclaim":
+            for rung_dir in args.rung_dirs:
+                for path in reclaim_rung(rung_dir):
+                    print(path)
         else:
             from vaesae import workflow as wf
 

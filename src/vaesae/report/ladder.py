@@ -17,6 +17,7 @@ from __future__ import annotations
 import glob
 import math
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from vaesae.io import atomic_path, write_text
 RUNG_FILE = "rung.yaml"
 #: Result files copied per rung (relative to the results directory; globs).
 COPIED = ("claims.md", "claims.csv", "gates.csv", "tables/*.md", "tables/*.csv", "figures/*.png", "summary/*.csv",
-          "sweeps/*.csv", "runs/*/*/*/history.csv", "benchmarks/*.tsv")
+          "sweeps/*.csv", "runs/*/*/*/history.csv", "benchmarks/*.tsv", "eval/*/*/*.global.csv")
 #: The measurements the ladder follows: (phase in summary/evaluations.csv, label).
 POINTS = (("init", "k_start"), ("topk", "Top-k k_end"), ("l1", "L1 k_end"), ("topk_extended", "Top-k extended"))
 METRICS = ("dead_pct", "dead_floor", "specialized", "specialized_bound", "mig", "mse")
@@ -98,15 +99,56 @@ def collect_rung(rung: str, presets: list[str], command: str, wall_s: float | No
             shutil.copy2(src, dst)
     gates = pd.read_csv(res / "gates.csv") if (res / "gates.csv").is_file() else None
     meta = {"rung": rung, "command": command, "presets": list(presets),
-            "wall_s": None if wall_s is None else float(wall_s), "scale": rung_scale(cfg),
-            "gates_passed": None if gates is None else int((gates["status"] == "pass").sum()),
-            "gates_total": None if gates is None else int(len(gates))}
+            "wall_s": None if wall_s is None else float(wall_s), "scale": rung_scale(cfg), **_gate_counts(gates)}
     (staging / RUNG_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
     (staging / "config.resolved.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)
     return out
+
+
+def _gate_counts(gates: pd.DataFrame | None) -> dict:
+    return {"gates_passed": None if gates is None else int((gates["status"] == "pass").sum()),
+            "gates_total": None if gates is None else int(len(gates))}
+
+
+def reclaim_rung(rung_dir: str | os.PathLike) -> list[Path]:
+    """Re-judge a committed rung with the current claims and gate rules, from the files in its evidence folder.
+
+    The verdicts and gates of ``claims.md``, ``claims.csv`` and ``gates.csv`` are recomputed by ``vaesae.cli.claims``
+    from the rung's own ``summary/``, ``sweeps/thresholds.csv``, pretraining histories and (where collected) SAP/DCI
+    rows, with the ``claims`` block of its ``config.resolved.yaml`` completed by the current defaults; rung.yaml's
+    gate counts follow. No training or evaluation file is needed, so a rule change never asks for a rerun.
+    """
+    import json
+
+    from vaesae import workflow as wf
+    from vaesae.cli.claims import main as claims_main
+
+    d = Path(rung_dir)
+    need = [d / RUNG_FILE, d / "config.resolved.yaml", d / "summary" / "evaluations.csv",
+            d / "summary" / "history.csv", d / "sweeps" / "thresholds.csv"]
+    for path in need:
+        if not path.is_file():
+            raise LadderError(f"{d}: {path.name} is missing ({path})")
+    resolved = yaml.safe_load((d / "config.resolved.yaml").read_text())
+    defaults = wf.load_config()  # keys added to the claims block since the rung ran take their defaults
+    cfg = dict(resolved, claims=wf.deep_merge(defaults["claims"], resolved.get("claims") or {}))
+    params = wf.rule_params(cfg, "claims")
+    pretrain = sorted(str(p) for p in d.glob("runs/*/*/vae/history.csv"))
+    if not pretrain:
+        raise LadderError(f"{d}: no pretraining history (runs/*/*/vae/history.csv) for the VAE gates")
+    argv = ["--evaluations", str(need[2]), "--history", str(need[3]), "--sweep", str(need[4]),
+            "--globals", *sorted(str(p) for p in d.glob("eval/*/*/*.global.csv")),
+            "--params", json.dumps(params), "--out-md", str(d / "claims.md"), "--out-csv", str(d / "claims.csv"),
+            "--out-gates", str(d / "gates.csv"), "--pretrain-history", *pretrain]
+    claims_main(argv)
+    meta = yaml.safe_load((d / RUNG_FILE).read_text())
+    meta.update(_gate_counts(pd.read_csv(d / "gates.csv")))
+    with atomic_path(d / RUNG_FILE) as tmp:
+        Path(tmp).write_text(yaml.safe_dump(meta, sort_keys=False))
+    return [d / "claims.md", d / "claims.csv", d / "gates.csv", d / RUNG_FILE]
 
 
 def read_rungs(root: str | os.PathLike) -> list[dict]:
@@ -166,6 +208,14 @@ def paper_value(paper: dict, phase: str, metric: str, dataset: str) -> float:
     return float(value)
 
 
+def _wall(meta: dict) -> str:
+    """'28.4 min (2 cores)' from a rung's wall time and the --cores of its command."""
+    if meta.get("wall_s") is None:
+        return "–"
+    found = re.search(r"--cores[ =](\d+)", meta.get("command") or "")
+    return f"{meta['wall_s'] / 60:.1f} min" + (f" ({found.group(1)} cores)" if found else "")
+
+
 def _cell(mean, std, metric) -> str:
     if not np.isfinite(mean):
         return "–"
@@ -200,12 +250,12 @@ def ladder_markdown(root: str | os.PathLike, paper: dict) -> str:
            "## Rungs", ""]
     out.append(md_table(
         ["Rung", "Images", "Width m (h_flat)", "k", "Steps (pretrain / init / stage 3 / extend)",
-         "lr (pretrain / init / stage 3 / extend)", "Seeds", "Wall (2 cores)", "Gates"],
+         "lr (pretrain / init / stage 3 / extend)", "Seeds", "Wall (Snakemake --cores)", "Gates"],
         [[m["rung"], m["scale"]["images"], f"{m['scale']['width']} ({m['scale']['h_flat']})",
           f"{m['scale']['k_start']} → {m['scale']['k_end']}",
           " / ".join(str(m["scale"][f"steps_{s}"]) for s in ("pretrain", "init", "sparsify", "extend")),
           " / ".join(f"{m['scale'][f'lr_{s}']:.2g}" for s in ("pretrain", "init", "sparsify", "extend")),
-          m["scale"]["seeds"], "–" if m.get("wall_s") is None else f"{m['wall_s'] / 60:.1f} min",
+          m["scale"]["seeds"], _wall(m),
           "n/a" if m.get("gates_total") is None else f"{m['gates_passed']}/{m['gates_total']}"] for m in rungs]))
     for dataset in [d for d in ("dsprites", "shapes3d") if d in set(df.get("dataset", []))]:
         out += ["", f"## {dataset_label(dataset)}", ""]
@@ -259,7 +309,9 @@ def ladder_figure(root: str | os.PathLike, paper: dict):
     fig = new_figure(figsize=(4.2 * len(panels), 3.4 * len(datasets) + 0.8))
     axes = fig.subplots(len(datasets), len(panels), squeeze=False)
     x = np.arange(len(rungs))
-    labels = [f"{m['rung']}\n{m['scale']['steps_sparsify']} st · m={m['scale']['width']}" for m in rungs]
+    labels = [f"{m['rung']}\n{m['scale']['steps_sparsify']} st · m={m['scale']['width']}"
+              + ("" if m.get("gates_total") is None else f"\ngates {m['gates_passed']}/{m['gates_total']}")
+              for m in rungs]
     colors = {"init": "0.45", "topk": method_color("topk"), "l1": method_color("l1"),
               "topk_extended": method_color("topk")}
     styles = {"init": ":", "topk": "-", "l1": "-", "topk_extended": "--"}
@@ -294,9 +346,12 @@ def ladder_figure(root: str | os.PathLike, paper: dict):
             ax.set_title(f"{dataset_label(dataset)}: {title}", fontsize=9)
             if metric == "dead_pct":
                 ax.set_ylim(-2, 102)
+            if metric == "mse":
+                ax.set_yscale("log")  # an untrained rung's MSE is ten times the others'
             if i == 0 and j in (0, 1):
                 ax.legend(fontsize=6, loc="best")
-    fig.suptitle("Scale ladder on 2 CPU cores (procedural data, not the paper's scale); dashed: the paper's values",
+    fig.suptitle("Scale ladder on the CPU (procedural data, not the paper's scale); dashed: the paper's values; "
+                 "a rung whose gates fail describes an under-trained model",
                  fontsize=10)
     return fig
 
