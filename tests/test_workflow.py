@@ -296,6 +296,7 @@ def test_second_dry_run_has_nothing_to_do(tiny_run):
         ("src/vaesae/report/tables.py", {"tables", "all"}),
         ("src/vaesae/report/stats.py", {"tables", "claims", "all"}),
         ("src/vaesae/report/claims.py", {"claims", "all"}),
+        ("src/vaesae/report/catalog.py", {"tables", "figures", "claims", "all"}),
         ("src/vaesae/metrics/specialization.py", {"evaluate", "global_metrics", "summarize", "sweep", "tables",
                                                   "figures", "claims", "all"}),
         ("src/vaesae/metrics/dci.py", {"global_metrics", "tables", "figures", "claims", "all"}),

@@ -138,6 +138,9 @@ register(Method(
     detach_sae=True,
 ))  # fmt: skip
 
+#: The paper's two methods, in table order (Top-k, then L1).
+PAPER_METHODS = tuple(name for name, m in METHODS.items() if m.paper)
+
 
 def get(name: str) -> Method:
     try:

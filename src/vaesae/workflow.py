@@ -26,13 +26,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from vaesae import DATASETS
 from vaesae import methods as method_table
+from vaesae.report import catalog as report_catalog
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SRC_DIR = PACKAGE_DIR.parent
-DATASETS = ("dsprites", "shapes3d")
-N_TABLES = 8
-N_FIGURES = 12
 
 
 class ConfigError(ValueError):
@@ -324,11 +323,13 @@ def benchmark_files(cfg: dict) -> list[str]:
 
 
 def table_files(cfg: dict) -> list[str]:
-    return [f"{cfg['results_dir']}/tables/table{n}.{ext}" for n in range(1, N_TABLES + 1) for ext in ("csv", "md")]
+    """The tables of the catalog (``vaesae.report.catalog.TABLES``), CSV and Markdown."""
+    return [f"{cfg['results_dir']}/tables/{name}.{ext}" for name in report_catalog.TABLES for ext in ("csv", "md")]
 
 
 def figure_files(cfg: dict, ext: str = "png") -> list[str]:
-    return [f"{cfg['results_dir']}/figures/figure{n:02d}.{ext}" for n in range(1, N_FIGURES + 1)]
+    """The figures of the catalog (``vaesae.report.catalog.FIGURES``)."""
+    return [f"{cfg['results_dir']}/figures/{name}.{ext}" for name in report_catalog.FIGURES]
 
 
 def preview_files(cfg: dict) -> list[str]:

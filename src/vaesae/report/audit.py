@@ -30,7 +30,8 @@ import pandas as pd
 from vaesae.metrics.bound import specialization_bound
 from vaesae.metrics.dead_floor import dead_floor_pct
 from vaesae.report.markdown import md_table
-from vaesae.report.stats import DATASET_ORDER, ordered
+from vaesae.report.catalog import DATASET_ORDER
+from vaesae.report.stats import ordered
 from vaesae.report.style import dataset_label
 
 #: Phases whose counts the audit shows, with the k they are reported at.

@@ -41,7 +41,9 @@ import pandas as pd
 
 from vaesae import methods as method_table
 from vaesae.report.markdown import md_table
-from vaesae.report.stats import (DATASET_ORDER, Comparison, change_is_stable, compare_phases, detectable_margin,
+from vaesae.report import catalog
+from vaesae.report.catalog import CLAIMS, DATASET_ORDER
+from vaesae.report.stats import (Comparison, change_is_stable, compare_phases, detectable_margin,
                                  equivalence_interval, lower_bound, mse_change, no_increase_beyond, one_sample, ordered,
                                  paired, ratio_comparison, reference_point, relative_change, stable_rule, summarize,
                                  thresholds)
@@ -79,20 +81,6 @@ RULE_TYPES = {
 REMEDY_RULE_TYPES = {"collapse_dead_pct": float, "baseline": str, "reduction_points": float,
                      "l0_match_tolerance": float}
 
-DESCRIPTIONS = {
-    "C1": "Top-k dead % (conv SAE) at k_end matches the paper",
-    "C2": "L1 gives equal or more dead neurons than Top-k",
-    "C3": "MIG at k_end is not significantly different from MIG at k_start (stable global metric)",
-    "C4": "Validation MSE stays stable through stage 3 (no degradation as neurons die)",
-    "C5": "Extended training at k_end changes dead % as the paper reports (no real recovery)",
-    "C6": "Complexity scaling: dead % Shapes3D / dSprites matches the paper's ratio",
-    "C7": "Collapse (more dead AND fewer specialized at k_end than at k_start) holds at every swept threshold",
-    "C8": "Specialized-neuron counts fall from k_start to k_end",
-    "C9": "Beyond the paper: the collapse persists under every dead-latent remedy (at matched L0, no remedy cuts "
-          "Top-k's dead % at k_end by more than the margin)",
-}
-#: The claims that are the pipeline's own questions, not the paper's.
-PIPELINE_CLAIMS = ("C9",)
 
 
 # --------------------------------------------------------------------------------------------------- helpers
@@ -137,7 +125,7 @@ def _measured(mean, std, n, digits=1, unit="", signed=False) -> str:
 
 def _row(claim: str, dataset: str, condition: str = "", **values) -> dict:
     row = {col: None for col in COLUMNS}
-    row.update({"claim": claim, "level": "detail", "description": DESCRIPTIONS[claim], "dataset": dataset,
+    row.update({"claim": claim, "level": "detail", "description": CLAIMS[claim].title, "dataset": dataset,
                 "condition": condition})
     row.update(values)
     return row
@@ -268,7 +256,7 @@ def _c4(histories, cfg, rules) -> list[dict]:
     h = h[h["stage"] == "sparsify"] if len(h) else h
     datasets = ordered(h["dataset"].dropna().tolist(), DATASET_ORDER) if len(h) else []
     for d in datasets:
-        for method in ("topk", "l1"):
+        for method in method_table.PAPER_METHODS:
             cur = h[(h["dataset"] == d) & (h["phase"] == method)].dropna(subset=["mse", "epoch"])
             if cur.empty:
                 continue
@@ -317,7 +305,7 @@ def _c5(scalars, cfg, rules) -> list[dict]:
 
 def _c6(scalars, cfg, rules) -> list[dict]:
     rows, tol = [], rules["ratio_tolerance"]
-    for method in ("topk", "l1"):
+    for method in method_table.PAPER_METHODS:
         cur = scalars[scalars["phase"] == method]
         if cur.empty:
             continue
@@ -646,30 +634,57 @@ def _c4_forced(histories: pd.DataFrame | None, scalars: pd.DataFrame, dataset: s
                           "the MSE", rules["mse_relative_tolerance"], method_label(name))
 
 
-def _label_forced(details: dict, scalars, histories, sweep, rules) -> None:
-    """Every detail row's ``forced`` label, computed from this run's bounds, floors and controls."""
+# The forced/finding label of every detail row, per claim (the catalog row's ``labels``), computed from this run's
+# bounds, floors and controls: f(rows, scalars, histories, sweep, rules) sets row["forced"] on each row.
+def _c1_labels(rows, scalars, histories, sweep, rules) -> None:
+    for row in rows:
+        row["forced"] = _floor_label(scalars, row["dataset"], "topk", rules["dead_pct_tolerance"])
+
+
+def _c2_labels(rows, scalars, histories, sweep, rules) -> None:
     tol = rules["dead_pct_tolerance"]
-    for row in details["C1"]:
-        row["forced"] = _floor_label(scalars, row["dataset"], "topk", tol)
-    for row in details["C2"]:
+    for row in rows:
         a, b = _floor_label(scalars, row["dataset"], "topk", tol), _floor_label(scalars, row["dataset"], "l1", tol)
         row["forced"] = f"Top-k: {a}; L1: {b}"
-    for row in details["C3"]:
+
+
+def _c3_labels(rows, scalars, histories, sweep, rules) -> None:
+    for row in rows:
         row["forced"] = _c3_forced(scalars, row["dataset"], rules)
-    for row in details["C4"]:
+
+
+def _c4_labels(rows, scalars, histories, sweep, rules) -> None:
+    for row in rows:
         row["forced"] = _c4_forced(histories, scalars, row["dataset"], row["condition"], rules)
-    for row in details["C5"]:
+
+
+def _c5_labels(rows, scalars, histories, sweep, rules) -> None:
+    for row in rows:
         row["forced"] = ("finding: the change under extended training at the same k; the floor is the same before and "
-                         "after (" + _floor_label(scalars, row["dataset"], "topk_extended", tol) + ")")
-    for row in details["C6"]:
+                         "after (" + _floor_label(scalars, row["dataset"], "topk_extended", rules["dead_pct_tolerance"])
+                         + ")")
+
+
+def _c6_labels(rows, scalars, histories, sweep, rules) -> None:
+    for row in rows:
         row["forced"] = ("finding: a ratio of two dead %s; each is " +
-                         "; ".join(f"{dataset_label(d)} {_floor_label(scalars, d, row['condition'], tol)}"
+                         "; ".join(f"{dataset_label(d)} "
+                                   f"{_floor_label(scalars, d, row['condition'], rules['dead_pct_tolerance'])}"
                                    for d in DATASET_ORDER))  # fmt: skip
-    for row in details["C7"]:
+
+
+def _c7_labels(rows, scalars, histories, sweep, rules) -> None:
+    for row in rows:
         row["forced"] = _c7_forced(sweep, row["dataset"])
-    for row in details["C8"]:
+
+
+def _c8_labels(rows, scalars, histories, sweep, rules) -> None:
+    for row in rows:
         row["forced"] = _c8_forced(scalars, row["dataset"])
-    for row in details.get("C9", []):
+
+
+def _c9_labels(rows, scalars, histories, sweep, rules) -> None:
+    for row in rows:
         row["forced"] = ("finding: dead % compared with the baseline's at matched L0 (the same floor)"
                          if row["verdict"] != NOT_COMPARABLE else
                          "not comparable: another L0 gives another floor")  # fmt: skip
@@ -679,15 +694,20 @@ def _label_forced(details: dict, scalars, histories, sweep, rules) -> None:
 _BOUNDS_TEXT = re.compile(r"[.;] [Bb]ounds here:? [^;]*$")
 
 
+def _ours(claim: str) -> bool:
+    """The claim is the pipeline's own question (catalog origin ``pipeline``), not the paper's."""
+    return CLAIMS[claim].origin == catalog.PIPELINE
+
+
 def _combine(claim: str, details: list[dict]) -> dict:
     row = {col: None for col in COLUMNS}
-    row.update({"claim": claim, "level": "claim", "description": DESCRIPTIONS[claim], "dataset": "all"})
+    row.update({"claim": claim, "level": "claim", "description": CLAIMS[claim].title, "dataset": "all"})
     if not details:
         row.update(verdict=INCONCLUSIVE, reason="no data for this claim in this run", measured="no data",
                    paper_value="", n=0, measured_mean=math.nan, measured_std=math.nan)
         return row
     verdicts = [r["verdict"] for r in details if r["verdict"] != NOT_COMPARABLE]
-    yes, no = (SUPPORTED, CONTRADICTED) if claim in PIPELINE_CLAIMS else (REPRODUCED, NOT_REPRODUCED)
+    yes, no = (SUPPORTED, CONTRADICTED) if _ours(claim) else (REPRODUCED, NOT_REPRODUCED)
     if not verdicts:  # C9: every remedy ran at another L0
         verdict, reason = INCONCLUSIVE, "no remedy ran at the baseline's L0: none is comparable"
     elif no in verdicts:
@@ -731,30 +751,25 @@ def evaluate_claims(scalars: pd.DataFrame, histories: pd.DataFrame | None, sweep
     scalars = pd.DataFrame(columns=list(EVAL_COLUMNS)) if scalars is None else scalars
     rules = thresholds(cfg, RULE_TYPES)
     remedy_rules = thresholds((cfg or {}).get("remedies"), REMEDY_RULE_TYPES, block="claims.remedies")
-    details = {
-        "C1": _c1(scalars, cfg, rules),
-        "C2": _c2(scalars, cfg, rules),
-        "C3": _c3(scalars, cfg, rules),
-        "C4": _c4(histories, cfg, rules),
-        "C5": _c5(scalars, cfg, rules),
-        "C6": _c6(scalars, cfg, rules),
-        "C7": _c7(sweep, cfg, rules),
-        "C8": _c8(scalars, cfg, rules),
-    }
-    c9 = _c9(scalars, rules, remedy_rules)
-    if c9:  # the pipeline's own question: only where a remedy ran (claims.md says when none did)
-        details["C9"] = c9
-    _label_forced(details, scalars, histories, sweep, rules)
+    inputs = {"scalars": scalars, "histories": histories, "sweep": sweep, "benchmarks": None}
+    options = {"cfg": cfg, "rules": rules, "remedy_rules": remedy_rules}
+    details = {}
+    for claim, entry in CLAIMS.items():  # an optional claim (C9: only where a remedy ran) is left out without rows
+        rows = entry.build(inputs, options)
+        if rows or not entry.optional:
+            details[claim] = rows
+            if entry.labels:
+                entry.resolve(entry.labels)(rows, scalars, histories, sweep, rules)
     rows = []
     for claim, det in details.items():
         for row in det:
-            if row["forced"] is None:  # every label is computed (_label_forced); none may be missing
+            if row["forced"] is None:  # every label is computed (the catalog row's labels); none may be missing
                 raise AssertionError(f"claim {claim}: no forced/finding label")
         top = _combine(claim, det)
         if claim == "C9":
             top.update(paper_value=NOT_IN_PAPER, measured=_c9_summary(det))
         for row in [top, *det]:
-            row["origin"] = PIPELINE if claim in PIPELINE_CLAIMS else PAPER
+            row["origin"] = PIPELINE if _ours(claim) else PAPER
         forced = list(dict.fromkeys(r["forced"] for r in det))
         top["forced"] = ("no data: nothing to label" if not forced else forced[0] if len(forced) == 1 else "; ".join(
             f"{dataset_label(r['dataset'])}: {r['forced']}" for r in det))

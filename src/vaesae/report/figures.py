@@ -10,6 +10,7 @@ Figure -> dataset: 1, 2, 6, 8, 10 are dSprites; 3, 4, 7, 9, 11 are Shapes3D; 5 a
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 from pathlib import Path
@@ -19,6 +20,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from vaesae.methods import PAPER_METHODS
+from vaesae.report.catalog import DATASET_ORDER, FIGURES
 from vaesae.report.style import (
     DEFAULT_LINE_COLORS,
     STAGE_COLORS,
@@ -35,7 +38,6 @@ from vaesae.report.style import (
     seed_colors,
 )
 
-DATASET_ORDER = ("dsprites", "shapes3d")
 DEFAULT_DEAD_THRESHOLD = 0.001
 DEFAULT_SPECIALIZATION_THRESHOLD = 0.5
 
@@ -276,7 +278,7 @@ def _final_values(scalars, histories, dataset, seed, method) -> dict | None:
 def _topk_vs_l1(histories, scalars, dataset: str, number: int) -> Figure:
     fig = new_figure((11, 7.6))
     name = dataset_label(dataset)
-    runs = {m: _stage3(histories, dataset, m) for m in ("topk", "l1")}
+    runs = {m: _stage3(histories, dataset, m) for m in PAPER_METHODS}
     seed = _first_seed(*runs.values())
     if seed is None:
         _suptitle(fig, number, f"{name}: Top-k vs L1 sparsification (stage 3)")
@@ -296,12 +298,12 @@ def _topk_vs_l1(histories, scalars, dataset: str, number: int) -> Figure:
         ax.set_title(TITLES[metric])
         _style_axis(ax, metric)
         ax.legend(loc="best")
-    final = {m: _final_values(scalars, histories, dataset, seed, m) for m in ("topk", "l1")}
+    final = {m: _final_values(scalars, histories, dataset, seed, m) for m in PAPER_METHODS}
     sub = gs[1, 1].subgridspec(1, 3, wspace=0.15)
     bars = [("Alive (%)", lambda v: 100.0 - v["dead_pct"], "{:.1f}"),
             ("Specialized (count)", lambda v: v["specialized"], "{:,.0f}"),
             ("MIG", lambda v: v["mig"], "{:.3f}")]
-    methods = [m for m in ("topk", "l1") if final[m] is not None]
+    methods = [m for m in PAPER_METHODS if final[m] is not None]
     for i, (label, fn, fmt) in enumerate(bars):
         ax = fig.add_subplot(sub[0, i])
         vals = [fn(final[m]) for m in methods]
@@ -516,7 +518,8 @@ def make_all_figures(histories, sweep, scalars, outdir: str | os.PathLike, datas
                      dead_threshold: float = DEFAULT_DEAD_THRESHOLD,
                      specialization_threshold: float = DEFAULT_SPECIALIZATION_THRESHOLD,
                      workers: int = 1) -> list[Path]:
-    """Write figure01.png ... figure12.png (+ .pdf) into ``outdir``; returns the PNG paths, in figure order.
+    """Write every figure of the catalog (``vaesae.report.catalog.FIGURES``: figure01.png ... figure12.png, + .pdf)
+    into ``outdir``; returns the PNG paths, in catalog order.
 
     ``datasets`` (the config's list) sets the datasets of Figures 5 and 12; Figures 1-4 and 6-11 are tied to dSprites
     (odd) and Shapes3D (even) as in the paper. Figure 12 is beyond the paper (every stage-3 method of the run).
@@ -524,30 +527,19 @@ def make_all_figures(histories, sweep, scalars, outdir: str | os.PathLike, datas
     the same bytes either way. A figure that fails to render raises here, in the calling process.
     """
     outdir = Path(outdir)
-    thr = {"specialization_threshold": specialization_threshold, "dead_threshold": dead_threshold}
-    builders = {
-        1: lambda: figure_01(histories),
-        2: lambda: figure_02(histories),
-        3: lambda: figure_03(histories),
-        4: lambda: figure_04(histories),
-        5: lambda: figure_05(histories, datasets=datasets),
-        6: lambda: figure_06(histories, scalars),
-        7: lambda: figure_07(histories, scalars),
-        8: lambda: figure_08(histories),
-        9: lambda: figure_09(histories),
-        10: lambda: figure_10(sweep, **thr),
-        11: lambda: figure_11(sweep, **thr),
-        12: lambda: figure_12(histories, datasets=datasets),
-    }
+    inputs = {"scalars": scalars, "histories": histories, "sweep": sweep, "benchmarks": None}
+    options = {"specialization_threshold": specialization_threshold, "dead_threshold": dead_threshold,
+               "datasets": datasets}
+    builders = {entry.id: functools.partial(entry.build, inputs, options) for entry in FIGURES.values()}
     note = data_source_short(scalars) if scalars is not None and len(scalars) else "data: source not recorded"
     _JOB.update(builders=builders, note=note, outdir=outdir)
     try:
-        numbers = list(builders)
+        names = list(builders)
         if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
             # the builders are closures over the loaded frames: forked children inherit them without pickling
-            with multiprocessing.get_context("fork").Pool(min(workers, len(numbers))) as pool:
-                return [Path(p) for p in pool.map(_render_figure, numbers, chunksize=1)]
-        return [Path(_render_figure(n)) for n in numbers]
+            with multiprocessing.get_context("fork").Pool(min(workers, len(names))) as pool:
+                return [Path(p) for p in pool.map(_render_figure, names, chunksize=1)]
+        return [Path(_render_figure(n)) for n in names]
     finally:
         _JOB.clear()
 
@@ -556,8 +548,8 @@ def make_all_figures(histories, sweep, scalars, outdir: str | os.PathLike, datas
 _JOB: dict = {}
 
 
-def _render_figure(number: int) -> str:
-    fig = _JOB["builders"][number]()
+def _render_figure(name: str) -> str:
+    fig = _JOB["builders"][name]()
     add_data_line(fig, _JOB["note"])
-    png, _ = save_figure(fig, _JOB["outdir"] / f"figure{number:02d}.png")
+    png, _ = save_figure(fig, _JOB["outdir"] / f"{name}.png")
     return str(png)

@@ -39,7 +39,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-DATASET_ORDER = ("dsprites", "shapes3d")
 #: A paired comparison adds the Wilcoxon signed-rank test from this many seeds on.
 WILCOXON_MIN_N = 6
 

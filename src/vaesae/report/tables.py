@@ -34,16 +34,16 @@ import numpy as np
 import pandas as pd
 
 from vaesae.io import atomic_path, write_text
-from vaesae.methods import METHODS
+from vaesae.methods import METHODS, PAPER_METHODS
+from vaesae.report.catalog import DATASET_ORDER, TABLES
 from vaesae.report.markdown import md_table
-from vaesae.report.stats import (DATASET_ORDER, MSE_STAGE3, Comparison, change_is_stable, compare_paired,
+from vaesae.report.stats import (MSE_STAGE3, Comparison, change_is_stable, compare_paired,
                                  compare_phases, equivalence_interval, mse_change, no_increase_beyond, ordered, paired,
                                  ratio_comparison, reference_point, relative_change, stable_rule, summarize,
                                  thresholds)
 from vaesae.report.style import (data_source_note, dataset_label, is_control_method, is_paper_method, method_label,
                                  method_order)
 
-METHOD_ORDER = ("topk", "l1")
 STAGE_ORDER = ("pretrain", "init", "sparsify", "extend")
 VALUE_COLUMNS = ("mean", "std", "n", "text", "fmt")
 BOUND_SUFFIX = "|bound"  # Table 4's bound cells: column "dsprites|bound" shown as "dSprites, bound"
@@ -53,17 +53,12 @@ FLOOR_SUFFIX = "|floor"  # Table 5's floor cells: column "dsprites|floor" shown 
 RULE_TYPES = {"p_value": float, "mse_relative_tolerance": float, "mig_relative_tolerance": float,
               "mig_reference": str}
 
-TITLES = {
-    "table1": "Table 1. Interpretability metrics at target sparsity (end of stage 3), per dataset and method",
-    "table2": "Table 2. Comparative analysis of interpretability collapse across datasets (Top-k)",
-    "table3": "Table 3. Extended training recovery (extra epochs at k_end, Top-k)",
-    "table4": "Table 4. Specialization threshold sensitivity (conv SAE, Top-k at k_end, mean over seeds)",
-    "table5": "Table 5. Dead neuron threshold sensitivity (conv SAE, Top-k at k_end, mean over seeds)",
-    "table6": "Table 6. Reconstruction quality at target sparsity (Top-k)",
-    "table7": "Table 7. Computational time per seed (minutes, from the Snakemake benchmark files)",
-    "table8": "Table 8 (beyond the paper). Every stage-3 method at k_end (end of stage 3), per dataset: the paper's "
-              "Top-k and L1, then the remedies",
-}
+
+def _title(name: str) -> str:
+    """A table's title, from the catalog (``vaesae.report.catalog.TABLES``)."""
+    entry = TABLES.get(name)
+    return entry.title if entry is not None else name
+
 #: Table 8's "Origin" column.
 PAPER_ORIGIN, REMEDY_ORIGIN, CONTROL_ORIGIN = "paper", "remedy (beyond the paper)", "control (beyond the paper)"
 
@@ -90,7 +85,7 @@ def _frame(rows: list[dict], row_keys: list[str], column: str, name: str, notes:
     df["mean"] = df["mean"].astype(float)
     df["std"] = df["std"].astype(float)
     df["n"] = df["n"].astype("int64")
-    df.attrs.update({"rows": row_keys, "column": column, "title": TITLES.get(name, name), "notes": notes or []})
+    df.attrs.update({"rows": row_keys, "column": column, "title": _title(name), "notes": notes or []})
     return df
 
 
@@ -125,9 +120,9 @@ TABLE1_METRICS = (
 def table1(scalars: pd.DataFrame) -> pd.DataFrame:
     """Phases topk and l1 (end of stage 3): conv-SAE metrics, then the latent SAE's (labelled "Latent SAE")."""
     rows = []
-    sub = scalars[scalars["phase"].isin(METHOD_ORDER)]
+    sub = scalars[scalars["phase"].isin(PAPER_METHODS)]
     for dataset in _datasets(sub):
-        for method in METHOD_ORDER:
+        for method in PAPER_METHODS:
             cur = sub[(sub["dataset"] == dataset) & (sub["phase"] == method)]
             if cur.empty:
                 continue
@@ -201,7 +196,7 @@ def table2(scalars: pd.DataFrame, *, p_value: float, mig_relative_tolerance: flo
                                       col)
                 rows.append(_cell(*_summary(change), text=_change_label(change, rel, p_value, mig_relative_tolerance),
                                   fmt="+.3f", metric=f"{name} change (k={k1} - {label}){used}", dataset=dataset))
-    for method in METHOD_ORDER:
+    for method in PAPER_METHODS:
         cur = sub[sub["phase"] == method]
         if cur.empty:
             continue
@@ -301,6 +296,17 @@ def _threshold_table(sweep: pd.DataFrame, kind: str, name: str, default: float |
     df = _frame(rows, ["threshold", "threshold_label"], "dataset", name, notes)
     df.attrs["rows"] = ["threshold_label"]
     return df
+
+
+def table4(sweep: pd.DataFrame, scalars: pd.DataFrame) -> pd.DataFrame:
+    """Specialized count per specialization threshold (Top-k at k_end), with the activation-budget bound."""
+    default = _default_threshold(scalars, "specialization_threshold")
+    return _threshold_table(sweep, "specialization", "table4", default, ",.0f", bound=True)
+
+
+def table5(sweep: pd.DataFrame, scalars: pd.DataFrame) -> pd.DataFrame:
+    """Dead % per dead threshold (Top-k at k_end), with the floor the activation budget forces."""
+    return _threshold_table(sweep, "dead", "table5", _default_threshold(scalars, "dead_threshold"), ".1f", floor=True)
 
 
 def _default_threshold(scalars: pd.DataFrame, column: str) -> float | None:
@@ -475,7 +481,8 @@ def build_tables(scalars: pd.DataFrame | None, histories: pd.DataFrame | None = 
                  sweep: pd.DataFrame | None = None, benchmarks: pd.DataFrame | None = None, *,
                  p_value: float, mse_relative_tolerance: float,
                  mig_relative_tolerance: float, mig_reference: str) -> dict[str, pd.DataFrame]:
-    """All eight tables, keyed ``table1`` ... ``table8`` (see the module docstring for their layout).
+    """Every table of the catalog (``vaesae.report.catalog.TABLES``), keyed ``table1`` ... in catalog order (see the
+    module docstring for their layout).
 
     The thresholds are the config's ``claims.p_value``, ``claims.mse_relative_tolerance`` and
     ``claims.mig_relative_tolerance``; a None one raises a KeyError naming its key.
@@ -489,19 +496,8 @@ def build_tables(scalars: pd.DataFrame | None, histories: pd.DataFrame | None = 
     histories = pd.DataFrame(columns=list(HISTORY_COLUMNS)) if histories is None else histories
     sweep = pd.DataFrame(columns=list(SWEEP_COLUMNS)) if sweep is None else sweep
     benchmarks = pd.DataFrame(columns=list(BENCHMARK_COLUMNS)) if benchmarks is None else benchmarks
-    spec_default = _default_threshold(scalars, "specialization_threshold")
-    dead_default = _default_threshold(scalars, "dead_threshold")
-    tables = {
-        "table1": table1(scalars),
-        "table2": table2(scalars, p_value=rules["p_value"], mig_relative_tolerance=rules["mig_relative_tolerance"],
-                         mig_reference=mig_reference),
-        "table3": table3(scalars),
-        "table4": _threshold_table(sweep, "specialization", "table4", spec_default, ",.0f", bound=True),
-        "table5": _threshold_table(sweep, "dead", "table5", dead_default, ".1f", floor=True),
-        "table6": table6(scalars, histories, mse_relative_tolerance=rules["mse_relative_tolerance"]),
-        "table7": table7(benchmarks),
-        "table8": table8(scalars),
-    }
+    inputs = {"scalars": scalars, "histories": histories, "sweep": sweep, "benchmarks": benchmarks}
+    tables = {name: entry.build(inputs, rules) for name, entry in TABLES.items()}
     source = data_source_note(scalars)
     for df in tables.values():
         df.attrs["notes"] = [source] + list(df.attrs.get("notes", []))
@@ -584,7 +580,7 @@ def to_markdown(df: pd.DataFrame, rows: list[str] | None = None, column: str | N
 
 def table_markdown(name: str, df: pd.DataFrame) -> str:
     """Title, table and notes of one table as a Markdown document."""
-    title = df.attrs.get("title", TITLES.get(name, name))
+    title = df.attrs.get("title", _title(name))
     n_max = int(df["n"].max()) if len(df) else 0
     notes = list(df.attrs.get("notes", []))
     notes.append(f"Cells: mean ± std over seeds (n = {n_max} unless marked; std blank when n = 1)." if n_max

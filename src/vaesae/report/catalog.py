@@ -1,0 +1,174 @@
+"""The catalogs of what the report renders: one row per table, figure and claim, the single place each is declared.
+
+Everything that lists them is derived from these catalogs: the workflow's targets (``vaesae.workflow.table_files``,
+``figure_files``), the renderers (``tables.build_tables``, ``figures.make_all_figures``, ``claims.evaluate_claims``),
+the titles and the claim descriptions. Adding a table, a figure or a claim means one function and one row here
+(docs/RESULTS.md "Adding a table, a figure or a claim").
+
+A row names its function as ``"module:function"`` and the inputs it takes, so the Snakefile can read the catalogs at
+parse time without importing pandas or matplotlib; :meth:`Entry.build` imports the function when a job renders and
+calls it as::
+
+    function(*[inputs[name] for name in entry.inputs], **{key: options[key] for key in entry.options})
+
+where ``inputs`` holds the loaded result frames (``scalars``: summary/evaluations.csv with SAP/DCI merged in,
+``histories``: summary/history.csv, ``sweep``: sweeps/thresholds.csv, ``benchmarks``: the Snakemake benchmark files)
+and ``options`` what the renderer was given (thresholds, the claim rules, the config's datasets).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from vaesae import DATASETS as DATASET_ORDER  # the order in which reports show the datasets
+#: The loaded result frames an entry may take, by name.
+INPUTS = ("scalars", "histories", "sweep", "benchmarks")
+PAPER, PIPELINE = "paper", "pipeline"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One table, figure or claim.
+
+    id:       the file stem (``table1``, ``figure01``) or the claim id (``C1``)
+    title:    the table's title, the figure's subject, the claim's statement
+    function: ``"module:function"`` that builds it (a DataFrame, a matplotlib Figure, or a claim's detail rows)
+    inputs:   the result frames it takes, positionally, in this order (names from :data:`INPUTS`)
+    options:  the renderer options it takes as keywords
+    origin:   ``paper`` (one of the paper's) or ``pipeline`` (beyond the paper)
+    optional: a claim that is left out of the report when its function returns no row (C9 without a remedy)
+    labels:   a claim's ``"module:function"`` that sets the forced/finding label of each of its rows, called as
+              ``labels(rows, scalars, histories, sweep, rules)`` after the verdicts (a claim function may instead
+              set ``row["forced"]`` itself)
+    """
+
+    id: str
+    title: str
+    function: str
+    inputs: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+    origin: str = PAPER
+    optional: bool = False
+    labels: str | None = None
+
+    def resolve(self, function: str | None = None):
+        """The function a ``"module:function"`` names (default: this row's ``function``), imported on first use."""
+        module, _, name = (function or self.function).partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    def build(self, inputs: Mapping[str, Any], options: Mapping[str, Any] | None = None):
+        options = options or {}
+        missing = [k for k in self.options if k not in options]
+        if missing:
+            raise KeyError(f"{self.id}: option {missing[0]!r} not given")
+        return self.resolve()(*[inputs[name] for name in self.inputs], **{k: options[k] for k in self.options})
+
+
+class Catalog(dict):
+    """id -> :class:`Entry`, in report order; ``kind`` names what it holds and ``pattern`` the ids it accepts."""
+
+    def __init__(self, kind: str, pattern: str):
+        super().__init__()
+        self.kind, self.pattern = kind, re.compile(pattern)
+
+    def register(self, entry: Entry) -> Entry:
+        if entry.id in self:
+            raise ValueError(f"{self.kind} {entry.id!r} is already in the catalog")
+        if not self.pattern.fullmatch(entry.id):
+            raise ValueError(f"{self.kind} id {entry.id!r} must match {self.pattern.pattern}")
+        if ":" not in entry.function:
+            raise ValueError(f"{self.kind} {entry.id!r}: function must be 'module:function', got {entry.function!r}")
+        unknown = [name for name in entry.inputs if name not in INPUTS]
+        if unknown:
+            raise ValueError(f"{self.kind} {entry.id!r}: unknown input {unknown[0]!r} (one of {', '.join(INPUTS)})")
+        if entry.origin not in (PAPER, PIPELINE):
+            raise ValueError(f"{self.kind} {entry.id!r}: origin must be {PAPER!r} or {PIPELINE!r}")
+        self[entry.id] = entry
+        return entry
+
+    def unregister(self, entry_id: str) -> None:
+        """Remove a row (for tests that add a toy one)."""
+        del self[entry_id]
+
+
+TABLES = Catalog("table", r"table[0-9]+")
+FIGURES = Catalog("figure", r"figure[0-9]{2}")
+CLAIMS = Catalog("claim", r"C[0-9]+")
+
+# ------------------------------------------------------------------------------------------------------- tables
+_T = "vaesae.report.tables:"
+_TABLE_RULES = ("p_value", "mig_relative_tolerance", "mig_reference")
+for _id, _title, _fn, _inputs, _options, _origin in (
+    ("table1", "Table 1. Interpretability metrics at target sparsity (end of stage 3), per dataset and method",
+     "table1", ("scalars",), (), PAPER),
+    ("table2", "Table 2. Comparative analysis of interpretability collapse across datasets (Top-k)",
+     "table2", ("scalars",), _TABLE_RULES, PAPER),
+    ("table3", "Table 3. Extended training recovery (extra epochs at k_end, Top-k)", "table3", ("scalars",), (), PAPER),
+    ("table4", "Table 4. Specialization threshold sensitivity (conv SAE, Top-k at k_end, mean over seeds)",
+     "table4", ("sweep", "scalars"), (), PAPER),
+    ("table5", "Table 5. Dead neuron threshold sensitivity (conv SAE, Top-k at k_end, mean over seeds)",
+     "table5", ("sweep", "scalars"), (), PAPER),
+    ("table6", "Table 6. Reconstruction quality at target sparsity (Top-k)",
+     "table6", ("scalars", "histories"), ("mse_relative_tolerance",), PAPER),
+    ("table7", "Table 7. Computational time per seed (minutes, from the Snakemake benchmark files)",
+     "table7", ("benchmarks",), (), PAPER),
+    ("table8", "Table 8 (beyond the paper). Every stage-3 method at k_end (end of stage 3), per dataset: the paper's "
+               "Top-k and L1, then the remedies", "table8", ("scalars",), (), PIPELINE),
+):  # fmt: skip
+    TABLES.register(Entry(_id, _title, _T + _fn, _inputs, _options, _origin))
+
+# ------------------------------------------------------------------------------------------------------ figures
+_F = "vaesae.report.figures:"
+_THRESHOLDS = ("specialization_threshold", "dead_threshold")
+for _id, _title, _inputs, _options, _origin in (
+    ("figure01", "dSprites: per-seed stage-3 trajectories of dead %, specialized count, MIG (and MSE), Top-k",
+     ("histories",), (), PAPER),
+    ("figure02", "dSprites: mean ± std over seeds of dead %, specialized and MIG through stage 3", ("histories",), (),
+     PAPER),
+    ("figure03", "Shapes3D: per-seed stage-3 trajectories of dead %, specialized count, MIG (and MSE), Top-k",
+     ("histories",), (), PAPER),
+    ("figure04", "Shapes3D: mean ± std over seeds of dead %, specialized and MIG through stage 3", ("histories",), (),
+     PAPER),
+    ("figure05", "Cross-dataset comparison: dead %, specialized and MIG against k (k decreasing), Top-k stage 3",
+     ("histories",), ("datasets",), PAPER),
+    ("figure06", "dSprites: Top-k vs L1 for the first seed: MIG, specialized, dead % over epochs, final metrics",
+     ("histories", "scalars"), (), PAPER),
+    ("figure07", "Shapes3D: Top-k vs L1 for the first seed: MIG, specialized, dead % over epochs, final metrics",
+     ("histories", "scalars"), (), PAPER),
+    ("figure08", "dSprites: stage-3 Top-k history then extended training on one epoch axis (first seed)",
+     ("histories",), (), PAPER),
+    ("figure09", "Shapes3D: stage-3 Top-k history then extended training on one epoch axis (first seed)",
+     ("histories",), (), PAPER),
+    ("figure10", "dSprites: specialized count vs specialization threshold, dead % vs dead threshold, with the floor",
+     ("sweep",), _THRESHOLDS, PAPER),
+    ("figure11", "Shapes3D: specialized count vs specialization threshold, dead % vs dead threshold, with the floor",
+     ("sweep",), _THRESHOLDS, PAPER),
+    ("figure12", "Beyond the paper: dead % and specialized count through stage 3, one line per stage-3 method",
+     ("histories",), ("datasets",), PIPELINE),
+):  # fmt: skip
+    FIGURES.register(Entry(_id, _title, f"{_F}figure_{_id[-2:]}", _inputs, _options, _origin))
+
+# ------------------------------------------------------------------------------------------------------- claims
+_C = "vaesae.report.claims:"
+for _id, _title, _inputs in (
+    ("C1", "Top-k dead % (conv SAE) at k_end matches the paper", ("scalars",)),
+    ("C2", "L1 gives equal or more dead neurons than Top-k", ("scalars",)),
+    ("C3", "MIG at k_end is not significantly different from MIG at k_start (stable global metric)", ("scalars",)),
+    ("C4", "Validation MSE stays stable through stage 3 (no degradation as neurons die)", ("histories",)),
+    ("C5", "Extended training at k_end changes dead % as the paper reports (no real recovery)", ("scalars",)),
+    ("C6", "Complexity scaling: dead % Shapes3D / dSprites matches the paper's ratio", ("scalars",)),
+    ("C7", "Collapse (more dead AND fewer specialized at k_end than at k_start) holds at every swept threshold",
+     ("sweep",)),
+    ("C8", "Specialized-neuron counts fall from k_start to k_end", ("scalars",)),
+):  # fmt: skip
+    CLAIMS.register(Entry(_id, _title, f"{_C}_{_id.lower()}", _inputs, ("cfg", "rules"),
+                          labels=f"{_C}_{_id.lower()}_labels"))
+CLAIMS.register(Entry(
+    "C9", "Beyond the paper: the collapse persists under every dead-latent remedy (at matched L0, no remedy cuts "
+          "Top-k's dead % at k_end by more than the margin)",
+    _C + "_c9", ("scalars",), ("rules", "remedy_rules"), origin=PIPELINE, optional=True, labels=_C + "_c9_labels",
+))  # fmt: skip
+del _id, _title, _fn, _inputs, _options, _origin
