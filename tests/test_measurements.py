@@ -13,9 +13,10 @@ import torch
 import yaml
 
 from conftest import ROOT
+from vaesae import summary
 from vaesae.metrics import dead_pct, specialized_count
 from vaesae.metrics.bound import specialization_bound
-from vaesae.report import audit, claims, summary
+from vaesae.report import audit, claims
 from vaesae.train import losses
 from vaesae.train.history import HistoryParts, read_history
 
@@ -69,6 +70,27 @@ def test_summarize_names_a_missing_or_incomplete_file(tmp_path):
         f.attrs.update(dataset="dsprites", seed=1, phase="topk", method="topk", k=2, mig=0.1, mse=0.1, n_bins=20)
     with pytest.raises(summary.SummaryInputError, match=r"old\.h5 lacks dataset 'conv_sae/mi'"):
         summary.summarize_evaluations([tmp_path / "old.h5"], dead_threshold=0.001, specialization_threshold=0.5)
+
+
+def test_one_reader_of_the_evaluation_file_names_the_file_and_the_problem(tmp_path):
+    """vaesae.evalfile reads the file for summarize, sweep and global_metrics; each names what it needs."""
+    from vaesae.cli import global_metrics
+    from vaesae.evalfile import EvalFileError, read_eval
+
+    write_eval(tmp_path / "e.h5", RATES, RATES_PRE, MI, MI_PRE)
+    ev = read_eval(tmp_path / "e.h5", datasets=("factors", "conv_sae/mi_pre"))
+    assert ev["attrs"]["seed"] == 1 and ev["attrs"]["dataset"] == "dsprites" and ev["factors"].shape == FACTORS.shape
+    assert ev["conv_sae"]["mi_pre"] == pytest.approx(MI_PRE)
+    assert ev["latent_sae"]["activation_rate"] == pytest.approx(RATES) and "vae_means" not in ev
+    with pytest.raises(EvalFileError, match=r"e\.h5 lacks dataset 'vae_means'"):
+        read_eval(tmp_path / "e.h5", datasets=("vae_means",))
+    with pytest.raises(SystemExit, match=r"global_metrics: evaluation file \S*e\.h5 lacks dataset 'vae_means'"):
+        global_metrics.main(["--eval", str(tmp_path / "e.h5"), "--params", "{}", "--out", str(tmp_path / "g.csv")])
+    with pytest.raises(EvalFileError, match=r"e\.h5 lacks root attribute 'k_end'"):
+        read_eval(tmp_path / "e.h5", attrs=("dataset", "k_end"))
+    write_eval(tmp_path / "bad.h5", RATES, RATES_PRE, MI[:4], MI_PRE)
+    with pytest.raises(EvalFileError, match=r"bad\.h5: 'conv_sae/mi' \(4, 2\) .* do not describe the same neurons"):
+        read_eval(tmp_path / "bad.h5")
 
 
 def _raw_run(tmp_path, reinit_rows, rates_rows):

@@ -280,10 +280,9 @@ def test_a_neuron_reinitialised_at_a_boundary_is_not_counted_alive_before_it(cha
     ev_params = {"device": "cpu", "model": params["model"], "optim": {"tf32": False}, "data": params["data"],
                  "eval": params["eval"]}  # fmt: skip
     evaluate_checkpoint(str(dsprites_small), 7, "topk", str(out / "model.pt"), ev_params, str(tmp_path / "e.h5"))
-    import h5py
+    from vaesae.evalfile import read_eval
 
-    with h5py.File(tmp_path / "e.h5") as f:
-        rates = f["conv_sae/activation_rate"][()]
+    rates = read_eval(tmp_path / "e.h5")["conv_sae"]["activation_rate"]
     assert np.allclose(rates, raw["conv_sae/activation_rate"][-1], atol=1e-6)
     w = ckpt["model"]["conv_sae.W_e"]
     for i in np.flatnonzero(last)[:20]:  # not a noisy copy (noise 0.01 std) of any neuron that stays

@@ -304,7 +304,9 @@ def test_second_dry_run_has_nothing_to_do(tiny_run):
                                       "global_metrics", "summarize", "sweep", "tables", "figures", "claims", "all"}),
         ("src/vaesae/sparsifiers/l1.py", {"sparsify", "evaluate", "global_metrics", "summarize", "sweep", "tables",
                                           "figures", "claims", "all"}),
-        ("src/vaesae/report/summary.py", {"summarize", "tables", "figures", "claims", "all"}),
+        ("src/vaesae/summary.py", {"summarize", "tables", "figures", "claims", "all"}),
+        ("src/vaesae/evalfile.py", {"evaluate", "global_metrics", "summarize", "sweep", "tables", "figures", "claims",
+                                    "all"}),
     ],
 )  # fmt: skip
 def test_editing_a_module_reruns_only_what_depends_on_it(tiny_run, module, expected):

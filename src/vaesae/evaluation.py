@@ -9,7 +9,7 @@ activations are read twice:
 
 and for each reading the per-neuron activation rates, the neuron x factor normalised MI matrix and the mean number
 of active neurons per sample are measured. No threshold is applied here: dead and specialized counts are reporting
-choices, computed downstream from these raw measurements (``vaesae.report.summary``).
+choices, computed downstream from these raw measurements (``vaesae.summary``).
 
 Alongside, the scalars of :data:`DIAGNOSTICS`, which tell where a neuron's death comes from (the input's scale, the
 decoder's, the code's), all in float64 on the device:

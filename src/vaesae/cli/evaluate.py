@@ -1,4 +1,5 @@
-"""Entry point of the ``evaluate`` rule: the final evaluation file of one trained phase (docs/FORMATS.md).
+"""Entry point of the ``evaluate`` rule: the final evaluation file of one trained phase (``vaesae.evalfile``,
+docs/FORMATS.md).
 
     python -m vaesae.cli.evaluate --dataset FILE.h5 --seed 42 --phase topk --checkpoint model.pt \
         --params JSON --out eval.h5 [--threads N]
@@ -10,32 +11,17 @@ import argparse
 import logging
 import sys
 
-import h5py
-import numpy as np
 import torch
 
 from vaesae import methods, sparsifiers
-from vaesae.data.device import load_device_data
-from vaesae.device import job_environment, resolve_device
+from vaesae.device import job_environment
+from vaesae.evalfile import SCALARS, write_eval
 from vaesae.evaluation import forward_eval, measure
-from vaesae.io import atomic_path, parse_params
-from vaesae.models.hybrid import HybridVAESAE
-from vaesae.train.checkpoint import load_checkpoint
+from vaesae.io import parse_params
+from vaesae.train.assemble import RunAssembly
 from vaesae.train.config import DataSplitConfig, ModelConfig, MonitorConfig
-from vaesae.train.history import READING_SUFFIX
 
 log = logging.getLogger("vaesae.evaluate")
-SCALARS = ("mig", "mse")
-
-
-def to_csr(acts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(indptr, indices, values) of a dense (N, M) activation matrix; computed on its device."""
-    nz = acts != 0
-    counts = nz.sum(1)
-    indptr = np.zeros(acts.shape[0] + 1, dtype=np.int64)
-    np.cumsum(counts.cpu().numpy(), out=indptr[1:])
-    rows, cols = torch.nonzero(nz, as_tuple=True)
-    return indptr, cols.cpu().numpy().astype(np.int32), acts[rows, cols].float().cpu().numpy()
 
 
 def check_phase(ckpt: dict, phase: str, checkpoint: str) -> None:
@@ -54,52 +40,24 @@ def evaluate_checkpoint(dataset: str, seed: int, phase: str, checkpoint: str, pa
     model_cfg = ModelConfig.from_params(params["model"])
     split = DataSplitConfig.from_params(params["data"])
     monitor = MonitorConfig.from_params(params["eval"])
-    device = resolve_device(params["device"], tf32=params["optim"]["tf32"])
-    data = load_device_data(dataset, seed, val_fraction=split.val_fraction, shapes3d_n_val=split.shapes3d_n_val,
-                            n_eval=monitor.n_samples, device=device, part="eval")  # fmt: skip
-    ckpt = load_checkpoint(checkpoint, map_location=device)
+    run = RunAssembly(dataset, seed, device=params["device"], tf32=params["optim"]["tf32"], split=split,
+                      n_eval=monitor.n_samples, part="eval")  # fmt: skip
+    data = run.data
+    ckpt = run.checkpoint(checkpoint)
     check_phase(ckpt, phase, checkpoint)
-    model = HybridVAESAE(data.channels, model_cfg).to(device)
+    model = run.model(model_cfg)
     model.load_state_dict(ckpt["model"])
     model.eval()
-    sparsifier = sparsifiers.for_checkpoint(ckpt, model_cfg, device)
+    sparsifier = sparsifiers.for_checkpoint(ckpt, model_cfg, run.device)
     k = None if ckpt["k"] < 0 else int(ckpt["k"])
     k_lat = None if ckpt["k_latent"] < 0 else int(ckpt["k_latent"])
     outputs = forward_eval(model, data.eval_images(), k, k_lat, monitor.batch_size, activate=sparsifier.activate)
     factors = data.eval_factors()
     metrics = measure(outputs, factors, n_bins=monitor.n_bins)
-    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
-        f.create_dataset("factors", data=factors.astype(np.int64))
-        f.create_dataset("vae_means", data=outputs.mu.float().cpu().numpy())
-        f.create_dataset("latent_mi", data=metrics["latent_mi"])
-        for group, acts, key in (("conv_sae", outputs.a_conv, "conv"), ("latent_sae", outputs.a_lat, "latent")):
-            g = f.create_group(group)
-            indptr, indices, values = to_csr(acts)
-            g.create_dataset("indptr", data=indptr)
-            g.create_dataset("indices", data=indices, compression="gzip", compression_opts=1)
-            g.create_dataset("values", data=values, compression="gzip", compression_opts=1)
-            for reading, suffix in READING_SUFFIX.items():
-                r = metrics[key][reading]
-                g.create_dataset(f"mi{suffix}", data=r["mi"])
-                g.create_dataset(f"activation_rate{suffix}", data=r["rates"])
-                g.attrs[f"active{suffix}"] = r["active"]
-            g.attrs["n_neurons"] = acts.shape[1]
-        f.attrs.update(
-            dataset=data.name,
-            seed=seed,
-            phase=phase,
-            method=ckpt["method"] if phase != "init" else "none",
-            k=-1 if k is None else k,
-            k_latent=-1 if k_lat is None else k_lat,
-            n_neurons=outputs.a_conv.shape[1],
-            n_latent_neurons=outputs.a_lat.shape[1],
-            n_eval=len(factors),
-            factor_names=list(data.factor_names),
-            n_bins=monitor.n_bins,
-            data_source=data.source,
-            data_description=data.description,
-            **{s: metrics[s] for s in SCALARS},
-        )
+    write_eval(out, outputs, metrics, factors, dataset=data.name, seed=seed, phase=phase,
+               method=ckpt["method"] if phase != "init" else "none", k=k, k_latent=k_lat,
+               factor_names=list(data.factor_names), n_bins=monitor.n_bins, data_source=data.source,
+               data_description=data.description)  # fmt: skip
     log.info("%s %s seed %d: %s", phase, data.name, seed, {s: metrics[s] for s in SCALARS})
     return {s: metrics[s] for s in SCALARS}
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-import h5py
 import pandas as pd
 
 from vaesae.device import job_environment
+from vaesae.evalfile import IDENTITY, EvalFileError, read_eval
 from vaesae.io import atomic_path, parse_params
 from vaesae.metrics.extra import sap_dci
 
@@ -30,12 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     params = parse_params(args.params)
     print(f"job environment: {job_environment()}", file=sys.stderr)
-    with h5py.File(args.eval, "r") as f:
-        for key in ("vae_means", "factors"):
-            if key not in f:
-                raise SystemExit(f"global_metrics: {args.eval} has no '{key}' array")
-        means, factors = f["vae_means"][:], f["factors"][:]
-        row = {key: f.attrs[key] for key in ("dataset", "seed", "phase")}
+    try:
+        ev = read_eval(args.eval, attrs=IDENTITY, datasets=("vae_means", "factors"))
+    except EvalFileError as err:
+        raise SystemExit(f"global_metrics: {err}") from err
+    means, factors = ev["vae_means"], ev["factors"]
+    row = {key: ev["attrs"][key] for key in IDENTITY}
     row.update(
         sap_dci(
             means,

@@ -5,7 +5,7 @@
                    "specialization_mi": "normalized"}' \\
         --out-evaluations summary/evaluations.csv --out-history summary/history.csv
 
-Each ``history.csv`` is read with the ``history.h5`` next to it. See ``vaesae.report.summary`` and docs/FORMATS.md.
+Each ``history.csv`` is read with the ``history.h5`` next to it. See ``vaesae.summary`` and docs/FORMATS.md.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from vaesae.io import atomic_path, parse_params
-from vaesae.report.summary import SummaryInputError, summarize_evaluations, summarize_histories
+from vaesae.summary import SummaryInputError, summarize_evaluations, summarize_histories
 
 KEYS = ("dead_threshold", "specialization_threshold", "specialization_activations", "specialization_mi")
 

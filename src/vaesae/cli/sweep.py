@@ -6,8 +6,9 @@
         --out results/paper/sweeps/thresholds.csv [--out-epochs results/paper/sweeps/epochs.csv]
 
 Reads the root attributes ``dataset``, ``seed``, ``phase``, ``n_bins``, the ``factors`` and the datasets
-``{conv,latent}_sae/mi[_pre]`` and ``{conv,latent}_sae/activation_rate[_pre]`` of every evaluation file and writes one
-long-format row per (dataset, seed, phase, sae, kind, threshold), in the order the files and thresholds were given.
+``{conv,latent}_sae/mi[_pre]`` and ``{conv,latent}_sae/activation_rate[_pre]`` of every evaluation file
+(``vaesae.evalfile.read_eval``) and writes one long-format row per (dataset, seed, phase, sae, kind, threshold), in
+the order the files and thresholds were given.
 ``kind`` is ``specialization`` (a count, on the configured reading), ``dead`` (a percentage, on ã) or, for the conv
 SAE, ``specialization_bound`` (the most neurons the activation budget allows above that threshold,
 ``vaesae.metrics.bound``) and ``dead_floor`` (the least dead % the budget Σ rate_i(ã) allows at that dead threshold,
@@ -21,10 +22,10 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
-import h5py
 import numpy as np
 import pandas as pd
 
+from ..evalfile import read_eval
 from ..io import atomic_path, parse_params
 from ..metrics.bound import specialization_bound
 from ..metrics.dead_floor import dead_floor_pct
@@ -37,51 +38,6 @@ COLUMNS = ["dataset", "seed", "phase", "sae", "kind", "threshold", "value"]
 EPOCH_COLUMNS = ["dataset", "seed", "phase", "epoch", "sae", "kind", "threshold", "value"]
 SUFFIX = READING_SUFFIX
 SAES = (("conv", "conv_sae"), ("latent", "latent_sae"))
-
-
-def _attr_str(value) -> str:
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.ndarray) and value.shape == ():
-        return _attr_str(value.item())
-    return str(value)
-
-
-def read_eval(path: str | Path, reading: str = "topk") -> dict:
-    """The parts of one evaluation file the sweep needs; ValueError naming the file when something is missing."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: evaluation file not found")
-    out: dict = {}
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as err:
-        raise ValueError(f"{path}: cannot be read as HDF5 ({err})") from err
-    with handle as f:
-        for attr in ("dataset", "seed", "phase"):
-            if attr not in f.attrs:
-                raise ValueError(f"{path}: missing root attribute '{attr}'")
-        out["dataset"] = _attr_str(f.attrs["dataset"])
-        out["seed"] = int(f.attrs["seed"])
-        out["phase"] = _attr_str(f.attrs["phase"])
-        out["n_bins"] = int(f.attrs["n_bins"]) if "n_bins" in f.attrs else None
-        out["factors"] = f["factors"][()] if "factors" in f else None
-        sfx = SUFFIX[reading]
-        for sae, group in SAES:
-            for name in (f"mi{sfx}", "activation_rate", f"activation_rate{sfx}"):
-                key = f"{group}/{name}"
-                if key not in f or not isinstance(f[key], h5py.Dataset):
-                    raise ValueError(f"{path}: missing dataset '{key}'")
-            mi = np.asarray(f[f"{group}/mi{sfx}"][()], dtype=np.float64)
-            rates = np.asarray(f[f"{group}/activation_rate"][()], dtype=np.float64)
-            out[f"{sae}_budget"] = float(np.sum(f[f"{group}/activation_rate{sfx}"][()]))
-            if mi.ndim != 2 or rates.ndim != 1 or mi.shape[0] != rates.shape[0]:
-                raise ValueError(
-                    f"{path}: '{group}/mi' {mi.shape} and '{group}/activation_rate' {rates.shape} "
-                    "do not describe the same neurons"
-                )
-            out[sae] = (mi, rates)
-    return out
 
 
 def _thresholds(params: dict) -> tuple[list[float], list[float], str, str]:
@@ -105,25 +61,32 @@ def sweep_table(evals: Sequence[str | Path], params: dict) -> pd.DataFrame:
     """Long-format sweep rows (columns ``COLUMNS``) for the evaluation files ``evals``."""
     spec, dead, reading, unit = _thresholds(params)
     rows = []
+    sfx = SUFFIX[reading]
+    names = dict.fromkeys((f"mi{sfx}", "activation_rate", f"activation_rate{sfx}"))  # what the sweep reads
+    needs = [f"{group}/{name}" for _, group in SAES for name in names]
     for path in evals:
-        ev = read_eval(path, reading)
-        keys = {"dataset": ev["dataset"], "seed": ev["seed"], "phase": ev["phase"]}
-        if unit != "normalized" and ev["factors"] is None:
+        ev = read_eval(path, datasets=needs)
+        attrs, factors = ev["attrs"], ev["factors"]
+        keys = {"dataset": str(attrs["dataset"]), "seed": int(attrs["seed"]), "phase": str(attrs["phase"])}
+        n_bins = int(attrs["n_bins"]) if "n_bins" in attrs else None
+        if unit != "normalized" and factors is None:
             raise ValueError(f"{path}: no 'factors' dataset, needed for raw MI in nats")
-        for sae, _ in SAES:
-            mi, rates = ev[sae]
+        for sae, group in SAES:
+            mi = np.asarray(ev[group][f"mi{sfx}"], dtype=np.float64)
+            rates = np.asarray(ev[group]["activation_rate"], dtype=np.float64)
             if unit != "normalized":
-                mi = in_unit(mi, factor_entropy(ev["factors"]), unit)
+                mi = in_unit(mi, factor_entropy(factors), unit)
             for row in threshold_sweep(mi, rates, spec, dead):
                 rows.append({**keys, "sae": sae, **row})
-        if ev["factors"] is not None and ev["n_bins"]:
-            n_neurons = ev["conv"][1].shape[0]
+        conv = ev["conv_sae"]
+        n_neurons = conv["activation_rate"].shape[0]
+        if factors is not None and n_bins:
+            budget = float(np.sum(conv[f"activation_rate{sfx}"]))  # Σ rate_i of the configured reading
             for t in spec:
-                b = specialization_bound(ev["conv_budget"], t, ev["factors"] if unit == "normalized" else 1.0,
-                                         ev["n_bins"], n_neurons)  # in nats: MI > τ needs h(p) + p·ln(n_bins) > τ
+                b = specialization_bound(budget, t, factors if unit == "normalized" else 1.0, n_bins,
+                                         n_neurons)  # in nats: MI > τ needs h(p) + p·ln(n_bins) > τ
                 rows.append({**keys, "sae": "conv", "kind": "specialization_bound", "threshold": t, "value": b.bound})
-        n_neurons = ev["conv"][1].shape[0]
-        budget = float(np.sum(ev["conv"][1]))  # Σ rate_i(ã): the budget the dead metric sees
+        budget = float(np.sum(np.asarray(conv["activation_rate"], dtype=np.float64)))  # Σ rate_i(ã): what dead sees
         for t in dead:
             rows.append({**keys, "sae": "conv", "kind": "dead_floor", "threshold": t,
                          "value": dead_floor_pct(budget, n_neurons, t)})

@@ -14,7 +14,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-#: Columns of summary/evaluations.csv (``vaesae.report.summary``) that the report needs.
+#: Columns of summary/evaluations.csv (``vaesae.summary``) that the report needs.
 EVAL_REQUIRED_ATTRS = (
     "dataset",
     "seed",

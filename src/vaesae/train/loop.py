@@ -32,12 +32,11 @@ import torch
 from tqdm import tqdm
 
 from vaesae import methods as method_table
-from vaesae.data.device import load_device_data
-from vaesae.device import deterministic_kernels, resolve_device
 from vaesae.evaluation import DIAGNOSTICS, forward_eval, measure
 from vaesae.io import atomic_path
 from vaesae.metrics.mutual_info import factor_entropy
-from vaesae.models.hybrid import HybridVAESAE, count_parameters
+from vaesae.models.hybrid import count_parameters
+from vaesae.train.assemble import RunAssembly
 from vaesae.train.checkpoint import load_checkpoint, save_checkpoint
 from vaesae.train.config import STAGE_NAMES, StageConfig
 from vaesae.train.cost import check_cpu_fallback, training_flops
@@ -131,13 +130,11 @@ class StageRunner:
         self.progress = progress
         if threads:
             torch.set_num_threads(threads)
-        self.device = resolve_device(self.cfg.device, tf32=self.cfg.optim.tf32)
-        if self.device.type == "cpu":  # byte-identical histories on CPU; GPU runs keep the fast kernels
-            deterministic_kernels()
-        split = self.cfg.data
-        self.data = load_device_data(dataset_file, seed, val_fraction=split.val_fraction,
-                                     shapes3d_n_val=split.shapes3d_n_val, n_eval=self.cfg.monitor.n_samples,
-                                     device=self.device)  # fmt: skip
+        # byte-identical histories on CPU (deterministic kernels); GPU runs keep the fast kernels
+        self.assembly = RunAssembly(dataset_file, seed, device=self.cfg.device, tf32=self.cfg.optim.tf32,
+                                    split=self.cfg.data, n_eval=self.cfg.monitor.n_samples, part="train",
+                                    deterministic=True)  # fmt: skip
+        self.device, self.data = self.assembly.device, self.assembly.data
         self.phase = phase or phase_of(stage, method)
         self.epochs = self.cfg.epochs
         check_cpu_fallback(
@@ -154,12 +151,11 @@ class StageRunner:
 
     # ------------------------------------------------------------------ set-up
     def _build(self) -> None:
-        torch.manual_seed(_epoch_seed(self.seed, self.stage_name, -1))
-        self.model = HybridVAESAE(self.data.channels, self.cfg.model).to(self.device)
+        self.model = self.assembly.model(self.cfg.model, init_seed=_epoch_seed(self.seed, self.stage_name, -1))
         self.stage = STAGE_CLASSES[self.stage_name](self.cfg, self.model, self.device, self.data.channels)
         start = None
         if self.init_checkpoint is not None:
-            start = load_checkpoint(self.init_checkpoint, map_location=self.device)
+            start = self.assembly.checkpoint(self.init_checkpoint)
         self.stage.load(start)
         self.trainable = self.stage.trainable()
         extra = self.stage.extra_param_groups()

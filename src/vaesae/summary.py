@@ -1,8 +1,9 @@
 """Apply the reporting thresholds to the raw measurements: one table of evaluations, one of epochs.
 
-Training (``history.h5``) and the final evaluation (``eval/*.h5``) store only raw measurements: per-neuron activation
-rates and neuron x factor normalised MI matrices, for both readings of the SAE activations (``topk``: ã after the
-sparsifier; ``pre_topk``: ReLU(pre)). This module turns them into the counts the tables report:
+Training (``history.h5``) and the final evaluation (``eval/*.h5``, read with ``vaesae.evalfile``) store only raw
+measurements: per-neuron activation rates and neuron x factor normalised MI matrices, for both readings of the SAE
+activations (``topk``: ã after the sparsifier; ``pre_topk``: ReLU(pre)). This module, the ``summarize`` rule's stage
+between evaluation and rendering, turns them into the counts the tables report:
 
     dead_pct     = 100 · #{i : rate_i(ã) < eval.dead_threshold} / M             (always on ã: what the SAE uses)
     specialized  = #{i : max_j nMI_i,j > eval.specialization_threshold}         (on eval.specialization_activations;
@@ -22,10 +23,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import h5py
 import numpy as np
 import pandas as pd
 
+from vaesae.evalfile import EvalFileError, measurement_keys, read_eval
 from vaesae.metrics import dead_pct, factor_entropy, specialized_count
 from vaesae.metrics.specialization import in_unit
 from vaesae.metrics.bound import specialization_bound
@@ -47,6 +48,11 @@ EVALUATION_COLUMNS = (
 THRESHOLD_COLUMNS = ("dead_pct", "specialized", "latent_dead_pct", "latent_specialized", "active", "dead_floor",
                      "reinit_alive_1", "reinit_alive_5")  # fmt: skip
 
+#: What the summary reads of an evaluation file (``vaesae.evalfile``): these root attributes, the factors and both
+#: readings' measurements of both SAEs.
+EVAL_ATTRS = ("dataset", "seed", "phase", "method", "k", "mig", "mse", "n_bins")
+EVAL_DATASETS = (*measurement_keys(), "factors")
+
 
 class SummaryInputError(ValueError):
     """A raw measurement file is missing or does not follow docs/FORMATS.md."""
@@ -58,41 +64,11 @@ def _check_reading(activations: str) -> str:
     return activations
 
 
-def _decode(value):
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.ndarray) and value.shape == ():
-        return _decode(value.item())
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def _read_eval(path: Path) -> dict:
-    if not path.is_file():
-        raise SummaryInputError(f"evaluation file not found: {path}")
     try:
-        with h5py.File(path, "r") as f:
-            attrs = {k: _decode(v) for k, v in f.attrs.items()}
-            out = {"attrs": attrs, "factors": f["factors"][()]} if "factors" in f else {"attrs": attrs}
-            for group in ("conv_sae", "latent_sae"):
-                if group not in f:
-                    continue
-                g = f[group]
-                out[group] = {name: g[name][()] for name in ("mi", "activation_rate", "mi_pre", "activation_rate_pre")
-                              if name in g}  # fmt: skip
-    except OSError as err:
-        raise SummaryInputError(f"cannot read evaluation file {path}: {err}") from err
-    for key in ("dataset", "seed", "phase", "method", "k", "mig", "mse", "n_bins"):
-        if key not in attrs:
-            raise SummaryInputError(f"evaluation file {path} lacks root attribute {key!r} (see docs/FORMATS.md)")
-    for group in ("conv_sae", "latent_sae"):
-        for name in ("mi", "activation_rate", "mi_pre", "activation_rate_pre"):
-            if name not in out.get(group, {}):
-                raise SummaryInputError(f"evaluation file {path} lacks dataset '{group}/{name}' (see docs/FORMATS.md)")
-    if "factors" not in out:
-        raise SummaryInputError(f"evaluation file {path} lacks dataset 'factors'")
-    return out
+        return read_eval(path, attrs=EVAL_ATTRS, datasets=EVAL_DATASETS)
+    except EvalFileError as err:
+        raise SummaryInputError(str(err)) from err
 
 
 def sae_counts(mi: dict, rates: np.ndarray, dead_threshold: float, specialization_threshold: float,
