@@ -213,7 +213,10 @@ def _wall(meta: dict) -> str:
     if meta.get("wall_s") is None:
         return "–"
     found = re.search(r"--cores[ =](\d+)", meta.get("command") or "")
-    return f"{meta['wall_s'] / 60:.1f} min" + (f" ({found.group(1)} cores)" if found else "")
+    if not found:
+        return f"{meta['wall_s'] / 60:.1f} min"
+    cores = found.group(1)
+    return f"{meta['wall_s'] / 60:.1f} min ({cores} core{'' if cores == '1' else 's'})"
 
 
 def _cell(mean, std, metric) -> str:
@@ -309,7 +312,8 @@ def ladder_figure(root: str | os.PathLike, paper: dict):
     fig = new_figure(figsize=(4.2 * len(panels), 3.4 * len(datasets) + 0.8))
     axes = fig.subplots(len(datasets), len(panels), squeeze=False)
     x = np.arange(len(rungs))
-    labels = [f"{m['rung']}\n{m['scale']['steps_sparsify']} st · m={m['scale']['width']}"
+    labels = [f"{m['rung']}\nsteps {m['scale']['steps_pretrain']}/{m['scale']['steps_sparsify']}"
+              f" · m={m['scale']['width']}"
               + ("" if m.get("gates_total") is None else f"\ngates {m['gates_passed']}/{m['gates_total']}")
               for m in rungs]
     colors = {"init": "0.45", "topk": method_color("topk"), "l1": method_color("l1"),
@@ -350,8 +354,8 @@ def ladder_figure(root: str | os.PathLike, paper: dict):
                 ax.set_yscale("log")  # an untrained rung's MSE is ten times the others'
             if i == 0 and j in (0, 1):
                 ax.legend(fontsize=6, loc="best")
-    fig.suptitle("Scale ladder on the CPU (procedural data, not the paper's scale); dashed: the paper's values; "
-                 "a rung whose gates fail describes an under-trained model",
+    fig.suptitle("Scale ladder on the CPU (procedural data, not the paper's scale); steps: stage 1 / stage 3; "
+                 "dashed: the paper's values; a rung whose gates fail describes an under-trained model",
                  fontsize=10)
     return fig
 
