@@ -42,10 +42,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from vaesae.config.sections import ModelConfig, StageConfig  # noqa: E402
 from vaesae.data.generate import make_procedural  # noqa: E402
 from vaesae.models.hybrid import HybridVAESAE, count_parameters  # noqa: E402
 from vaesae.train.checkpoint import save_checkpoint  # noqa: E402
-from vaesae.train.config import ModelConfig  # noqa: E402
 from vaesae.train.loop import StageRunner  # noqa: E402
 from vaesae.workflow import load_config, rule_params  # noqa: E402
 
@@ -96,9 +96,9 @@ def main(argv=None) -> int:
         model = HybridVAESAE(1, model_cfg)
         save_checkpoint(tmp / "init.pt", {"model": model.state_dict()})
         runner = StageRunner(
-            "sparsify", dataset_file=str(tmp / "d.h5"), seed=42, params=copy.deepcopy(params),
-            out_model=str(tmp / "m.pt"), out_history=str(tmp / "h.csv"), init_checkpoint=str(tmp / "init.pt"),
-            method=args.method, progress=False,
+            StageConfig.from_params("sparsify", copy.deepcopy(params), args.method), dataset_file=str(tmp / "d.h5"),
+            seed=42, out_model=str(tmp / "m.pt"), out_history=str(tmp / "h.csv"), init_checkpoint=str(tmp / "init.pt"),
+            progress=False,
         )  # fmt: skip
         dev = runner.device
         sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)

@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from vaesae import methods as method_table  # noqa: E402
+from vaesae.config.sections import ModelConfig, StageConfig  # noqa: E402
 from vaesae.models.hybrid import HybridVAESAE  # noqa: E402
 from vaesae.train.checkpoint import save_checkpoint  # noqa: E402
-from vaesae.train.config import ModelConfig  # noqa: E402
 from vaesae.train.loop import StageRunner  # noqa: E402
 from vaesae.train.oplog import OpLog  # noqa: E402
 from vaesae.train.step import GraphStepper  # noqa: E402
@@ -59,8 +59,8 @@ def make_runner(cfg: dict, method: str, data: Path, tmp: Path, *, device: str, b
             model = HybridVAESAE(1, ModelConfig.from_params(cfg["model"]))
             save_checkpoint(init, {"model": model.state_dict()})
     out = tmp / f"run_{method}"
-    return StageRunner("sparsify", dataset_file=str(data), seed=42, params=params, out_model=str(out / "model.pt"),
-                       out_history=str(out / "history.csv"), init_checkpoint=str(init), method=method,
+    return StageRunner(StageConfig.from_params("sparsify", params, method), dataset_file=str(data), seed=42,
+                       out_model=str(out / "model.pt"), out_history=str(out / "history.csv"), init_checkpoint=str(init),
                        checkpoint_minutes=0, progress=False)  # fmt: skip
 
 

@@ -30,10 +30,11 @@ def stage_params(cfg: dict, stage: str, method: str | None = None, device: str =
 
 def shared_stages(cfg: dict, dataset_file, out, seed: int):
     """Stages 1-2 (pretrain, init: shared by every method) into ``out/{pretrain,init}/``; returns ``out``."""
+    from vaesae.config.sections import StageConfig
     from vaesae.train.loop import StageRunner
 
     for stage, init in (("pretrain", None), ("init", out / "pretrain/model.pt")):
-        StageRunner(stage, dataset_file=str(dataset_file), seed=seed, params=stage_params(cfg, stage),
+        StageRunner(StageConfig.from_params(stage, stage_params(cfg, stage)), dataset_file=str(dataset_file), seed=seed,
                     out_model=str(out / stage / "model.pt"), out_history=str(out / stage / "history.csv"),
                     init_checkpoint=None if init is None else str(init), progress=False).run()  # fmt: skip
     return out

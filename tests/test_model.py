@@ -4,7 +4,7 @@ import torch
 from vaesae.models.hybrid import HybridVAESAE, count_parameters
 from vaesae.models.sae import SparseAutoencoder, topk_mask
 from vaesae.train import losses
-from vaesae.train.config import ModelConfig
+from vaesae.config.sections import ModelConfig
 
 from conftest import load_config
 

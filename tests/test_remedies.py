@@ -13,6 +13,9 @@ import torch
 
 from conftest import shared_stages, stage_params
 from vaesae import methods as method_table
+from vaesae.config.base import Section
+from vaesae.config.keys import JumpReLUKeys, TopKKeys
+from vaesae.config.sections import EvalConfig, ModelConfig, StageConfig
 from vaesae.models.sae import SparseAutoencoder
 from vaesae.sparsifiers import SAEPass, Sparsity, build
 from vaesae.sparsifiers.auxk import TopKAuxK, auxk_activations, normalized_mse
@@ -20,7 +23,6 @@ from vaesae.sparsifiers.batchtopk import BatchTopK, batch_topk
 from vaesae.sparsifiers.jumprelu import JumpReLU, jumprelu, step
 from vaesae.train.centring import InputCentring
 from vaesae.train.checkpoint import load_checkpoint
-from vaesae.train.config import ModelConfig, SparsifyConfig
 from vaesae.train.loop import HISTORY_COLUMNS, NonFiniteLossError, StageRunner
 
 REMEDIES = ["topk_auxk", "batchtopk", "jumprelu", "topk_centred"]
@@ -31,8 +33,9 @@ KEYS = dict(epochs=4, k_start=4, k_end=2, warmup_fraction=0.25, hold_fraction=0.
             jumprelu_sparsity_warmup_fraction=0.0)  # fmt: skip
 
 
-def sparsify_cfg(method: str, **changes) -> SparsifyConfig:
-    return SparsifyConfig(**{**{k: KEYS[k] for k in method_table.get(method).keys}, **changes})
+def sparsify_cfg(method: str, **changes) -> Section:
+    """The method's typed sparsify keys (its keys class) from KEYS, with ``changes``."""
+    return method_table.get(method).keys_class(**{**{k: KEYS[k] for k in method_table.get(method).keys}, **changes})
 
 
 def model_cfg(m: int = 6, m_lat: int = 3) -> ModelConfig:
@@ -44,7 +47,7 @@ def test_the_remedies_are_rows_of_the_methods_table_with_extended_training_on_to
     assert method_table.remedies() == REMEDIES
     for name in REMEDIES:
         m = method_table.get(name)
-        assert m.extended and not m.paper and set(method_table.TOPK_KEYS) <= set(m.keys)
+        assert m.extended and not m.paper and issubclass(m.keys_class, TopKKeys)
         s = build(name, sparsify_cfg(name), model_cfg())
         topk = build("topk", sparsify_cfg("topk"), model_cfg())
         assert [s.sparsity(t) for t in range(4)] == [topk.sparsity(t) for t in range(4)]  # the same k(t)
@@ -141,13 +144,13 @@ def test_the_stop_gradient_arm_is_a_control_not_a_remedy():
     m = method_table.get("topk_detached")
     assert method_table.controls() == ["topk_detached"] and "topk_detached" not in method_table.remedies()
     assert m.control and m.detach_sae and m.extended and not m.paper and m.label == "Top-k, stop-gradient"
-    assert m.keys == method_table.TOPK_KEYS and m.sparsifier == method_table.get("topk").sparsifier
+    assert m.keys_class is TopKKeys and m.sparsifier == method_table.get("topk").sparsifier
     assert type(build("topk_detached", sparsify_cfg("topk_detached"), model_cfg())) is type(
         build("topk", sparsify_cfg("topk"), model_cfg()))  # the Top-k sparsifier, the same k(t)
     assert not any(method_table.get(n).detach_sae for n in method_table.METHODS if n != "topk_detached")
     assert method_table.phases(["topk_detached"]) == ["init", "topk_detached", "topk_detached_extended"]
     with pytest.raises(ValueError, match="cannot be a control"):
-        method_table.register(method_table.Method(name="bogus_control", sparsifier="x:Y", keys=("epochs",),
+        method_table.register(method_table.Method(name="bogus_control", sparsifier="x:Y", keys_class=TopKKeys,
                                                   extended=False, label="x", paper=True, control=True))  # fmt: skip
     assert "bogus_control" not in method_table.METHODS
 
@@ -315,8 +318,8 @@ def test_jumprelu_l0_target_follows_k_of_t_and_its_threshold_is_its_own_paramete
 
 
 def test_jumprelu_quantile_init_starts_every_threshold_at_the_batch_top_k_start_b_value():
-    cfg = SparsifyConfig(**{**{k: KEYS[k] for k in method_table.get("jumprelu").keys},
-                            "jumprelu_threshold_init": "quantile"})  # fmt: skip
+    cfg = sparsify_cfg("jumprelu", jumprelu_threshold_init="quantile")
+    assert type(cfg) is JumpReLUKeys
     s = JumpReLU(cfg, 4, 2)
     s.k_start = 2  # 2 of the 4 conv neurons per sample
     pre = torch.tensor([[0.5, 3.0, -1.0, 0.2], [2.0, 0.1, 1.0, 4.0]])
@@ -329,8 +332,7 @@ def test_jumprelu_quantile_init_starts_every_threshold_at_the_batch_top_k_start_
     again = s.activate(pre * 10, 2, sae="conv", training=True)  # only the first training batch sets θ
     torch.testing.assert_close(again, pre * 10 * (pre * 10 > 1.0))
     with pytest.raises(ValueError, match="jumprelu_threshold_init"):
-        JumpReLU(SparsifyConfig(**{**{k: KEYS[k] for k in method_table.get("jumprelu").keys},
-                                   "jumprelu_threshold_init": -1.0}), 4, 2)  # fmt: skip
+        JumpReLU(sparsify_cfg("jumprelu", jumprelu_threshold_init=-1.0), 4, 2)
 
 
 def test_jumprelu_sparsity_warmup_ramps_c_from_zero_and_travels_in_the_state():
@@ -426,8 +428,8 @@ def start(tiny_cfg, dsprites_small, tmp_path_factory):
 
 
 def _runner(stage, method, params, data, out, init):
-    return StageRunner(stage, dataset_file=str(data), seed=5, params=params, out_model=str(out / "model.pt"),
-                       out_history=str(out / "history.csv"), init_checkpoint=str(init), method=method,
+    return StageRunner(StageConfig.from_params(stage, params, method), dataset_file=str(data), seed=5,
+                       out_model=str(out / "model.pt"), out_history=str(out / "history.csv"), init_checkpoint=str(init),
                        checkpoint_minutes=0, progress=False)  # fmt: skip
 
 
@@ -495,7 +497,7 @@ def test_the_evaluation_uses_each_methods_inference_rule(start, tiny_cfg, dsprit
     from vaesae.cli.evaluate import evaluate_checkpoint
     from vaesae.workflow import rule_params
 
-    params = dict(rule_params(tiny_cfg, "evaluate"), device="cpu")
+    params = EvalConfig.from_params(dict(rule_params(tiny_cfg, "evaluate"), device="cpu"))
     for method in ("batchtopk", "jumprelu"):
         path = start / method / "model.pt"
         if not path.exists():

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from vaesae.models.sae import SparseAutoencoder
-from vaesae.train.config import RevivalConfig
+from vaesae.config.sections import RevivalConfig
 from vaesae.train.revival import Revival, bias_boost, preactivation_spread, select_for_reinit
 
 

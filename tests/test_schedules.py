@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from vaesae.train import schedules
+from vaesae import schedules
 
 
 def paper_k(t: int) -> int:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from vaesae.config.keys import JumpReLUKeys
 from vaesae.sparsifiers.batchtopk import batch_topk
 from vaesae.sparsifiers.jumprelu import JumpReLU
 from vaesae.sparsifiers.select import kth_largest, topk_mask_flat
-from vaesae.train.config import SparsifyConfig
 from vaesae.train.oplog import OpLog
 
 KEYS = dict(epochs=4, k_start=4, k_end=2, warmup_fraction=0.25, hold_fraction=0.25, topk_l1_coeff=0.01,
@@ -204,7 +204,7 @@ def test_jumprelu_initial_threshold_equals_the_topk_version(case):
         pre = pre.bfloat16()
     elif case == "tiny_positive":
         pre = pre.abs() * 1e-8  # below the floor
-    s = JumpReLU(SparsifyConfig(**KEYS), 6, 3)
+    s = JumpReLU(JumpReLUKeys(**KEYS), 6, 3)
     lat = torch.randn(32, 3, generator=g)
     s.activate(pre, 4, sae="conv", training=True)
     s.activate(lat, 4, sae="latent", training=True)
@@ -226,7 +226,7 @@ def test_the_op_log_sees_a_host_sync():
 def test_selection_batch_topk_and_jumprelu_init_make_no_host_sync():
     a = torch.relu(torch.randn(64, 128))
     pre = torch.randn(64, 6, requires_grad=True)
-    s = JumpReLU(SparsifyConfig(**KEYS), 6, 3)
+    s = JumpReLU(JumpReLUKeys(**KEYS), 6, 3)
     with OpLog() as log:
         kth_largest(a, 700)
         kth_largest(a.bfloat16(), 1)

@@ -1,8 +1,10 @@
-"""Sparsifiers against their formulas, the typed stage config, and a method added through the methods table only."""
+"""Sparsifiers against their formulas, the typed stage config, and a method added through one keys dataclass, one
+class and one row of the methods table only."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import h5py
@@ -11,25 +13,47 @@ import pytest
 import torch
 
 from vaesae import methods, sparsifiers
+from vaesae.config.base import ConfigKeyError
+from vaesae.config.keys import L1Keys, SparsifyKeys, StartKeys, TopKKeys
+from vaesae.config.sections import EvalConfig, ModelConfig, StageConfig
 from vaesae.methods import METHODS, Method, register
 from vaesae.models.sae import SparseAutoencoder
 from vaesae.sparsifiers import Sparsifier, Sparsity
 from vaesae.sparsifiers.l1 import L1Anneal
 from vaesae.sparsifiers.topk import TopK
-from vaesae.train import schedules
 from vaesae.train.checkpoint import load_checkpoint
-from vaesae.train.config import ConfigKeyError, ModelConfig, SparsifyConfig, StageConfig
 from vaesae.train.loop import HISTORY_COLUMNS, StageRunner
 
 from conftest import shared_stages, stage_params
 
-TOPK_CFG = SparsifyConfig(epochs=4, k_start=16, k_end=2, warmup_fraction=0.1, hold_fraction=0.1, topk_l1_coeff=0.01)
-L1_CFG = SparsifyConfig(epochs=5, l1_start=0.001, l1_end=0.1)
+TOPK_CFG = TopKKeys(epochs=4, k_start=16, k_end=2, warmup_fraction=0.1, hold_fraction=0.1, topk_l1_coeff=0.01)
+L1_CFG = L1Keys(epochs=5, l1_start=0.001, l1_end=0.1)
 
 
 # ------------------------------------------------------------------------------------------------ the two methods
 def test_methods_table_names_these_classes():
     assert methods.sparsifier_class("topk") is TopK and methods.sparsifier_class("l1") is L1Anneal
+
+
+def test_each_methods_row_and_its_sparsifier_name_the_same_keys_class():
+    """The keys are declared once: the row's ``keys_class`` is the sparsifier's ``Keys``, and the row's ``keys`` (its
+    rules' params) are that dataclass's fields."""
+    for name, row in METHODS.items():
+        assert methods.sparsifier_class(name).Keys is row.keys_class, name
+        assert issubclass(row.keys_class, SparsifyKeys) and dataclasses.is_dataclass(row.keys_class), name
+        assert row.keys == tuple(f.name for f in dataclasses.fields(row.keys_class)), name
+    assert METHODS["topk"].keys == ("epochs", "k_start", "k_end", "warmup_fraction", "hold_fraction", "topk_l1_coeff")
+    assert METHODS["l1"].keys == ("epochs", "l1_start", "l1_end")
+
+
+def test_the_stage_method_rule_is_one_function():
+    assert methods.stage_keys("pretrain") is None and methods.stage_keys("init") is StartKeys
+    assert methods.stage_keys("sparsify", "l1") is L1Keys and methods.stage_keys("extend", "topk") is TopKKeys
+    for stage, method, message in (("init", "topk", "shared by every method"), ("extend", "l1", "no extended training"),
+                                   ("sparsify", "none", "needs a method"), ("finetune", "none", "unknown stage"),
+                                   ("sparsify", "bogus", "unknown method")):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            methods.stage_keys(stage, method)
 
 
 def test_topk_keeps_exactly_the_k_largest_of_relu_pre():
@@ -86,8 +110,13 @@ def test_sae_encode_is_pre_then_the_default_activation():
 
 
 def test_a_sparsifier_needs_its_keys_and_defaults_to_no_state():
-    with pytest.raises(ConfigKeyError, match=r"sparsify\.k_end"):
-        TopK(dataclasses.replace(TOPK_CFG, k_end=None), 256, 20)
+    given = {k: v for k, v in TOPK_CFG.as_dict().items() if k != "k_end"}
+    with pytest.raises(ConfigKeyError, match=r"missing config key sparsify\.k_end"):
+        TopKKeys.from_params(given)
+    with pytest.raises(ConfigKeyError, match=r"unknown config key sparsify\.l1_end \(section sparsify has epochs, "):
+        TopKKeys.from_params(dict(TOPK_CFG.as_dict(), l1_end=0.1))
+    with pytest.raises(TypeError, match="built from TopKKeys, got L1Keys"):
+        sparsifiers.build("topk", L1_CFG, ModelConfig(10, (8, 8, 8), 4, 16, 256, 20))
     s = L1Anneal(L1_CFG, 256, 20)
     assert s.state_dict() == {} and s.aux_loss(None, None) == {}
     s.load_state_dict({})
@@ -97,9 +126,13 @@ def test_a_sparsifier_needs_its_keys_and_defaults_to_no_state():
 
 def test_for_checkpoint_remakes_the_sparsifier():
     model = ModelConfig(10, (8, 8, 8), 4, 16, 256, 20)
-    s = sparsifiers.for_checkpoint({"stage": "sparsify", "method": "topk", "sparsify": TOPK_CFG.given(),
+    s = sparsifiers.for_checkpoint({"stage": "sparsify", "method": "topk", "sparsify": TOPK_CFG.as_dict(),
                                     "sparsifier": {}, "k": 2, "k_latent": 1}, model)  # fmt: skip
     assert isinstance(s, TopK) and s.final() == Sparsity(2, 1, 0.01)
+    with pytest.raises(ConfigKeyError, match=r"missing config key sparsify\.topk_l1_coeff"):
+        sparsifiers.for_checkpoint({"stage": "sparsify", "method": "topk", "sparsifier": {}, "k": 2, "k_latent": 1,
+                                    "sparsify": {k: v for k, v in TOPK_CFG.as_dict().items() if k != "topk_l1_coeff"}},
+                                   model)  # fmt: skip
     init = sparsifiers.for_checkpoint({"stage": "init", "method": "none", "k": 16, "k_latent": 1}, model)
     assert init.sparsity(0) == (16, 1, None)
     pre = torch.randn(3, 30)
@@ -110,14 +143,21 @@ def test_for_checkpoint_remakes_the_sparsifier():
 def test_stage_config_names_a_missing_or_unknown_key(tiny_cfg):
     params = stage_params(tiny_cfg, "sparsify", "topk")
     cfg = StageConfig.from_params("sparsify", params, "topk")
-    assert cfg.sparsify.k_end == tiny_cfg["sparsify"]["k_end"] and cfg.sparsify.l1_start is None
+    assert cfg.sparsify == TopKKeys(**params["sparsify"]) and cfg.sparsify.k_end == tiny_cfg["sparsify"]["k_end"]
     assert cfg.extend is None and cfg.init is None and cfg.epochs == tiny_cfg["sparsify"]["epochs"]
     missing = dict(params, sparsify={k: v for k, v in params["sparsify"].items() if k != "k_end"})
     with pytest.raises(ConfigKeyError, match=r"missing config key sparsify\.k_end"):
         StageConfig.from_params("sparsify", missing, "topk")
-    with pytest.raises(ConfigKeyError, match=r"sparsify\.k_end"):
-        StageRunner("sparsify", dataset_file="unused.h5", seed=1, params=missing, out_model="m.pt",
-                    out_history="h.csv", init_checkpoint="unused.pt", method="topk", progress=False)  # fmt: skip
+    with pytest.raises(ConfigKeyError, match=r"unknown config key sparsify\.l1_end"):
+        StageConfig.from_params("sparsify", dict(params, sparsify=dict(params["sparsify"], l1_end=0.1)), "topk")
+    from vaesae.cli import train
+
+    with pytest.raises(ConfigKeyError, match=r"sparsify\.k_end"):  # the entry point types --params before any work
+        train.main(["sparsify", "--method", "topk", "--dataset", "unused.h5", "--seed", "1", "--params",
+                    json.dumps(missing), "--init", "unused.pt", "--out-model", "m.pt", "--out-history", "h.csv"])
+    with pytest.raises(TypeError, match="needs a StageConfig"):
+        StageRunner(params, dataset_file="unused.h5", seed=1, out_model="m.pt", out_history="h.csv",
+                    init_checkpoint="unused.pt", progress=False)  # fmt: skip
     with pytest.raises(ConfigKeyError, match=r"unknown config key revival\.bogus"):
         StageConfig.from_params("sparsify", dict(params, revival=dict(params["revival"], bogus=1)), "topk")
     with pytest.raises(ConfigKeyError, match=r"missing config key revival\.reinit_noise"):
@@ -133,6 +173,16 @@ def test_stage_config_names_a_missing_or_unknown_key(tiny_cfg):
         StageConfig.from_params("extend", stage_params(tiny_cfg, "extend", "topk"), "l1")
     with pytest.raises(ValueError, match="must be 'none'"):
         StageConfig.from_params("init", stage_params(tiny_cfg, "init"), "topk")
+    with pytest.raises(ConfigKeyError, match="stage pretrain reads none of its keys"):
+        StageConfig.from_params("pretrain", dict(stage_params(tiny_cfg, "pretrain"), sparsify={"k_start": 4}))
+    with pytest.raises(ConfigKeyError, match=r"config key loss\.sae_reduction must be 'sum' or 'mean', got 'max'"):
+        StageConfig.from_params("sparsify", dict(params, loss={"sae_reduction": "max"}), "topk")
+    with pytest.raises(ConfigKeyError, match=r"unknown config key optim\.lr_per_stage\.finetune"):
+        StageConfig.from_params("sparsify", dict(params, optim=dict(params["optim"], lr_per_stage={"finetune": 1})),
+                                "topk")  # fmt: skip
+    evaluate = dict(stage_params(tiny_cfg, "init"), optim={"tf32": False})
+    with pytest.raises(ConfigKeyError, match=r"unknown config section pretrain \(the evaluation reads device, model"):
+        EvalConfig.from_params(evaluate)
 
 
 def test_stage_config_is_frozen_and_holds_only_what_the_rule_passes(tiny_cfg):
@@ -141,10 +191,10 @@ def test_stage_config_is_frozen_and_holds_only_what_the_rule_passes(tiny_cfg):
     assert not hasattr(pre.monitor, "dead_threshold")  # thresholds are reporting choices, never training inputs
     assert isinstance(pre.model.encoder_channels, tuple) and isinstance(pre.optim.betas, tuple)
     init = StageConfig.from_params("init", stage_params(tiny_cfg, "init"))
-    assert init.sparsify == SparsifyConfig(k_start=tiny_cfg["sparsify"]["k_start"]) and init.revival is None
+    assert init.sparsify == StartKeys(k_start=tiny_cfg["sparsify"]["k_start"]) and init.revival is None
     assert init.optim.lr_for("init") == tiny_cfg["optim"]["lr"]
     l1 = StageConfig.from_params("sparsify", stage_params(tiny_cfg, "sparsify", "l1"), "l1")
-    assert set(l1.sparsify.given()) == set(METHODS["l1"].keys)
+    assert type(l1.sparsify) is L1Keys and tuple(l1.sparsify.as_dict()) == METHODS["l1"].keys
     for obj, field in ((pre, "stage"), (pre.optim, "lr"), (pre.model, "latent_dim"), (l1.sparsify, "l1_end"),
                        (l1.revival, "reinit"), (pre.optim.lr_per_stage, "pretrain"), (l1.monitor, "n_bins")):
         with pytest.raises(dataclasses.FrozenInstanceError):
@@ -152,16 +202,25 @@ def test_stage_config_is_frozen_and_holds_only_what_the_rule_passes(tiny_cfg):
 
 
 # ------------------------------------------------------------------------------------------------ a new method
+@dataclasses.dataclass(frozen=True)
+class ThresholdKeys(SparsifyKeys):
+    """The toy method's sparsify keys."""
+
+    epochs: int
+    topk_l1_coeff: float
+
+
 class Threshold(Sparsifier):
     """Toy method for the test: ã = pre · 1[pre > θ] (θ fixed, no Top-k), λ = topk_l1_coeff, an auxiliary term
     L_aux = c · mean_b Σ_i ReLU(θ − pre_conv,i) (pulls pre-activations up to θ), and two counters (training
     steps, epochs) kept in checkpoints."""
 
+    Keys = ThresholdKeys
     theta = 0.05
     aux_coeff = 0.01
 
-    def __init__(self, cfg: SparsifyConfig, conv_neurons: int, latent_neurons: int):
-        self.epochs, self.l1 = cfg.need("epochs"), cfg.need("topk_l1_coeff")
+    def __init__(self, keys: ThresholdKeys, conv_neurons: int, latent_neurons: int):
+        self.epochs, self.l1 = keys.epochs, keys.topk_l1_coeff
         self.steps = self.epochs_seen = 0
 
     def sparsity(self, epoch):
@@ -192,7 +251,7 @@ NAME = "testthreshold"
 
 @pytest.fixture(scope="module")
 def threshold_method():
-    method = register(Method(name=NAME, sparsifier=f"{__name__}:Threshold", keys=("epochs", "topk_l1_coeff"),
+    method = register(Method(name=NAME, sparsifier=f"{__name__}:Threshold", keys_class=ThresholdKeys,
                              extended=True, label="Threshold"))  # fmt: skip
     yield method
     METHODS.pop(NAME)
@@ -205,9 +264,10 @@ def start(tiny_cfg, dsprites_small, tmp_path_factory):
 
 
 def runner(stage, tiny_cfg, data, out, init, **kw):
-    return StageRunner(stage, dataset_file=str(data), seed=3, params=stage_params(tiny_cfg, stage, NAME),
-                       out_model=str(out / "model.pt"), out_history=str(out / "history.csv"), init_checkpoint=str(init),
-                       method=NAME, progress=False, **{"checkpoint_minutes": 0, **kw})  # fmt: skip
+    config = StageConfig.from_params(stage, stage_params(tiny_cfg, stage, NAME), NAME)
+    return StageRunner(config, dataset_file=str(data), seed=3, out_model=str(out / "model.pt"),
+                       out_history=str(out / "history.csv"), init_checkpoint=str(init), progress=False,
+                       **{"checkpoint_minutes": 0, **kw})  # fmt: skip
 
 
 def test_a_registered_method_trains_extends_resumes_and_evaluates(threshold_method, start, tiny_cfg,
@@ -256,7 +316,7 @@ def test_a_registered_method_trains_extends_resumes_and_evaluates(threshold_meth
     assert ext_ckpt["sparsifier"] == {"steps": total * n_steps, "epochs_seen": total}
     assert ext_ckpt["revival"]["epochs_done"] == total
     # the evaluation remakes the method's sparsifier: every stored activation passed the threshold
-    params = dict(rule_params(tiny_cfg, "evaluate"), device="cpu")
+    params = EvalConfig.from_params(dict(rule_params(tiny_cfg, "evaluate"), device="cpu"))
     evaluate_checkpoint(str(dsprites_small), 3, NAME, str(full / "model.pt"), params, str(start / "eval.h5"))
     with h5py.File(start / "eval.h5") as f:
         values = f["conv_sae/values"][()]

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from vaesae import methods as method_table
+from vaesae.config.sections import StageConfig
 from vaesae.device import DeviceError
 from vaesae.train import cost
 from vaesae.train.checkpoint import load_checkpoint
@@ -33,9 +34,10 @@ def start(tiny_cfg, dsprites_small, tmp_path_factory):
 
 def _runner(stage, method, cfg, data, out, init, **kw):
     params = stage_params(cfg, stage, None if method == "none" else method)
-    return StageRunner(stage, dataset_file=str(data), seed=4, params=params, out_model=str(out / "model.pt"),
-                       out_history=str(out / "history.csv"), init_checkpoint=None if init is None else str(init),
-                       method=method, checkpoint_minutes=0, progress=False, **kw)  # fmt: skip
+    return StageRunner(StageConfig.from_params(stage, params, method), dataset_file=str(data), seed=4,
+                       out_model=str(out / "model.pt"), out_history=str(out / "history.csv"),
+                       init_checkpoint=None if init is None else str(init), checkpoint_minutes=0, progress=False,
+                       **kw)  # fmt: skip
 
 
 _EAGER: dict = {}
@@ -138,16 +140,16 @@ def test_the_keys_beyond_the_defaults_keep_a_step_capture_safe(method, changes, 
     if "tied_sae" in changes.get("model", {}):  # a tied stage 3 starts from a tied stage 2
         params = stage_params(tiny_cfg, "init")
         params["model"] = dict(params["model"], tied_sae=True)
-        StageRunner("init", dataset_file=str(dsprites_small), seed=4, params=params,
+        StageRunner(StageConfig.from_params("init", params), dataset_file=str(dsprites_small), seed=4,
                     out_model=str(tmp_path / "init/model.pt"), out_history=str(tmp_path / "init/history.csv"),
                     init_checkpoint=str(start / "pretrain/model.pt"), progress=False).run()  # fmt: skip
         init = tmp_path / "init/model.pt"
     params = stage_params(tiny_cfg, "sparsify", method)
     for section, values in changes.items():
         params[section] = dict(params[section], **values)
-    runner = StageRunner("sparsify", dataset_file=str(dsprites_small), seed=4, params=params,
-                         out_model=str(tmp_path / "s/model.pt"), out_history=str(tmp_path / "s/history.csv"),
-                         init_checkpoint=str(init), method=method, checkpoint_minutes=0, progress=False)  # fmt: skip
+    runner = StageRunner(StageConfig.from_params("sparsify", params, method), dataset_file=str(dsprites_small),
+                         seed=4, out_model=str(tmp_path / "s/model.pt"), out_history=str(tmp_path / "s/history.csv"),
+                         init_checkpoint=str(init), checkpoint_minutes=0, progress=False)  # fmt: skip
     before, after, ops = steps_after_warmup(runner, 0)
     assert not SYNC_OPS & set(ops), sorted(SYNC_OPS & set(ops))
     changed = {k: (before.get(k), after.get(k)) for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
@@ -265,9 +267,9 @@ def test_device_auto_on_a_cpu_stops_a_job_of_hours_and_names_the_way_to_insist(s
     params["model"] = copy.deepcopy(paper["model"])
     params["sparsify"] = dict(params["sparsify"], epochs=2000, k_start=500, k_end=50)
     with pytest.raises(DeviceError, match=r"device: auto found no GPU .* would take about \d+\.\d h .*device: cpu"):
-        StageRunner("sparsify", dataset_file=str(dsprites_small), seed=4, params=params,
+        StageRunner(StageConfig.from_params("sparsify", params, "topk"), dataset_file=str(dsprites_small), seed=4,
                     out_model=str(start / "auto/model.pt"), out_history=str(start / "auto/h.csv"),
-                    init_checkpoint=str(start / "init/model.pt"), method="topk", progress=False)  # fmt: skip
+                    init_checkpoint=str(start / "init/model.pt"), progress=False)  # fmt: skip
     assert not (start / "auto").exists()
     flops = cost.training_flops("sparsify", _model(paper), 1, 640, 2000)
     assert cost.check_cpu_fallback("cpu", torch.device("cpu"), "x", flops) > cost.CPU_FALLBACK_LIMIT_S  # insists
@@ -275,7 +277,7 @@ def test_device_auto_on_a_cpu_stops_a_job_of_hours_and_names_the_way_to_insist(s
 
 
 def _model(cfg):
-    from vaesae.train.config import ModelConfig
+    from vaesae.config.sections import ModelConfig
 
     return ModelConfig.from_params(cfg["model"])
 

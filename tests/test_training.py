@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
+from vaesae.config.sections import EvalConfig, StageConfig
 from vaesae.device import DeviceError, resolve_device
 from vaesae.train.checkpoint import CheckpointError, load_checkpoint
 from vaesae.train.history import read_history
@@ -24,14 +25,12 @@ from conftest import stage_params
 def run(stage, data, tmp, params, init=None, method="none", tag="", stop_after=None, checkpoint_minutes=0, **kw):
     out = tmp / f"{stage}{tag}"
     runner = StageRunner(
-        stage,
+        StageConfig.from_params(stage, params, method),
         dataset_file=str(data),
         seed=7,
-        params=params,
         out_model=str(out / "model.pt"),
         out_history=str(out / "history.csv"),
         init_checkpoint=None if init is None else str(init),
-        method=method,
         checkpoint_minutes=checkpoint_minutes,
         progress=False,
         **kw,
@@ -113,18 +112,18 @@ def test_resume_checkpoints_follow_the_clock_and_resume_to_the_same_numbers(chai
     assert all(torch.equal(a_sd[k], b_sd[k]) for k in a_sd)
     assert not (out / "model.pt.resume").exists()
 
-    runner = StageRunner(*args[:1], dataset_file=str(dsprites_small), seed=7, params=chain["params"],
-                         out_model=str(chain["tmp"] / "x/model.pt"), out_history=str(chain["tmp"] / "x/h.csv"),
-                         init_checkpoint=str(chain["init"] / "model.pt"), method="topk", checkpoint_minutes=10,
-                         progress=False)  # fmt: skip
+    config = StageConfig.from_params(args[0], chain["params"], "topk")
+    runner = StageRunner(config, dataset_file=str(dsprites_small), seed=7, out_model=str(chain["tmp"] / "x/model.pt"),
+                         out_history=str(chain["tmp"] / "x/h.csv"), init_checkpoint=str(chain["init"] / "model.pt"),
+                         checkpoint_minutes=10, progress=False)  # fmt: skip
     runner._last_checkpoint = 0.0
     assert [runner.checkpoint_due(e, 60.0 * m) for e, m in enumerate((9.9, 10, 30, 40))] == [False, True, True, False]
     runner.checkpoint_minutes = 0
     assert [runner.checkpoint_due(e, 0.0) for e in range(4)] == [True, True, True, False]  # never after the last
     with pytest.raises(ValueError, match="checkpoint_minutes must be a number of minutes >= 0, got -1"):
-        StageRunner(*args[:1], dataset_file=str(dsprites_small), seed=7, params=chain["params"],
-                    out_model=str(chain["tmp"] / "y/model.pt"), out_history=str(chain["tmp"] / "y/h.csv"),
-                    init_checkpoint=str(chain["init"] / "model.pt"), method="topk", checkpoint_minutes=-1)  # fmt: skip
+        StageRunner(config, dataset_file=str(dsprites_small), seed=7, out_model=str(chain["tmp"] / "y/model.pt"),
+                    out_history=str(chain["tmp"] / "y/h.csv"), init_checkpoint=str(chain["init"] / "model.pt"),
+                    checkpoint_minutes=-1)  # fmt: skip
 
 
 def test_killed_job_resumes_to_the_same_numbers(chain, dsprites_small):
@@ -230,8 +229,9 @@ def runner_for(stage, chain, data, method="topk", **overrides):
         params[section] = dict(params[section], **values)
     init = {"init": chain["vae"], "sparsify": chain["init"], "extend": chain["topk"]}[stage] / "model.pt"
     out = chain["tmp"] / f"probe_{stage}"
-    return StageRunner(stage, dataset_file=str(data), seed=7, params=params, out_model=str(out / "model.pt"),
-                       out_history=str(out / "h.csv"), init_checkpoint=str(init), method=method, progress=False)  # fmt: skip
+    return StageRunner(StageConfig.from_params(stage, params, method), dataset_file=str(data), seed=7,
+                       out_model=str(out / "model.pt"), out_history=str(out / "h.csv"), init_checkpoint=str(init),
+                       progress=False)  # fmt: skip
 
 
 def test_lr_per_stage_overrides_the_global_lr(chain, dsprites_small):
@@ -277,8 +277,8 @@ def test_a_neuron_reinitialised_at_a_boundary_is_not_counted_alive_before_it(cha
     assert ckpt["revival"]["pending"].tolist() == np.flatnonzero(last).tolist()  # selected, not yet applied
     # the saved model's evaluation is the last row: a neuron selected at the last boundary keeps its trained
     # (inactive) weights and is not counted alive; a revived clone of a live donor would be
-    ev_params = {"device": "cpu", "model": params["model"], "optim": {"tf32": False}, "data": params["data"],
-                 "eval": params["eval"]}  # fmt: skip
+    ev_params = EvalConfig.from_params({"device": "cpu", "model": params["model"], "optim": {"tf32": False},
+                                        "data": params["data"], "eval": params["eval"]})  # fmt: skip
     evaluate_checkpoint(str(dsprites_small), 7, "topk", str(out / "model.pt"), ev_params, str(tmp_path / "e.h5"))
     from vaesae.evalfile import read_eval
 
@@ -348,14 +348,15 @@ def test_a_tied_sae_trains_through_stages_2_3_and_extend_revives_and_evaluates(c
     ext_params["revival"].update(revival)
     ext = run("extend", dsprites_small, tmp_path, ext_params, init=out / "model.pt", method="topk")
     assert np.isfinite(pd.read_csv(ext / "history.csv")["loss"]).all()
-    ev = {"device": "cpu", "model": sp["model"], "optim": {"tf32": False}, "data": sp["data"], "eval": sp["eval"]}
+    ev = EvalConfig.from_params({"device": "cpu", "model": sp["model"], "optim": {"tf32": False}, "data": sp["data"],
+                                 "eval": sp["eval"]})  # fmt: skip
     assert np.isfinite(evaluate_checkpoint(str(dsprites_small), 7, "topk", str(out / "model.pt"), ev,
                                            str(tmp_path / "e.h5"))["mse"])  # fmt: skip
     # AuxK's unit-norm decoder on a tied SAE: unit rows of W_e (its decoder columns) at every step
     auxk = params("sparsify", "topk_auxk")
-    r = StageRunner("sparsify", dataset_file=str(dsprites_small), seed=7, params=auxk,
+    r = StageRunner(StageConfig.from_params("sparsify", auxk, "topk_auxk"), dataset_file=str(dsprites_small), seed=7,
                     out_model=str(tmp_path / "a/model.pt"), out_history=str(tmp_path / "a/h.csv"),
-                    init_checkpoint=str(init / "model.pt"), method="topk_auxk", progress=False)  # fmt: skip
+                    init_checkpoint=str(init / "model.pt"), progress=False)  # fmt: skip
     torch.testing.assert_close(r.model.conv_sae.W_e.norm(dim=1), torch.ones(cfg["model"]["conv_sae_neurons"]))
     assert np.isfinite(r.train_epoch(0)["loss"])
     torch.testing.assert_close(r.model.conv_sae.W_e.norm(dim=1), torch.ones(cfg["model"]["conv_sae_neurons"]),
@@ -441,7 +442,7 @@ def test_the_diagnostic_columns_match_a_direct_computation():
     from vaesae.evaluation import DIAGNOSTICS, forward_eval, measure
     from vaesae.models.hybrid import HybridVAESAE
     from vaesae.models.sae import relu_topk
-    from vaesae.train.config import ModelConfig
+    from vaesae.config.sections import ModelConfig
 
     from conftest import load_config
 

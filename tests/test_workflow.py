@@ -417,14 +417,27 @@ def test_the_checkpoint_interval_reaches_the_training_jobs_and_retrains_nothing(
     assert all("--checkpoint-minutes 3 " in line for line in shells), shells[0]
 
 
+TOY_KEYS = '''
+
+@dataclass(frozen=True)
+class FixedKKeys(SparsifyKeys):
+    """``fixedk``: the toy method of tests/test_workflow.py."""
+
+    epochs: int
+    k_end: int
+    topk_l1_coeff: float
+'''
 TOY_SPARSIFIER = '''"""A toy method: Top-k at k_end from the first epoch, with an auxiliary loss and a step counter as state."""
 
+from vaesae.config.keys import FixedKKeys
 from vaesae.sparsifiers.base import Sparsifier, Sparsity
 
 
 class FixedK(Sparsifier):
-    def __init__(self, cfg, conv_neurons, latent_neurons):
-        self.k_end, self.l1 = cfg.need("k_end"), cfg.need("topk_l1_coeff")
+    Keys = FixedKKeys
+
+    def __init__(self, keys, conv_neurons, latent_neurons):
+        self.k_end, self.l1 = keys.k_end, keys.topk_l1_coeff
         self.k_lat = max(1, round(self.k_end * latent_neurons / conv_neurons))
         self.steps = 0
 
@@ -445,16 +458,19 @@ class FixedK(Sparsifier):
         self.steps = int(state["steps"])
 '''
 TOY_ROW = '''
-register(Method(name="fixedk", sparsifier="vaesae.sparsifiers.fixedk:FixedK",
-                keys=("epochs", "k_end", "topk_l1_coeff"), extended=True, label="Fixed k"))
+from vaesae.config.keys import FixedKKeys  # noqa: E402
+
+register(Method(name="fixedk", sparsifier="vaesae.sparsifiers.fixedk:FixedK", keys_class=FixedKKeys, extended=True,
+                label="Fixed k"))
 '''
 
 
 @pytest.mark.slow
 def test_a_new_sparsifier_is_one_class_and_one_row_and_the_tiny_preset_runs_every_method(tmp_path):
-    """Copy the workflow, add one module and one row of the methods table, and run it through the tiny preset with
-    the remedies preset stacked (one dataset, one seed): the toy method and every method of the table train, extend,
-    are evaluated and reach Table 8, Figure 12 and claim C9 (one Snakemake run for both checks)."""
+    """Copy the workflow, add one keys dataclass, one module and one row of the methods table, and run it through
+    the tiny preset with the remedies preset stacked (one dataset, one seed): the toy method and every method of the
+    table train, extend, are evaluated and reach Table 8, Figure 12 and claim C9 (one Snakemake run for both
+    checks)."""
     from vaesae import methods as method_table
 
     work = tmp_path / "repo"
@@ -464,6 +480,8 @@ def test_a_new_sparsifier_is_one_class_and_one_row_and_the_tiny_preset_runs_ever
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, work / name, **({"ignore": ignore} if src.is_dir()
                                                                                  else {}))  # fmt: skip
+    with open(work / "src/vaesae/config/keys.py", "a") as f:
+        f.write(TOY_KEYS)
     (work / "src/vaesae/sparsifiers/fixedk.py").write_text(TOY_SPARSIFIER)
     with open(work / "src/vaesae/methods.py", "a") as f:
         f.write(TOY_ROW)

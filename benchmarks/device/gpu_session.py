@@ -259,6 +259,7 @@ def section_resume(args, cfg, data: Path, tmp: Path) -> dict:
     """A killed stage-3 job resumed on the device, against the uninterrupted run."""
     import pandas as pd
 
+    from vaesae.config.sections import StageConfig
     from vaesae.train.loop import StageRunner
     from vaesae.workflow import load_config, rule_params
 
@@ -269,9 +270,9 @@ def section_resume(args, cfg, data: Path, tmp: Path) -> dict:
     def runner(stage, out, init, method="none"):
         rule = {"pretrain": "pretrain_vae", "init": "init_sae"}.get(stage, stage)
         rule_params_ = params(rule, None if method == "none" else method)
-        return StageRunner(stage, dataset_file=str(data), seed=3, params=rule_params_,
+        return StageRunner(StageConfig.from_params(stage, rule_params_, method), dataset_file=str(data), seed=3,
                            out_model=str(out / "model.pt"), out_history=str(out / "history.csv"),
-                           init_checkpoint=None if init is None else str(init), method=method, checkpoint_minutes=0,
+                           init_checkpoint=None if init is None else str(init), checkpoint_minutes=0,
                            progress=False)  # fmt: skip
 
     runner("pretrain", tmp / "r_vae", None).run()

@@ -2,18 +2,27 @@
 
 Everything method-specific elsewhere is derived from this table: the workflow's wildcard constraints, phases,
 targets, rule params and source inputs (``vaesae.workflow``), the config check of ``methods:``, and the sparsifier
-class the training loop builds. Adding a method means one class (a :class:`vaesae.sparsifiers.base.Sparsifier`)
-and one row here.
+class the training loop builds. Adding a method means one keys dataclass (``vaesae.config.keys``), one class (a
+:class:`vaesae.sparsifiers.base.Sparsifier` whose ``Keys`` is that dataclass) and one row here.
+
+The stage/method rule (which method a training stage takes, and which ``sparsify`` keys it reads) is written once,
+in :func:`stage_keys`: the training CLI, the typed config and the workflow's params all ask it.
 
 The table is read by the Snakefile at parse time, so it imports nothing heavy: a row names its sparsifier class as
-``"module:Class"`` and :func:`sparsifier_class` imports it only when a job trains.
+``"module:Class"`` and :func:`sparsifier_class` imports it only when a job trains; its keys class comes from the
+light ``vaesae.config.keys``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import re
 from dataclasses import dataclass
+
+from vaesae.config.base import Section
+from vaesae.config.keys import (AuxKKeys, BatchTopKKeys, CentredTopKKeys, JumpReLUKeys, L1Keys, StartKeys,
+                                TopKKeys)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -22,8 +31,9 @@ class Method:
 
     name:       the value in ``methods:`` and the ``{method}`` wildcard (also the phase name of its stage-3 run)
     sparsifier: ``"module:Class"`` of its :class:`~vaesae.sparsifiers.base.Sparsifier`
-    keys:       the ``sparsify:`` config keys its runs read; they are its rules' params, so editing any other
-                ``sparsify`` key leaves its runs alone
+    keys_class: the frozen dataclass of the ``sparsify:`` keys its runs read (``vaesae.config.keys``; the sparsifier
+                class's ``Keys`` is the same class). Its field names are :attr:`keys`, its rules' params, so editing
+                any other ``sparsify`` key leaves its runs alone
     extended:   extended training continues it at its final sparsity (phase ``{name}_extended``)
     label:      the name shown in tables and figures
     centred:    the SAE inputs are centred by a running mean during its runs (``sparsify.center_rate`` must be in
@@ -37,13 +47,18 @@ class Method:
 
     name: str
     sparsifier: str
-    keys: tuple[str, ...]
+    keys_class: type[Section]
     extended: bool
     label: str
     centred: bool = False
     paper: bool = False
     control: bool = False
     detach_sae: bool = False
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The ``sparsify`` keys its runs read: the fields of :attr:`keys_class`."""
+        return self.keys_class.key_names()
 
     @property
     def module(self) -> str:
@@ -57,8 +72,6 @@ class Method:
 METHODS: dict[str, Method] = {}
 #: A method name: lowercase letters, digits and inner underscores (it is a wildcard value and a folder name).
 NAME = re.compile(r"[a-z][a-z0-9_]*[a-z0-9]")
-#: The sparsify keys of the Top-k schedule, shared by every k-based method (they anneal k along the same k(t)).
-TOPK_KEYS = ("epochs", "k_start", "k_end", "warmup_fraction", "hold_fraction", "topk_l1_coeff")
 
 
 def register(method: Method) -> Method:
@@ -69,6 +82,9 @@ def register(method: Method) -> Method:
             or method.name in ("init", "vae", "shared", "none")):  # fmt: skip
         raise ValueError(f"method name {method.name!r} must match {NAME.pattern}, not end in '_extended' and not be "
                          "init, vae, shared or none")  # fmt: skip
+    if not (isinstance(method.keys_class, type) and issubclass(method.keys_class, Section)
+            and dataclasses.is_dataclass(method.keys_class)):  # fmt: skip
+        raise ValueError(f"method {method.name!r}: keys_class must be a Section dataclass (vaesae.config.keys)")
     if "epochs" not in method.keys:
         raise ValueError(f"method {method.name!r}: its keys must include sparsify.epochs")
     if method.centred and "center_rate" not in method.keys:
@@ -82,7 +98,7 @@ def register(method: Method) -> Method:
 register(Method(
     name="topk",
     sparsifier="vaesae.sparsifiers.topk:TopK",
-    keys=TOPK_KEYS,
+    keys_class=TopKKeys,
     extended=True,
     label="Top-k",
     paper=True,
@@ -90,7 +106,7 @@ register(Method(
 register(Method(
     name="l1",
     sparsifier="vaesae.sparsifiers.l1:L1Anneal",
-    keys=("epochs", "l1_start", "l1_end"),
+    keys_class=L1Keys,
     extended=False,
     label="L1",
     paper=True,
@@ -99,29 +115,28 @@ register(Method(
 register(Method(
     name="topk_auxk",
     sparsifier="vaesae.sparsifiers.auxk:TopKAuxK",
-    keys=(*TOPK_KEYS, "auxk_k", "auxk_coeff", "auxk_dead_epochs"),
+    keys_class=AuxKKeys,
     extended=True,
     label="Top-k + AuxK",
 ))  # fmt: skip
 register(Method(
     name="batchtopk",
     sparsifier="vaesae.sparsifiers.batchtopk:BatchTopK",
-    keys=(*TOPK_KEYS, "batchtopk_threshold_rate", "batchtopk_unit_norm_decoder"),
+    keys_class=BatchTopKKeys,
     extended=True,
     label="BatchTopK",
 ))  # fmt: skip
 register(Method(
     name="jumprelu",
     sparsifier="vaesae.sparsifiers.jumprelu:JumpReLU",
-    keys=(*TOPK_KEYS, "jumprelu_threshold_init", "jumprelu_bandwidth", "jumprelu_sparsity_coeff", "jumprelu_lr",
-          "jumprelu_unit_norm_decoder", "jumprelu_sparsity_warmup_fraction"),
+    keys_class=JumpReLUKeys,
     extended=True,
     label="JumpReLU",
 ))  # fmt: skip
 register(Method(
     name="topk_centred",
-    sparsifier="vaesae.sparsifiers.topk:TopK",
-    keys=(*TOPK_KEYS, "center_rate"),
+    sparsifier="vaesae.sparsifiers.topk:CentredTopK",
+    keys_class=CentredTopKKeys,
     extended=True,
     label="Top-k, centred input",
     centred=True,
@@ -131,7 +146,7 @@ register(Method(
 register(Method(
     name="topk_detached",
     sparsifier="vaesae.sparsifiers.topk:TopK",
-    keys=TOPK_KEYS,
+    keys_class=TopKKeys,
     extended=True,
     label="Top-k, stop-gradient",
     control=True,
@@ -147,6 +162,34 @@ def get(name: str) -> Method:
         return METHODS[name]
     except KeyError:
         raise ValueError(f"unknown method {name!r}; the methods table has {', '.join(METHODS)}") from None
+
+
+#: The four training stages, in order; the first two are shared by every method (their method is ``none``).
+STAGES = ("pretrain", "init", "sparsify", "extend")
+SHARED_STAGES = ("pretrain", "init")
+
+
+def stage_keys(stage: str, method: str = "none") -> type[Section] | None:
+    """The stage/method rule, in one place: the keys class of the ``sparsify`` keys that ``stage`` reads for
+    ``method`` (``None``: none), or ``ValueError`` for a pair that cannot run.
+
+        pretrain, init   shared by every method: the method must be ``none``; pretrain reads no ``sparsify`` key,
+                         init :class:`~vaesae.config.keys.StartKeys` (``k_start``)
+        sparsify         a method of the table: its ``keys_class``
+        extend           a method with ``extended=True``: its ``keys_class``
+    """
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
+    if stage in SHARED_STAGES:
+        if method != "none":
+            raise ValueError(f"stage {stage} is shared by every method: its method must be 'none', got {method!r}")
+        return StartKeys if stage == "init" else None
+    if method == "none":
+        raise ValueError(f"stage {stage} needs a method (one of {', '.join(METHODS)})")
+    row = get(method)
+    if stage == "extend" and not row.extended:
+        raise ValueError(f"method {method!r} has no extended training (extended=False in the methods table)")
+    return row.keys_class
 
 
 def sparsifier_class(name: str):

@@ -369,8 +369,10 @@ def _free_bits(cfg: dict) -> dict:
     return {"free_bits": p["free_bits"], "free_bits_mode": p["free_bits_mode"]}
 
 
-def _method_keys(cfg: dict, method: str) -> dict:
-    return {k: cfg["sparsify"][k] for k in method_table.get(method).keys}
+def _sparsify_keys(cfg: dict, stage: str, method: str = "none") -> dict:
+    """The ``sparsify`` keys a training stage reads for ``method``: the stage/method rule's keys class
+    (``vaesae.methods.stage_keys``; stage 2: ``k_start``, stages 3 and extend: the method's keys)."""
+    return {k: cfg["sparsify"][k] for k in method_table.stage_keys(stage, method).key_names()}
 
 
 def revival_params(cfg: dict, method: str) -> dict:
@@ -430,13 +432,13 @@ def rule_params(cfg: dict, rule: str, **wildcards) -> dict:
     if rule == "pretrain_vae":
         return _training(cfg, rule, pretrain=cfg["pretrain"], eval=_monitor(cfg))
     if rule == "init_sae":
-        return _training(cfg, rule, pretrain=_free_bits(cfg), init=cfg["init"],
-                         sparsify={"k_start": cfg["sparsify"]["k_start"]}, eval=_monitor(cfg), loss=cfg["loss"])  # fmt: skip
+        return _training(cfg, rule, pretrain=_free_bits(cfg), init=cfg["init"], sparsify=_sparsify_keys(cfg, "init"),
+                         eval=_monitor(cfg), loss=cfg["loss"])  # fmt: skip
     if rule == "sparsify":
-        return _training(cfg, rule, method, pretrain=_free_bits(cfg), sparsify=_method_keys(cfg, method),
+        return _training(cfg, rule, method, pretrain=_free_bits(cfg), sparsify=_sparsify_keys(cfg, rule, method),
                          revival=revival_params(cfg, method), eval=_monitor(cfg), loss=cfg["loss"])  # fmt: skip
     if rule == "extend":
-        return _training(cfg, rule, method, pretrain=_free_bits(cfg), sparsify=_method_keys(cfg, method),
+        return _training(cfg, rule, method, pretrain=_free_bits(cfg), sparsify=_sparsify_keys(cfg, rule, method),
                          extend=cfg["extend"], revival=revival_params(cfg, method), eval=_monitor(cfg),
                          loss=cfg["loss"])  # fmt: skip
     if rule == "evaluate":

@@ -3,6 +3,9 @@ docs/FORMATS.md).
 
     python -m vaesae.cli.evaluate --dataset FILE.h5 --seed 42 --phase topk --checkpoint model.pt \
         --params JSON --out eval.h5 [--threads N]
+
+``--params`` (the rule's: device, model, optim.tf32, data, eval) is typed here, once
+(``vaesae.config.sections.EvalConfig``), and the evaluation gets the typed config.
 """
 
 from __future__ import annotations
@@ -14,12 +17,12 @@ import sys
 import torch
 
 from vaesae import methods, sparsifiers
+from vaesae.config.sections import EvalConfig
 from vaesae.device import job_environment
 from vaesae.evalfile import SCALARS, write_eval
 from vaesae.evaluation import forward_eval, measure
 from vaesae.io import parse_params
 from vaesae.train.assemble import RunAssembly
-from vaesae.train.config import DataSplitConfig, ModelConfig, MonitorConfig
 
 log = logging.getLogger("vaesae.evaluate")
 
@@ -33,14 +36,13 @@ def check_phase(ckpt: dict, phase: str, checkpoint: str) -> None:
                          f"not a run of phase {phase!r} (stage {stage!r}, method {method!r})")  # fmt: skip
 
 
-def evaluate_checkpoint(dataset: str, seed: int, phase: str, checkpoint: str, params: dict, out: str) -> dict:
+def evaluate_checkpoint(dataset: str, seed: int, phase: str, checkpoint: str, config: EvalConfig, out: str) -> dict:
     """ã of the phase's sparsifier (remade from the checkpoint: method, ``sparsify`` keys and state; init: Top-k at
     the stored k) and the pre-Top-k reading ReLU(pre) on the evaluation set, their raw measurements (no threshold:
-    dead and specialized counts are computed downstream), and the evaluation file."""
-    model_cfg = ModelConfig.from_params(params["model"])
-    split = DataSplitConfig.from_params(params["data"])
-    monitor = MonitorConfig.from_params(params["eval"])
-    run = RunAssembly(dataset, seed, device=params["device"], tf32=params["optim"]["tf32"], split=split,
+    dead and specialized counts are computed downstream), and the evaluation file. ``config``: the rule's typed
+    ``--params`` (``EvalConfig.from_params``)."""
+    model_cfg, monitor = config.model, config.monitor
+    run = RunAssembly(dataset, seed, device=config.device, tf32=config.optim.tf32, split=config.data,
                       n_eval=monitor.n_samples, part="eval")  # fmt: skip
     data = run.data
     ckpt = run.checkpoint(checkpoint)
@@ -72,11 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
+    config = EvalConfig.from_params(parse_params(args.params))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("job environment: %s", job_environment())
     if args.threads:
         torch.set_num_threads(args.threads)
-    evaluate_checkpoint(args.dataset, args.seed, args.phase, args.checkpoint, parse_params(args.params), args.out)
+    evaluate_checkpoint(args.dataset, args.seed, args.phase, args.checkpoint, config, args.out)
     return 0
 
 

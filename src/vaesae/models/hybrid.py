@@ -21,7 +21,7 @@ from .sae import Activation, SparseAutoencoder, relu_topk
 from .vae import VAE
 
 if TYPE_CHECKING:
-    from vaesae.train.config import ModelConfig
+    from vaesae.config.sections import ModelConfig
 
 
 @dataclass
@@ -40,7 +40,7 @@ class HybridOutput:
 
 
 class HybridVAESAE(nn.Module):
-    """Built from a :class:`vaesae.train.config.ModelConfig` (``ModelConfig.from_params(params["model"])``)."""
+    """Built from a :class:`vaesae.config.sections.ModelConfig` (``ModelConfig.from_params(params["model"])``)."""
 
     def __init__(self, in_channels: int, model_cfg: ModelConfig):
         super().__init__()

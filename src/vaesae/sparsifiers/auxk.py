@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import torch
 
-from vaesae.train.config import SparsifyConfig
+from vaesae.config.keys import AuxKKeys
 
 from .base import SAES, SAEPass
 from .scale import input_scale
@@ -52,11 +52,13 @@ def normalized_mse(target: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor
 
 
 class TopKAuxK(TopK):
-    def __init__(self, cfg: SparsifyConfig, conv_neurons: int, latent_neurons: int):
-        super().__init__(cfg, conv_neurons, latent_neurons)
-        self.k_aux = int(cfg.need("auxk_k"))
-        self.coeff = float(cfg.need("auxk_coeff"))
-        self.dead_epochs = float(cfg.need("auxk_dead_epochs"))
+    Keys = AuxKKeys
+
+    def __init__(self, keys: AuxKKeys, conv_neurons: int, latent_neurons: int):
+        super().__init__(keys, conv_neurons, latent_neurons)
+        self.k_aux = int(keys.auxk_k)
+        self.coeff = float(keys.auxk_coeff)
+        self.dead_epochs = float(keys.auxk_dead_epochs)
         self.since = {"conv": torch.zeros(conv_neurons, dtype=torch.float64),
                       "latent": torch.zeros(latent_neurons, dtype=torch.float64)}  # fmt: skip
         self.samples_per_epoch = 0

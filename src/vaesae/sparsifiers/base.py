@@ -23,15 +23,16 @@ It may keep state that travels in checkpoints (``state_dict`` / ``load_state_dic
 that are optimizer parameters are restored in place). The SAE loss itself is shared:
 L_SAE = ‖x − x̂‖² + λ · ‖ã‖₁ (``vaesae.train.losses.sae_loss``).
 
-A method's sparsifier is built as ``cls(cfg, conv_neurons, latent_neurons)`` from its
-:class:`~vaesae.train.config.SparsifyConfig` (only the method's keys, including ``epochs``, the stage-3 epoch count)
-and the two SAE widths; ``vaesae.methods`` names its class. Tensors in and out are plain tensors.
+A method's sparsifier is built as ``cls(keys, conv_neurons, latent_neurons)`` from its typed ``sparsify`` keys
+(an instance of ``cls.Keys``, a frozen dataclass of ``vaesae.config.keys`` that the method's row in
+``vaesae.methods`` names too; ``epochs`` among them, the stage-3 epoch count) and the two SAE widths;
+``vaesae.methods`` names its class. Tensors in and out are plain tensors.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 
@@ -60,7 +61,10 @@ class SAEPass(NamedTuple):
 
 
 class Sparsifier(ABC):
-    """Base of every stage-3 method; subclasses give :meth:`sparsity` and :meth:`final`, the rest has defaults."""
+    """Base of every stage-3 method; subclasses give :meth:`sparsity` and :meth:`final`, the rest has defaults.
+    A method's class names its keys class as ``Keys`` (``vaesae.config.keys``)."""
+
+    Keys: ClassVar[type]
 
     @abstractmethod
     def sparsity(self, epoch: int) -> Sparsity:

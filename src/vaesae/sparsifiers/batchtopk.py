@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import torch
 
-from vaesae.train.config import SparsifyConfig
+from vaesae.config.keys import BatchTopKKeys
 
 from .base import SAES, SAEPass
 from .select import topk_mask_flat
@@ -53,10 +53,12 @@ def smallest_positive(a: torch.Tensor) -> torch.Tensor:
 
 
 class BatchTopK(TopK):
-    def __init__(self, cfg: SparsifyConfig, conv_neurons: int, latent_neurons: int):
-        super().__init__(cfg, conv_neurons, latent_neurons)
-        self.rate = float(cfg.need("batchtopk_threshold_rate"))
-        self.unit_norm_decoder = bool(cfg.need("batchtopk_unit_norm_decoder"))
+    Keys = BatchTopKKeys
+
+    def __init__(self, keys: BatchTopKKeys, conv_neurons: int, latent_neurons: int):
+        super().__init__(keys, conv_neurons, latent_neurons)
+        self.rate = float(keys.batchtopk_threshold_rate)
+        self.unit_norm_decoder = bool(keys.batchtopk_unit_norm_decoder)
         self.theta = {name: torch.full((), -1.0, dtype=torch.float64) for name in SAES}  # < 0: not yet set
 
     def to(self, device):

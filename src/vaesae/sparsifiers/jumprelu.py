@@ -49,7 +49,7 @@ import math
 
 import torch
 
-from vaesae.train.config import SparsifyConfig
+from vaesae.config.keys import JumpReLUKeys
 
 from .base import SAES, SAEPass, Sparsity
 from .scale import input_scale
@@ -106,9 +106,11 @@ def step(pre: torch.Tensor, theta: torch.Tensor, bandwidth: float) -> torch.Tens
 
 
 class JumpReLU(TopK):
-    def __init__(self, cfg: SparsifyConfig, conv_neurons: int, latent_neurons: int):
-        super().__init__(cfg, conv_neurons, latent_neurons)
-        init = cfg.need("jumprelu_threshold_init")
+    Keys = JumpReLUKeys
+
+    def __init__(self, keys: JumpReLUKeys, conv_neurons: int, latent_neurons: int):
+        super().__init__(keys, conv_neurons, latent_neurons)
+        init = keys.jumprelu_threshold_init
         self.quantile_init = init == "quantile"
         if not self.quantile_init:
             init = float(init)
@@ -117,12 +119,12 @@ class JumpReLU(TopK):
         else:
             init = 1.0
         self.pending = {n: self.quantile_init for n in SAES}  # θ still to be set from the first batch
-        self.bandwidth = float(cfg.need("jumprelu_bandwidth"))
-        self.coeff = float(cfg.need("jumprelu_sparsity_coeff"))
-        self.lr = float(cfg.need("jumprelu_lr"))
-        self.unit_norm_decoder = bool(cfg.need("jumprelu_unit_norm_decoder"))
+        self.bandwidth = float(keys.jumprelu_bandwidth)
+        self.coeff = float(keys.jumprelu_sparsity_coeff)
+        self.lr = float(keys.jumprelu_lr)
+        self.unit_norm_decoder = bool(keys.jumprelu_unit_norm_decoder)
         # not ``warmup_fraction``: that is TopK's, the k(t) warm-up this method follows too
-        self.sparsity_warmup = float(cfg.need("jumprelu_sparsity_warmup_fraction"))
+        self.sparsity_warmup = float(keys.jumprelu_sparsity_warmup_fraction)
         if not 0.0 <= self.sparsity_warmup <= 1.0:
             raise ValueError(f"sparsify.jumprelu_sparsity_warmup_fraction must be in [0, 1], "
                              f"got {self.sparsity_warmup}")

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import torch
 
+from vaesae.config.sections import DataSplitConfig, ModelConfig
 from vaesae.data.device import DeviceData, load_device_data
 from vaesae.device import deterministic_kernels, resolve_device
 from vaesae.models.hybrid import HybridVAESAE
 from vaesae.train.checkpoint import load_checkpoint
-from vaesae.train.config import DataSplitConfig, ModelConfig
 
 
 class RunAssembly:

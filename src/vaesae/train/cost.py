@@ -23,8 +23,8 @@ import logging
 
 import torch
 
+from vaesae.config.sections import ModelConfig
 from vaesae.device import DeviceError
-from vaesae.train.config import ModelConfig
 
 log = logging.getLogger("vaesae.train")
 

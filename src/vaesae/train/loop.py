@@ -21,6 +21,7 @@ than about an hour there (``vaesae.train.cost``); ``device: cpu`` insists.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -32,13 +33,13 @@ import torch
 from tqdm import tqdm
 
 from vaesae import methods as method_table
+from vaesae.config.sections import StageConfig
 from vaesae.evaluation import DIAGNOSTICS, forward_eval, measure
 from vaesae.io import atomic_path
 from vaesae.metrics.mutual_info import factor_entropy
 from vaesae.models.hybrid import count_parameters
 from vaesae.train.assemble import RunAssembly
 from vaesae.train.checkpoint import load_checkpoint, save_checkpoint
-from vaesae.train.config import STAGE_NAMES, StageConfig
 from vaesae.train.cost import check_cpu_fallback, training_flops
 from vaesae.train.history import HistoryParts, flatten
 from vaesae.train.stages import STAGES as STAGE_CLASSES
@@ -46,7 +47,6 @@ from vaesae.train.step import make_stepper
 
 log = logging.getLogger("vaesae.train")
 
-STAGES = STAGE_NAMES
 STAGE_SEED_OFFSET = {"pretrain": 0, "init": 1, "sparsify": 2, "extend": 3}
 HISTORY_COLUMNS = [
     "dataset", "seed", "phase", "stage", "method", "epoch", "k", "k_latent", "l1_lambda", "beta",
@@ -92,20 +92,19 @@ def phase_of(stage: str, method: str) -> str:
 
 
 class StageRunner:
-    """Runs one stage for one (dataset, seed[, method]) and writes ``model.pt`` and ``history.csv``."""
+    """Runs one stage for one (dataset, seed[, method]) and writes ``model.pt`` and ``history.csv``; ``config`` (the
+    stage, its method and its typed sections) is built by the entry point (``StageConfig.from_params``)."""
 
     def __init__(
         self,
-        stage: str,
+        config: StageConfig,
         *,
         dataset_file: str,
         seed: int,
-        params: dict,
         out_model: str,
         out_history: str,
         out_raw: str | None = None,
         init_checkpoint: str | None = None,
-        method: str = "none",
         phase: str | None = None,
         threads: int = 0,
         checkpoint_minutes: float = 10.0,
@@ -113,14 +112,15 @@ class StageRunner:
         clock=time.monotonic,
         graph_backend=None,
     ):
-        if stage not in STAGES:
-            raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
+        if not isinstance(config, StageConfig):
+            raise TypeError(f"StageRunner needs a StageConfig (StageConfig.from_params), got {type(config).__name__}")
+        stage, method = config.stage, config.method
         if not checkpoint_minutes >= 0:
             raise ValueError(f"checkpoint_minutes must be a number of minutes >= 0, got {checkpoint_minutes}")
         self.checkpoint_minutes, self.clock, self.graph_backend = float(checkpoint_minutes), clock, graph_backend
         if stage != "pretrain" and init_checkpoint is None:
             raise ValueError(f"stage {stage} needs the previous stage's checkpoint")
-        self.cfg = StageConfig.from_params(stage, params, method)
+        self.cfg = config
         self.stage_name, self.seed, self.method = stage, seed, method
         self.out_model, self.out_history = Path(out_model), Path(out_history)
         self.out_raw = Path(out_raw) if out_raw else self.out_history.with_suffix(".h5")
@@ -145,9 +145,7 @@ class StageRunner:
         self.probe_idx = probe_indices(len(self.eval_images), self.cfg.monitor.batch_size, seed)
         self.probe_u8 = self.eval_images[self.probe_idx.to(self.eval_images.device)]  # revival's spread probe
         self._build()
-        self.fp = fingerprint(
-            {"stage": stage, "seed": seed, "method": method, "params": params, "init": str(init_checkpoint)}
-        )
+        self.fp = fingerprint({"seed": seed, "config": dataclasses.asdict(config), "init": str(init_checkpoint)})
 
     # ------------------------------------------------------------------ set-up
     def _build(self) -> None:

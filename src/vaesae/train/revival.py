@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from vaesae.config.sections import RevivalConfig
 from vaesae.models.sae import SparseAutoencoder
-from vaesae.train.config import RevivalConfig
 
 #: A neuron counts as boosted in an epoch when its boost is at least this fraction of its full scale b_base · s_i.
 BOOSTED_FRACTION = 0.5

@@ -24,12 +24,13 @@ from abc import ABC, abstractmethod
 import torch
 
 from vaesae import methods as method_table
+from vaesae import schedules
+from vaesae.config.sections import StageConfig
 from vaesae.models.hybrid import HybridVAESAE
 from vaesae.models.sae import SparseAutoencoder
 from vaesae.sparsifiers import Fixed, SAEPass, Sparsifier, Sparsity, build
-from vaesae.train import losses, schedules
+from vaesae.train import losses
 from vaesae.train.centring import InputCentring
-from vaesae.train.config import StageConfig
 from vaesae.train.revival import Revival
 
 #: The loss terms every stage returns, in the order of ``history.csv``.
@@ -169,7 +170,7 @@ class Init(Stage):
 
     def __init__(self, cfg, model, device, in_channels):
         super().__init__(cfg, model, device, in_channels)
-        k, m = cfg.sparsify.need("k_start"), cfg.model
+        k, m = cfg.sparsify.k_start, cfg.model
         self.sparsifier = Fixed(Sparsity(k, schedules.latent_k(k, m.latent_sae_neurons, m.conv_sae_neurons),
                                          cfg.init.l1_coeff))  # fmt: skip
 
@@ -211,7 +212,7 @@ class Sparsify(Stage):
         self.detach_sae = method.detach_sae or cfg.model.sae_gradient == "detach"
         self.centring = None
         if method.centred:
-            self.centring = InputCentring(cfg.sparsify.need("center_rate"), started=self.name == "extend")
+            self.centring = InputCentring(cfg.sparsify.center_rate, started=self.name == "extend")
 
     def load(self, start):
         self.model.load_state_dict(_entry(start, "model", self.name))
@@ -276,7 +277,7 @@ class Sparsify(Stage):
             optimizer=optimizer.state_dict(),
             revival=self.revival.state_dict(),
             sparsifier=self.sparsifier.state_dict(),
-            sparsify=self.cfg.sparsify.given(),
+            sparsify=self.cfg.sparsify.as_dict(),
         )
 
     def resume_state(self):

@@ -32,7 +32,7 @@ from typing import Callable
 
 import torch
 
-from vaesae.train.config import OptimConfig
+from vaesae.config.sections import OptimConfig
 
 log = logging.getLogger("vaesae.train")
 
