@@ -313,7 +313,7 @@ def ladder_figure(root: str | os.PathLike, paper: dict):
     axes = fig.subplots(len(datasets), len(panels), squeeze=False)
     x = np.arange(len(rungs))
     labels = [f"{m['rung']}\nsteps {m['scale']['steps_pretrain']}/{m['scale']['steps_sparsify']}"
-              f" · m={m['scale']['width']}"
+              f"\nm={m['scale']['width']}"
               + ("" if m.get("gates_total") is None else f"\ngates {m['gates_passed']}/{m['gates_total']}")
               for m in rungs]
     colors = {"init": "0.45", "topk": method_color("topk"), "l1": method_color("l1"),
