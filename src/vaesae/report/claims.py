@@ -63,8 +63,9 @@ COLUMNS = (
     "measured_std", "n", "test", "statistic", "p_value", "effect_size", "tolerance", "verdict", "reason", "forced",
     "origin",
 )
-#: The ``forced`` column (computed per row, :func:`_label_forced`): is the claim a finding of training, or forced by the
-#: metric (bounds, floors) or the architecture (the stop-gradient control)?
+#: The ``forced`` column (computed per row by the catalog row's ``labels`` function, e.g. :func:`_c1_labels`): is the
+#: claim a finding of training, or forced by the metric (bounds, floors) or the architecture (the stop-gradient
+#: control)?
 
 #: The tolerance rules and their types. Their values live in config.yaml (`claims:`), the one source of truth.
 RULE_TYPES = {
@@ -80,7 +81,6 @@ RULE_TYPES = {
 #: C9's rule: the keys of the config's ``claims.remedies`` block.
 REMEDY_RULE_TYPES = {"collapse_dead_pct": float, "baseline": str, "reduction_points": float,
                      "l0_match_tolerance": float}
-
 
 
 # --------------------------------------------------------------------------------------------------- helpers
