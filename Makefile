@@ -2,6 +2,7 @@
 VENV   ?= .venv
 PYTHON ?= python3
 CORES  ?= 2
+TEST_WORKERS ?= 2
 BIN    := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 
@@ -20,8 +21,8 @@ $(VENV)/.installed: pyproject.toml envs/pipeline.yaml
 quick: setup  ## the whole DAG on the quick preset (2 CPU cores, a few minutes) -> results/quick
 	snakemake all --cores $(CORES) --configfile workflow/presets/quick.yaml
 
-test: setup  ## the test suite
-	pytest -q
+test: setup  ## the test suite, in TEST_WORKERS processes side by side (docs/TESTS.md)
+	pytest -q -n $(TEST_WORKERS)
 
 paper: setup  ## the paper configuration on one GPU -> results/paper
 	snakemake all --cores 1 --resources gpu=1

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -33,14 +34,21 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return proc
 
 
-def timed(args: tuple[str, ...], repeats: int) -> tuple[float, str]:
-    best, out = float("inf"), ""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(args: tuple[str, ...], repeats: int) -> tuple[float, float, str]:
+    """The best wall-clock seconds and the best CPU seconds (user + system) of ``repeats`` runs, and the output.
+    The CPU time does not grow when other work shares the cores (the test suite's other worker)."""
+    best, best_cpu, out = float("inf"), float("inf"), ""
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _children_cpu()
         proc = run(*args)
-        best = min(best, time.perf_counter() - t0)
+        best, best_cpu = min(best, time.perf_counter() - t0), min(best_cpu, _children_cpu() - c0)
         out = proc.stdout + proc.stderr
-    return best, out
+    return best, best_cpu, out
 
 
 def main(argv=None) -> dict:
@@ -55,7 +63,7 @@ def main(argv=None) -> dict:
         base = ("all", "--cores", "1", "--resources", "gpu=1", "--configfile", args.configfile, str(overrides))
         dry = ("-n", *base)
 
-        planned, out = timed(dry, args.repeats)
+        planned, _, out = timed(dry, args.repeats)
         n_jobs = int(next(line.split()[1] for line in out.splitlines() if line.startswith("total ")))
 
         summary = run(*base, "--summary").stdout.splitlines()[1:]
@@ -64,7 +72,7 @@ def main(argv=None) -> dict:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             Path(path).touch()
         run(*base, "--touch")
-        noop, out = timed(dry, args.repeats)
+        noop, noop_cpu, out = timed(dry, args.repeats)
         if "Nothing to be done" not in out:
             raise SystemExit(f"the staged complete run still has work to do:\n{out[-3000:]}")
     result = {
@@ -72,6 +80,7 @@ def main(argv=None) -> dict:
         "jobs": n_jobs,
         "output_files": len(outputs),
         "noop_dry_run_s": round(noop, 2),
+        "noop_dry_run_cpu_s": round(noop_cpu, 2),
         "planning_dry_run_s": round(planned, 2),
         "repeats": args.repeats,
     }

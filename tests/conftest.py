@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import ast
+import functools
+import os
 from pathlib import Path
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# pytest -n N (`make test`): each worker gets its share of the cores as torch/OpenMP threads, it and every job it
+# starts. Two workers of 2 threads each on 2 cores spend much of their CPU time in OpenMP's spin-waits.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 
 STAGE_RULE = {"pretrain": "pretrain_vae", "init": "init_sae", "sparsify": "sparsify", "extend": "extend"}
@@ -40,6 +49,24 @@ def shared_stages(cfg: dict, dataset_file, out, seed: int):
     return out
 
 
+def copy_workflow(dest: Path) -> Path:
+    """A private copy of the workflow (Snakefile, config, workflow/, src/, envs/) at ``dest``; returns ``dest``.
+
+    A run in the copy imports the copy's ``src/`` (the rules put it first on PYTHONPATH) and keeps its Snakemake
+    metadata in the copy, so a test may edit, touch or extend the copy's sources while other tests run beside it."""
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns("*.egg-info", ".snakemake", "results", "resources", ".venv")
+    for name in ("Snakefile", "config.yaml", "workflow", "src", "envs"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=ignore)
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
 @pytest.fixture(scope="session")
 def tiny_cfg() -> dict:
     return load_config("tiny")
@@ -66,3 +93,67 @@ def write_dataset(path, *, images, factors, factor_values, index, name, factor_n
                           chunks=[(images, np.asarray(factors), np.asarray(factor_values), np.asarray(index))],
                           name=name, factor_names=factor_names, factor_sizes=factor_sizes, source=source,
                           description=description, n_total=n_total, checksum=checksum)  # fmt: skip
+
+
+# --- Running side by side (pytest -n 2, as `make test` does; docs/TESTS.md) -------------------------------------------
+# pyproject.toml sets --dist loadscope --no-loadscope-reorder, and the scheduler below replaces xdist's notion of a
+# scope by a group: every test of a group runs on one worker, in order, and the workers take the groups in collection
+# order. A module is one group (its module-scoped fixtures, and any order its tests share, stay as written), except
+# the modules below, whose tests are independent end-to-end runs: each of those tests is a group of its own. Tests
+# that take the `tiny_run` fixture (the tiny preset run once) form one group whatever their module.
+# (xdist's own --dist loadgroup cannot be used: it renames items through an attribute pytest 9.2 no longer reads.)
+SPLIT_MODULES = ("test_workflow.py", "test_failures.py")
+SHARED_RUNS = ("tiny_run",)
+# The longest groups first, so that neither worker is left with a long run at the end (seconds measured alone, idle
+# machine, `pytest --durations`): the SLURM run (~190), the tiny run and its ~30 rerun checks (~270), the toy method
+# through every method (~115), the GPU runner's chain (~70), the killed run and the full disk (~35 each), the GPU
+# session's rehearsal (~40).
+HEAVY_FIRST = ("test_slurm.py", "tiny_run", "test_a_new_sparsifier", "test_device_runner.py", "test_killed_run",
+               "test_full_disk", "test_gpu_session.py")  # fmt: skip
+
+
+@functools.cache
+def _shared_run_tests(module: str) -> dict[str, str]:
+    """{test function name: shared-run fixture it takes} for the test module ``module`` (read with ast, so that the
+    controller, which collects nothing, groups exactly as the workers do)."""
+    tree = ast.parse((ROOT / "tests" / module).read_text())
+    return {node.name: arg.arg for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
+            for arg in node.args.args if arg.arg in SHARED_RUNS}  # fmt: skip
+
+
+def group_of(nodeid: str) -> str:
+    """The group of a test: a shared run's name, its module, or its own node id."""
+    path, _, rest = nodeid.partition("::")
+    module = Path(path).name
+    function = rest.split("[")[0].split("::")[-1]
+    if shared := _shared_run_tests(module).get(function):
+        return shared
+    return nodeid if module in SPLIT_MODULES else module
+
+
+def pytest_sessionstart(session):
+    """Byte-compile the package once (the tests start a few hundred Python processes; where PYTHONDONTWRITEBYTECODE
+    is set, each of them would compile every module it imports again). The copies of copy_workflow keep these files:
+    the copied sources keep their mtimes, so the compiled files stay valid for them."""
+    import compileall
+
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # the controller, or a run without -n
+        compileall.compile_dir(ROOT / "src", quiet=1)
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        group = group_of(item.nodeid)
+        return next((i for i, key in enumerate(HEAVY_FIRST) if key in group), len(HEAVY_FIRST))
+
+    items.sort(key=rank)  # stable: within a rank, the collection order
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return GroupScheduling(config, log) if config.getvalue("dist") == "loadscope" else None

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, copy_workflow
 from test_workflow import SNAKEMAKE, job_counts, snakemake
 
 pytestmark = pytest.mark.slow
@@ -32,9 +32,16 @@ def _config(tmp: Path, results: Path, **sparsify) -> Path:
     return path
 
 
-def _incomplete_markers() -> set[str]:
+@pytest.fixture
+def work(tmp_path) -> Path:
+    """A private copy of the workflow to run in: its .snakemake (locks, incomplete markers) is this test's alone, so
+    no other test's run or `--unlock` (pytest -n) can touch the lock a killed run leaves."""
+    return copy_workflow(tmp_path / "repo")
+
+
+def _incomplete_markers(work: Path) -> set[str]:
     """The output files Snakemake has marked incomplete (its file persistence backend: base64 names)."""
-    root = ROOT / ".snakemake/incomplete"
+    root = work / ".snakemake/incomplete"
     found = set()
     for f in root.rglob("*"):
         if f.is_file() and f.name != "migration_underway":
@@ -59,21 +66,21 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def _dry(configfile: Path, *targets: str) -> dict[str, int]:
-    proc = snakemake("-n", *targets, "--cores", "2", "--configfile", str(configfile))
+def _dry(work: Path, configfile: Path, *targets: str) -> dict[str, int]:
+    proc = snakemake("-n", *targets, "--cores", "2", "--configfile", str(configfile), cwd=work)
     return job_counts(proc.stdout + proc.stderr)
 
 
-def test_killed_run_leaves_incomplete_markers_and_the_next_run_redoes_only_that_job(tmp_path):
+def test_killed_run_leaves_incomplete_markers_and_the_next_run_redoes_only_that_job(tmp_path, work):
     res = tmp_path / "results"
     configfile = _config(tmp_path, res, epochs=16)  # long enough to be killed after its first epoch checkpoint
     run = res / "runs/dsprites/seed1/topk"
     target = str(run / "model.pt")
     args = ("--cores", "2", "--configfile", str(configfile))
-    snakemake(str(res / "runs/dsprites/seed1/init/model.pt"), *args)
+    snakemake(str(res / "runs/dsprites/seed1/init/model.pt"), *args, cwd=work)
 
     env = dict(os.environ, PATH=f"{Path(SNAKEMAKE).parent}{os.pathsep}{os.environ['PATH']}")
-    proc = subprocess.Popen([SNAKEMAKE, target, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([SNAKEMAKE, target, *args], cwd=work, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     resume = run / "model.pt.resume"
     deadline = time.monotonic() + 300
@@ -88,21 +95,22 @@ def test_killed_run_leaves_incomplete_markers_and_the_next_run_redoes_only_that_
     proc.wait(timeout=60)
 
     # Snakemake's markers name the cut-off job's outputs; nothing that looks like a result was left
-    assert {target, str(run / "history.csv")} <= _incomplete_markers()
+    assert {target, str(run / "history.csv")} <= _incomplete_markers(work)
     assert not (run / "model.pt").exists() and not (run / "history.csv").exists()
     assert not list(run.glob(".*.tmp"))
 
-    locked = snakemake(target, *args, check=False)  # the killed run's lock is still there, and says how to go on
+    # the killed run's lock is still there, and says how to go on
+    locked = snakemake(target, *args, check=False, cwd=work)
     assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
-    snakemake(target, "--unlock", *args)
-    assert _dry(configfile, target) == {"sparsify": 1}  # only the job that was cut off
+    snakemake(target, "--unlock", *args, cwd=work)
+    assert _dry(work, configfile, target) == {"sparsify": 1}  # only the job that was cut off
 
-    snakemake(target, *args)
+    snakemake(target, *args, cwd=work)
     log = (res / "logs/sparsify/dsprites_seed1_topk.log").read_text()
     assert "resuming sparsify from" in log  # from its last epoch checkpoint, not from epoch 0
     assert (run / "model.pt").exists() and not resume.exists()
-    assert not {target, str(run / "history.csv")} & _incomplete_markers()
-    assert _dry(configfile, target) == {}
+    assert not {target, str(run / "history.csv")} & _incomplete_markers(work)
+    assert _dry(work, configfile, target) == {}
 
 
 @pytest.fixture
@@ -120,13 +128,13 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mnt)], check=True)
 
 
-def test_full_disk_fails_the_job_cleanly_and_the_next_run_redoes_only_it(tmp_path, small_disk):
+def test_full_disk_fails_the_job_cleanly_and_the_next_run_redoes_only_it(tmp_path, small_disk, work):
     res = small_disk / "results"
     configfile = _config(tmp_path, res)
     run = res / "runs/dsprites/seed1/topk"
     target = str(run / "model.pt")
     args = ("--cores", "2", "--configfile", str(configfile))
-    snakemake(str(res / "runs/dsprites/seed1/init/model.pt"), *args)
+    snakemake(str(res / "runs/dsprites/seed1/init/model.pt"), *args, cwd=work)
     upstream = {p: p.stat().st_mtime_ns for p in res.glob("runs/dsprites/seed1/*/model.pt")}
 
     filler = small_disk / "filler"  # leave ~100 kB: the log fits, a 1.8 MB checkpoint does not
@@ -139,7 +147,7 @@ def test_full_disk_fails_the_job_cleanly_and_the_next_run_redoes_only_it(tmp_pat
             pass
     os.truncate(filler, max(0, filler.stat().st_size - 100_000))
 
-    failed = snakemake(target, *args, check=False)
+    failed = snakemake(target, *args, check=False, cwd=work)
     assert failed.returncode != 0
     assert "No space left on device" in (res / "logs/sparsify/dsprites_seed1_topk.log").read_text()
     assert not (run / "model.pt").exists() and not (run / "history.csv").exists()
@@ -147,9 +155,9 @@ def test_full_disk_fails_the_job_cleanly_and_the_next_run_redoes_only_it(tmp_pat
     assert {p: p.stat().st_mtime_ns for p in upstream} == upstream
 
     filler.unlink()
-    assert _dry(configfile, target) == {"sparsify": 1}
-    snakemake(target, *args)
-    assert (run / "model.pt").stat().st_size > 0 and _dry(configfile, target) == {}
+    assert _dry(work, configfile, target) == {"sparsify": 1}
+    snakemake(target, *args, cwd=work)
+    assert (run / "model.pt").stat().st_size > 0 and _dry(work, configfile, target) == {}
 
 
 def test_unknown_target_lists_the_targets_that_exist(tmp_path):

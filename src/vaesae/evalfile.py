@@ -11,14 +11,16 @@ file does not list the network's modules among its sources.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import h5py
 import numpy as np
-import torch
 
 from vaesae.io import atomic_path
 from vaesae.train.history import READING_SUFFIX
+
+if TYPE_CHECKING:
+    import torch
 
 #: The SAE groups of the file, and the key ``measure`` files each group's measurements under.
 GROUPS = {"conv_sae": "conv", "latent_sae": "latent"}
@@ -41,6 +43,9 @@ def measurement_keys(names: Iterable[str] = MEASUREMENTS) -> tuple[str, ...]:
 
 def to_csr(acts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(indptr, indices, values) of a dense (N, M) activation matrix; computed on its device."""
+    import torch  # here, not at the top: the rules that only read the file (sweep, summarize, global_metrics) start
+    # without torch
+
     nz = acts != 0
     counts = nz.sum(1)
     indptr = np.zeros(acts.shape[0] + 1, dtype=np.int64)

@@ -514,8 +514,18 @@ def _module_name(path: Path, src: Path) -> str:
     return ".".join(parts)
 
 
-def _imports(path: Path, src: Path, top: str) -> set[str]:
+def _imports(path: Path, src: Path, top: str) -> frozenset[str]:
     """Names of the ``top`` package's modules ``path`` imports anywhere (function-level imports included)."""
+    st = path.stat()
+    return _parsed_imports(str(path), st.st_mtime_ns, st.st_size, str(src), top)
+
+
+@functools.lru_cache(maxsize=None)
+def _parsed_imports(file: str, mtime_ns: int, size: int, src: str, top: str) -> frozenset[str]:
+    """:func:`_imports` of one version of a file (its mtime and size in the key): the ~14 closures of a workflow
+    share most of their modules: parsing each module once, not once per closure, takes a tiny dry run from 3.3 to
+    2.0 CPU s."""
+    path, src = Path(file), Path(src)
     tree = ast.parse(path.read_text(), filename=str(path))
     own = _module_name(path, src)
     package = own if path.name == "__init__.py" else own.rpartition(".")[0]
@@ -532,7 +542,7 @@ def _imports(path: Path, src: Path, top: str) -> set[str]:
                 mod = node.module or ""
             names.add(mod)
             names.update(f"{mod}.{alias.name}" for alias in node.names)  # `from pkg import submodule`
-    return {n for n in names if n == top or n.startswith(top + ".")}
+    return frozenset(n for n in names if n == top or n.startswith(top + "."))
 
 
 @functools.lru_cache(maxsize=None)
