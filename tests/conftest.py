@@ -104,10 +104,10 @@ def write_dataset(path, *, images, factors, factor_values, index, name, factor_n
 # (xdist's own --dist loadgroup cannot be used: it renames items through an attribute pytest 9.2 no longer reads.)
 SPLIT_MODULES = ("test_workflow.py", "test_failures.py")
 SHARED_RUNS = ("tiny_run",)
-# The longest groups first, so that neither worker is left with a long run at the end (seconds measured alone, idle
-# machine, `pytest --durations`): the SLURM run (~190), the tiny run and its ~30 rerun checks (~270), the toy method
-# through every method (~115), the GPU runner's chain (~70), the killed run and the full disk (~35 each), the GPU
-# session's rehearsal (~40).
+# The longest groups first, so that neither worker is left with a long run at the end (wall seconds under -n 2 on 2
+# cores, `pytest --durations`): the SLURM run (~220, mostly waiting on the scheduler), the tiny run and its ~30 rerun
+# checks (~350), the toy method through every method (~160), the GPU runner's chain (~100), the killed run (~65),
+# the GPU session's rehearsal (~47), the full disk (~35).
 HEAVY_FIRST = ("test_slurm.py", "tiny_run", "test_a_new_sparsifier", "test_device_runner.py", "test_killed_run",
                "test_full_disk", "test_gpu_session.py")  # fmt: skip
 
@@ -116,7 +116,10 @@ HEAVY_FIRST = ("test_slurm.py", "tiny_run", "test_a_new_sparsifier", "test_devic
 def _shared_run_tests(module: str) -> dict[str, str]:
     """{test function name: shared-run fixture it takes} for the test module ``module`` (read with ast, so that the
     controller, which collects nothing, groups exactly as the workers do)."""
-    tree = ast.parse((ROOT / "tests" / module).read_text())
+    path = ROOT / "tests" / module
+    if not path.is_file():
+        return {}
+    tree = ast.parse(path.read_text())
     return {node.name: arg.arg for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
             for arg in node.args.args if arg.arg in SHARED_RUNS}  # fmt: skip
 
@@ -149,6 +152,7 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=rank)  # stable: within a rank, the collection order
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
