@@ -401,8 +401,7 @@ def test_a_reporting_choice_never_retrains(tiny_run, section, key, value, expect
     cfg = dict(tiny_run["cfg"], **{section: dict(tiny_run["cfg"].get(section) or {}, **{key: value})})
     edited = tiny_run["tmp"] / f"edited_{key}.yaml"
     edited.write_text(yaml.safe_dump(cfg))
-    proc = snakemake("-n", "all", "--cores", "2", "--configfile", str(edited), cwd=tiny_run["work"])
-    assert set(job_counts(proc.stdout + proc.stderr)) == expected
+    assert set(_dry(tiny_run, configfile=edited)) == expected
 
 
 @pytest.mark.slow
@@ -412,8 +411,7 @@ def test_the_checkpoint_interval_reaches_the_training_jobs_and_retrains_nothing(
     cfg = dict(tiny_run["cfg"], checkpoint_minutes=3)
     edited = tiny_run["tmp"] / "edited_checkpoint_minutes.yaml"
     edited.write_text(yaml.safe_dump(cfg))
-    proc = snakemake("-n", "all", "--cores", "2", "--configfile", str(edited), cwd=tiny_run["work"])
-    assert job_counts(proc.stdout + proc.stderr) == {}
+    assert _dry(tiny_run, configfile=edited) == {}
     forced = snakemake("-n", "-p", "all", "--cores", "2", "--configfile", str(edited), "--forcerun", "pretrain_vae",
                        "init_sae", "sparsify", "extend", cwd=tiny_run["work"])  # fmt: skip
     shells = [line for line in forced.stdout.splitlines() if "python -m vaesae.cli.train" in line]
