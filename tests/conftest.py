@@ -104,12 +104,17 @@ def write_dataset(path, *, images, factors, factor_values, index, name, factor_n
 # (xdist's own --dist loadgroup cannot be used: it renames items through an attribute pytest 9.2 no longer reads.)
 SPLIT_MODULES = ("test_workflow.py", "test_failures.py")
 SHARED_RUNS = ("tiny_run",)
-# The longest groups first, so that neither worker is left with a long run at the end (wall seconds under -n 2 on 2
-# cores, `pytest --durations`): the SLURM run (~220, mostly waiting on the scheduler), the tiny run and its ~30 rerun
-# checks (~350), the toy method through every method (~160), the GPU runner's chain (~100), the killed run (~65),
-# the GPU session's rehearsal (~47), the full disk (~35).
-HEAVY_FIRST = ("test_slurm.py", "tiny_run", "test_a_new_sparsifier", "test_device_runner.py", "test_killed_run",
-               "test_full_disk", "test_gpu_session.py")  # fmt: skip
+# The longest groups first, then the middling modules, longest first, so that neither worker is left with a long
+# group at the end while the other idles (wall seconds under -n 2 on 2 cores, `pytest --durations`, 2026-12-06): the
+# SLURM run (~190, mostly waiting on the scheduler), the tiny run with its ~30 rerun checks and every method (~330),
+# the GPU runner's chain (~80), the GPU session's rehearsal (~60), the killed run (~30), the full disk (~26); then
+# the report (~58), the workflow's contracts (~26), the GPU path's contracts (~23), training (~22), the paper
+# config's no-op dry run (~21), the remedies (~19), their report (~15), the catalogs (~13). The short unit tests
+# fill in on whichever worker is free.
+HEAVY_FIRST = ("test_slurm.py", "tiny_run", "test_device_runner.py", "test_gpu_session.py", "test_killed_run",
+               "test_full_disk", "test_report.py", "test_workflow_contract.py", "test_step_contract.py",
+               "test_training.py", "test_noop_dry_run", "test_remedies.py", "test_remedies_report.py",
+               "test_catalog.py")  # fmt: skip
 
 
 @functools.cache

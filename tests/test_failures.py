@@ -73,7 +73,7 @@ def _dry(work: Path, configfile: Path, *targets: str) -> dict[str, int]:
 
 def test_killed_run_leaves_incomplete_markers_and_the_next_run_redoes_only_that_job(tmp_path, work):
     res = tmp_path / "results"
-    configfile = _config(tmp_path, res, epochs=16)  # long enough to be killed after its first epoch checkpoint
+    configfile = _config(tmp_path, res, epochs=8)  # long enough to be killed after its first epoch checkpoint
     run = res / "runs/dsprites/seed1/topk"
     target = str(run / "model.pt")
     args = ("--cores", "2", "--configfile", str(configfile))

@@ -70,10 +70,10 @@ def test_a_narrowed_tiny_run_goes_through_the_shipped_slurm_profile(cluster, tmp
     profile["slurm-init-seconds-before-status-checks"] = 1
     (tmp_path / "profile").mkdir()
     (tmp_path / "profile/profile.yaml").write_text(yaml.safe_dump(profile))
-    # the tiny preset (the quick preset's DAG with smaller jobs), narrowed on the command line to one dataset and one
-    # seed as a user would narrow a run
+    # the tiny preset (the quick preset's DAG with smaller jobs), narrowed on the command line to one dataset, one
+    # seed and one method as a user would narrow a run (every rule still runs: Top-k has an extension stage)
     args = ("all", "--profile", str(tmp_path / "profile"), "--configfile", str(ROOT / "workflow/presets/tiny.yaml"),
-            "--config", "datasets=[dsprites]", "seeds=[1]", f"results_dir={tmp_path / 'results'}",
+            "--config", "datasets=[dsprites]", "seeds=[1]", "methods=[topk]", f"results_dir={tmp_path / 'results'}",
             f"resources_dir={tmp_path / 'resources'}")  # fmt: skip
     dry = snakemake("-n", *args)
     n_jobs = int(re.search(r"^total\s+(\d+)", dry.stdout + dry.stderr, flags=re.M).group(1)) - 1  # `all` is local
