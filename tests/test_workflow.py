@@ -103,7 +103,7 @@ def test_noop_dry_run_of_the_paper_config_takes_at_most_5_s():
         from bench_dry_run import main as bench_dry_run
     finally:
         sys.path.pop(0)
-    result = bench_dry_run(["--repeats", "2"])  # stages a complete paper run; raises unless "Nothing to be done"
+    result = bench_dry_run(["--repeats", "1"])  # stages a complete paper run; raises unless "Nothing to be done"
     assert result["jobs"] == 88 and result["output_files"] == 191  # 190 + gates.csv
     # CPU seconds, not wall: under `make test` the other worker shares the 2 cores (alone, the wall time is ~the same)
     assert result["noop_dry_run_cpu_s"] <= 5.0, result
@@ -324,6 +324,80 @@ def test_tiny_run_produces_every_output_with_sane_numbers(tiny_run):
 
 
 @pytest.mark.slow
+def test_a_new_sparsifier_is_one_class_and_one_row_and_the_tiny_preset_runs_every_method(tiny_run, tmp_path):
+    """The toy method (one keys dataclass, one module and one row of the methods table: ``add_toy_method``) and
+    every method of the table, through the tiny preset with the remedies preset stacked (one dataset, one seed):
+    each trains, extends, is evaluated and reaches Table 8, Figure 12 and claim C9 (one Snakemake run for both
+    checks). The run starts from the tiny run's dSprites seed 1 outputs, copied with their times, in the copy of the
+    workflow they were made with: only the new methods and the report run."""
+    from vaesae import methods as method_table
+
+    cfg = dict(tiny_run["cfg"], results_dir=str(tmp_path / "results"))
+    remedies = yaml.safe_load((ROOT / "workflow/presets/remedies.yaml").read_text())
+    controls = yaml.safe_load((ROOT / "workflow/presets/stop-gradient.yaml").read_text())["methods"]
+    # the remedies preset runs every method of the table but the controls; the stop-gradient preset adds those
+    assert remedies["methods"] == [m for m in method_table.METHODS if not method_table.get(m).control]
+    assert set(method_table.controls()) <= set(controls)
+    every = [*remedies["methods"], *method_table.controls()]
+    assert every == list(method_table.METHODS)
+    cfg.update(datasets=["dsprites"], seeds=[1], methods=[*every, "fixedk"])
+    toy = tmp_path / "toy.yaml"
+    toy.write_text(yaml.safe_dump(cfg))
+    outputs = [*tiny_run["res"].glob("benchmarks/*_dsprites_seed1_*.tsv"), *tiny_run["res"].glob("figures/dataset_dsprites.*")]
+    for rel in ["runs/dsprites/seed1", "eval/dsprites/seed1", *(p.relative_to(tiny_run["res"]) for p in outputs)]:  # copy2 keeps the modification times that tell Snakemake these are up to date
+        src, dst = tiny_run["res"] / rel, tmp_path / "results" / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst)
+        else:
+            shutil.copy2(src, dst)
+    proc = snakemake("all", "--cores", "2", "--configfile", str(toy), cwd=tiny_run["work"])
+    paper = tiny_run["cfg"].get("methods", yaml.safe_load((ROOT / "config.yaml").read_text())["methods"])
+    new = [m for m in cfg["methods"] if m not in paper]
+    assert new == [*method_table.remedies(), *method_table.controls(), "fixedk"]
+    ran = job_counts(proc.stdout + proc.stderr)
+    assert ran["sparsify"] == ran["extend"] == len(new), ran  # dSprites seed 1's topk, l1 and their stages: reused
+    assert ran["evaluate"] == ran["global_metrics"] == 2 * len(new) and "pretrain_vae" not in ran, ran
+    res = tmp_path / "results"
+    hist = pd.read_csv(res / "runs/dsprites/seed1/fixedk/history.csv")
+    assert len(hist) == cfg["sparsify"]["epochs"] and (hist["k"] == cfg["sparsify"]["k_end"]).all()
+    ext = pd.read_csv(res / "runs/dsprites/seed1/fixedk_extended/history.csv")
+    assert len(ext) == cfg["extend"]["epochs"] and (ext["k"] == cfg["sparsify"]["k_end"]).all()
+    import torch
+
+    ckpt = torch.load(res / "runs/dsprites/seed1/fixedk_extended/model.pt", weights_only=True)
+    assert ckpt["method"] == "fixedk" and ckpt["sparsifier"]["steps"] > 0  # its state travelled through extend
+    for phase in ("fixedk", "fixedk_extended"):
+        with h5py.File(res / f"eval/dsprites/seed1/{phase}.h5") as f:
+            assert f.attrs["k"] == cfg["sparsify"]["k_end"] and f["conv_sae/mi_pre"].shape == f["conv_sae/mi"].shape
+            assert np.diff(f["conv_sae/indptr"][:]).max() <= cfg["sparsify"]["k_end"]
+    evaluations = pd.read_csv(res / "summary/evaluations.csv").set_index("phase")
+    assert evaluations.loc[["fixedk", "fixedk_extended"], "dead_pct"].between(0, 100).all()
+    assert (res / "claims.md").exists() and (res / "tables/table1.md").exists()
+    # every method of the table, end to end
+    history = pd.read_csv(res / "summary/history.csv")
+    for method in every:
+        for phase in method_table.phases([method])[1:]:
+            assert (res / f"runs/dsprites/seed1/{phase}/history.h5").exists()
+            assert 0 <= evaluations.loc[phase, "dead_pct"] <= 100
+            assert evaluations.loc[phase, "specialized"] <= evaluations.loc[phase, "specialized_bound"]
+        run = history[history["phase"] == method]
+        assert len(run) == cfg["sparsify"]["epochs"]
+        assert run[["l0", "l0_latent", "loss_aux", "active"]].notna().all().all()
+        if method in ("topk", "topk_auxk", "topk_centred", "topk_detached"):
+            assert (run["l0"] == run["k"]).all()  # a per-sample Top-k keeps exactly k(t) per sample
+    table8 = pd.read_csv(res / "tables/table8.csv")
+    assert list(dict.fromkeys(table8["method"])) == cfg["methods"]  # the paper's methods first, then the others
+    assert (res / "figures/figure12.png").read_bytes()[:4] == b"\x89PNG"
+    claims = pd.read_csv(res / "claims.csv")
+    c9 = claims[claims["claim"] == "C9"]
+    assert set(c9.loc[c9["level"] == "detail", "condition"]) == {*method_table.remedies(), "fixedk"}
+    assert (c9["origin"] == "pipeline (beyond the paper)").all()
+    assert (claims.loc[claims["claim"] != "C9", "origin"] == "paper").all()
+    assert "beyond the paper" in (res / "claims.md").read_text().lower()
+
+
+@pytest.mark.slow
 def test_html_report_builds_with_every_result(tiny_run):
     report = tiny_run["tmp"] / "report.html"
     snakemake("--configfile", str(tiny_run["configfile"]), "--report", str(report), cwd=tiny_run["work"])
@@ -480,77 +554,3 @@ def test_the_checkpoint_interval_reaches_the_training_jobs_and_retrains_nothing(
     shells = [line for line in forced.stdout.splitlines() if "python -m vaesae.cli.train" in line]
     assert len(shells) == 2 * 2 * (2 + 2 + 1)  # datasets x seeds x (pretrain, init, topk, l1, extend)
     assert all("--checkpoint-minutes 3 " in line for line in shells), shells[0]
-
-
-@pytest.mark.slow
-def test_a_new_sparsifier_is_one_class_and_one_row_and_the_tiny_preset_runs_every_method(tiny_run, tmp_path):
-    """The toy method (one keys dataclass, one module and one row of the methods table: ``add_toy_method``) and
-    every method of the table, through the tiny preset with the remedies preset stacked (one dataset, one seed):
-    each trains, extends, is evaluated and reaches Table 8, Figure 12 and claim C9 (one Snakemake run for both
-    checks). The run starts from the tiny run's dSprites seed 1 outputs, copied with their times, in the copy of the
-    workflow they were made with: only the new methods and the report run."""
-    from vaesae import methods as method_table
-
-    cfg = dict(tiny_run["cfg"], results_dir=str(tmp_path / "results"))
-    remedies = yaml.safe_load((ROOT / "workflow/presets/remedies.yaml").read_text())
-    controls = yaml.safe_load((ROOT / "workflow/presets/stop-gradient.yaml").read_text())["methods"]
-    # the remedies preset runs every method of the table but the controls; the stop-gradient preset adds those
-    assert remedies["methods"] == [m for m in method_table.METHODS if not method_table.get(m).control]
-    assert set(method_table.controls()) <= set(controls)
-    every = [*remedies["methods"], *method_table.controls()]
-    assert every == list(method_table.METHODS)
-    cfg.update(datasets=["dsprites"], seeds=[1], methods=[*every, "fixedk"])
-    toy = tmp_path / "toy.yaml"
-    toy.write_text(yaml.safe_dump(cfg))
-    outputs = [*tiny_run["res"].glob("benchmarks/*_dsprites_seed1_*.tsv"), *tiny_run["res"].glob("figures/dataset_dsprites.*")]
-    for rel in ["runs/dsprites/seed1", "eval/dsprites/seed1", *(p.relative_to(tiny_run["res"]) for p in outputs)]:  # copy2 keeps the modification times that tell Snakemake these are up to date
-        src, dst = tiny_run["res"] / rel, tmp_path / "results" / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dst)
-        else:
-            shutil.copy2(src, dst)
-    proc = snakemake("all", "--cores", "2", "--configfile", str(toy), cwd=tiny_run["work"])
-    paper = tiny_run["cfg"].get("methods", yaml.safe_load((ROOT / "config.yaml").read_text())["methods"])
-    new = [m for m in cfg["methods"] if m not in paper]
-    assert new == [*method_table.remedies(), *method_table.controls(), "fixedk"]
-    ran = job_counts(proc.stdout + proc.stderr)
-    assert ran["sparsify"] == ran["extend"] == len(new), ran  # dSprites seed 1's topk, l1 and their stages: reused
-    assert ran["evaluate"] == ran["global_metrics"] == 2 * len(new) and "pretrain_vae" not in ran, ran
-    res = tmp_path / "results"
-    hist = pd.read_csv(res / "runs/dsprites/seed1/fixedk/history.csv")
-    assert len(hist) == cfg["sparsify"]["epochs"] and (hist["k"] == cfg["sparsify"]["k_end"]).all()
-    ext = pd.read_csv(res / "runs/dsprites/seed1/fixedk_extended/history.csv")
-    assert len(ext) == cfg["extend"]["epochs"] and (ext["k"] == cfg["sparsify"]["k_end"]).all()
-    import torch
-
-    ckpt = torch.load(res / "runs/dsprites/seed1/fixedk_extended/model.pt", weights_only=True)
-    assert ckpt["method"] == "fixedk" and ckpt["sparsifier"]["steps"] > 0  # its state travelled through extend
-    for phase in ("fixedk", "fixedk_extended"):
-        with h5py.File(res / f"eval/dsprites/seed1/{phase}.h5") as f:
-            assert f.attrs["k"] == cfg["sparsify"]["k_end"] and f["conv_sae/mi_pre"].shape == f["conv_sae/mi"].shape
-            assert np.diff(f["conv_sae/indptr"][:]).max() <= cfg["sparsify"]["k_end"]
-    evaluations = pd.read_csv(res / "summary/evaluations.csv").set_index("phase")
-    assert evaluations.loc[["fixedk", "fixedk_extended"], "dead_pct"].between(0, 100).all()
-    assert (res / "claims.md").exists() and (res / "tables/table1.md").exists()
-    # every method of the table, end to end
-    history = pd.read_csv(res / "summary/history.csv")
-    for method in every:
-        for phase in method_table.phases([method])[1:]:
-            assert (res / f"runs/dsprites/seed1/{phase}/history.h5").exists()
-            assert 0 <= evaluations.loc[phase, "dead_pct"] <= 100
-            assert evaluations.loc[phase, "specialized"] <= evaluations.loc[phase, "specialized_bound"]
-        run = history[history["phase"] == method]
-        assert len(run) == cfg["sparsify"]["epochs"]
-        assert run[["l0", "l0_latent", "loss_aux", "active"]].notna().all().all()
-        if method in ("topk", "topk_auxk", "topk_centred", "topk_detached"):
-            assert (run["l0"] == run["k"]).all()  # a per-sample Top-k keeps exactly k(t) per sample
-    table8 = pd.read_csv(res / "tables/table8.csv")
-    assert list(dict.fromkeys(table8["method"])) == cfg["methods"]  # the paper's methods first, then the others
-    assert (res / "figures/figure12.png").read_bytes()[:4] == b"\x89PNG"
-    claims = pd.read_csv(res / "claims.csv")
-    c9 = claims[claims["claim"] == "C9"]
-    assert set(c9.loc[c9["level"] == "detail", "condition"]) == {*method_table.remedies(), "fixedk"}
-    assert (c9["origin"] == "pipeline (beyond the paper)").all()
-    assert (claims.loc[claims["claim"] != "C9", "origin"] == "paper").all()
-    assert "beyond the paper" in (res / "claims.md").read_text().lower()
