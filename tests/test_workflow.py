@@ -242,6 +242,7 @@ register(Method(name="fixedk", sparsifier="vaesae.sparsifiers.fixedk:FixedK", ke
                 label="Fixed k"))
 '''
 
+
 def add_toy_method(work: Path) -> Path:
     """Register the toy method ``fixedk`` in a copy of the workflow: one keys dataclass, one module, one row of the
     methods table (what README "Adding a method" asks of a researcher). Returns ``work``."""
@@ -343,9 +344,12 @@ def test_a_new_sparsifier_is_one_class_and_one_row_and_the_tiny_preset_runs_ever
     cfg.update(datasets=["dsprites"], seeds=[1], methods=[*every, "fixedk"])
     toy = tmp_path / "toy.yaml"
     toy.write_text(yaml.safe_dump(cfg))
-    outputs = [*tiny_run["res"].glob("benchmarks/*_dsprites_seed1_*.tsv"), *tiny_run["res"].glob("figures/dataset_dsprites.*")]
-    for rel in ["runs/dsprites/seed1", "eval/dsprites/seed1", *(p.relative_to(tiny_run["res"]) for p in outputs)]:  # copy2 keeps the modification times that tell Snakemake these are up to date
-        src, dst = tiny_run["res"] / rel, tmp_path / "results" / rel
+    # the outputs of dSprites seed 1's jobs (a training job's benchmark file is one of them); copy2 keeps the
+    # modification times that tell Snakemake they are up to date
+    tiny = tiny_run["res"]
+    outputs = [*tiny.glob("benchmarks/*_dsprites_seed1_*.tsv"), *tiny.glob("figures/dataset_dsprites.*")]
+    for rel in ["runs/dsprites/seed1", "eval/dsprites/seed1", *(p.relative_to(tiny) for p in outputs)]:
+        src, dst = tiny / rel, tmp_path / "results" / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         if src.is_dir():
             shutil.copytree(src, dst)
