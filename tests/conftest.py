@@ -50,21 +50,30 @@ def shared_stages(cfg: dict, dataset_file, out, seed: int):
 
 
 def copy_workflow(dest: Path) -> Path:
-    """A private copy of the workflow (Snakefile, config, workflow/, src/, envs/) at ``dest``; returns ``dest``.
+    """A private copy of the workflow (vaesae.workflow.copy_workflow: Snakefile, config, workflow/, src/, envs/) at
+    ``dest``; returns ``dest``. A run in the copy imports the copy's ``src/`` and keeps its Snakemake metadata in the
+    copy, so a test may edit, touch or extend the copy's sources while other tests run beside it."""
+    from vaesae.workflow import copy_workflow as copy
 
-    A run in the copy imports the copy's ``src/`` (the rules put it first on PYTHONPATH) and keeps its Snakemake
-    metadata in the copy, so a test may edit, touch or extend the copy's sources while other tests run beside it."""
+    return copy(dest, ROOT)
+
+
+@functools.cache
+def workspace() -> Path:
+    """This process's private copy of the workflow (copy_workflow), in a temporary folder removed when the process
+    ends: where a test that names no folder of its own runs Snakemake (test_workflow.snakemake's default ``cwd``).
+
+    A run there plans, writes and keeps its metadata as in a fresh clone, whatever the checkout's own results/,
+    resources/ and .snakemake/ hold (a user's `make quick`, a stacked preset), and leaves nothing in the checkout
+    (tests/checkout_guard.py checks). A copy, not links: Snakemake resolves a linked Snakefile to the checkout, and
+    the rules' source inputs would then be paths into the checkout."""
+    import atexit
     import shutil
+    import tempfile
 
-    dest.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("*.egg-info", ".snakemake", "results", "resources", ".venv")
-    for name in ("Snakefile", "config.yaml", "workflow", "src", "envs"):
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=ignore)
-        else:
-            shutil.copy2(src, dest / name)
-    return dest
+    path = Path(tempfile.mkdtemp(prefix="vaesae-workspace-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return copy_workflow(path / "checkout")
 
 
 @pytest.fixture(scope="session")
@@ -137,6 +146,14 @@ def group_of(nodeid: str) -> str:
     if shared := _shared_run_tests(module).get(function):
         return shared
     return nodeid if module in SPLIT_MODULES else module
+
+
+def pytest_configure(config):
+    """The checkout guard (tests/checkout_guard.py): a session that leaves a file in the checkout fails, naming it."""
+    import checkout_guard
+
+    if not config.pluginmanager.is_registered(checkout_guard):
+        config.pluginmanager.register(checkout_guard, "checkout_guard")
 
 
 def pytest_sessionstart(session):

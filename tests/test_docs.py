@@ -64,6 +64,22 @@ def test_the_quickstart_commands_are_unchanged():
     assert f"```bash\n{QUICKSTART}```" in section
 
 
+def test_ci_runs_the_quickstart_commands_read_from_the_readme():
+    """.ci/run runs what .ci/quickstart.py reads from the README: exactly the two commands, in order."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("quickstart", ROOT / ".ci/quickstart.py")
+    quickstart = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(quickstart)
+    assert quickstart.quickstart_commands(README.read_text()) == ["make quick", "make test"]
+    run = (ROOT / ".ci/run").read_text()
+    assert "python3 .ci/quickstart.py README.md" in run and "make " not in run.replace("`make ", "")
+    with pytest.raises(ValueError, match="no '## Quickstart' section"):
+        quickstart.quickstart_commands("# a README\n")
+    with pytest.raises(ValueError, match="no ```bash block"):
+        quickstart.quickstart_commands("x\n## Quickstart\n\nno block\n## Next\n")
+
+
 def test_the_readme_has_the_evidence_section():
     assert "## What the evidence says so far" in README.read_text().splitlines()
 

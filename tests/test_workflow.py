@@ -15,12 +15,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, copy_workflow
+from conftest import ROOT, copy_workflow, workspace
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
-def snakemake(*args, check=True, timeout=900, cwd=ROOT):
+def snakemake(*args, check=True, timeout=900, cwd=None):
+    """The Snakemake CLI in ``cwd``; by default this process's workspace (conftest.workspace): the checkout's workflow
+    with results/, resources/ and .snakemake/ of its own, so that nothing the user ran in the checkout is read and
+    nothing is written there."""
+    cwd = workspace() if cwd is None else cwd
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     proc = subprocess.run(
         [SNAKEMAKE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
