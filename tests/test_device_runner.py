@@ -39,8 +39,13 @@ TINY = ["--configfile", "workflow/presets/tiny.yaml", "--config", "datasets=[dsp
 
 @pytest.fixture(autouse=True)
 def _site(tmp_path, monkeypatch):
-    """The runner's install folder and `python` shim live in the test's folder, not /tmp/vaesae-site."""
-    monkeypatch.chdir(ROOT)
+    """The runner's install folder and `python` shim live in the test's folder, not /tmp/vaesae-site; the runner sees
+    this process's copy of the workflow as its repository (Snakemake runs with --directory there and keeps its
+    metadata there, not in the checkout)."""
+    from conftest import workspace
+
+    monkeypatch.chdir(workspace())
+    monkeypatch.setattr(gpu, "ROOT", workspace())
     monkeypatch.setattr(gpu, "SITE", tmp_path / "site")
     monkeypatch.setattr(gpu, "SHIM", tmp_path / "site/bin")
 
@@ -229,7 +234,7 @@ def test_the_wheel_closure_is_snakemake_and_its_requirements_at_the_installed_ve
 
 def test_a_dry_run_of_a_paper_scale_device_config_lists_the_whole_chain_and_starts_nothing(tmp_path, capsys):
     run = tmp_path / "run"
-    code = gpu.main(["start", str(run), "--configfile", "benchmarks/device/dsprites-seed42.yaml", "--dry-run",
+    code = gpu.main(["start", str(run), "--configfile", str(ROOT / "benchmarks/device/dsprites-seed42.yaml"), "--dry-run",
                      "--wheels", str(tmp_path / "none")])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0, out

@@ -138,11 +138,10 @@ def test_full_disk_fails_the_job_cleanly_and_the_next_run_redoes_only_it(tmp_pat
     upstream = {p: p.stat().st_mtime_ns for p in res.glob("runs/dsprites/seed1/*/model.pt")}
 
     filler = small_disk / "filler"  # leave ~100 kB: the log fits, a 1.8 MB checkpoint does not
-    with open(filler, "wb") as f:
+    with open(filler, "wb", buffering=0) as f:  # unbuffered: closing it has nothing left to write to the full disk
         try:
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
         except OSError:
             pass
     os.truncate(filler, max(0, filler.stat().st_size - 100_000))

@@ -542,7 +542,8 @@ def test_config_claims_block_is_usable(full_run):
     scalars, histories, sweep, _ = load(full_run)
     res = claims.evaluate_claims(scalars, histories, sweep, cfg)
     assert not res[res.level == "detail"]["paper_value"].str.contains("not in config").any()
-    assert len(cfg.get("contradictions", [])) == 4 and "tied_sae" in cfg["contradictions"][-1]
+    assert len(cfg.get("contradictions", [])) == 5 and "tied_sae" in cfg["contradictions"][-1]
+    assert any("95.3% Dead Neurons from k=500" in c and "4.8 %" in c for c in cfg["contradictions"])
 
 
 # --------------------------------------------------------------------------------------------------- CLI

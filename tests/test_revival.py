@@ -68,7 +68,7 @@ def test_reinit_is_selected_at_the_end_and_applied_only_at_the_next_start():
         assert min(dist) < 0.1 * before["W_e"][alive].norm(dim=1).min().item()
     assert torch.all(opt.state[sae.W_e]["exp_avg"][dead] == 0)
     assert torch.all(opt.state[sae.W_e]["exp_avg"][alive] == 1)
-    assert torch.all(opt.state[sae.W_d]["exp_avg_sq"][:, dead] == 0)
+    assert torch.all(opt.state[sae.W_d]["exp_avg_sq"][:, dead] == 1)  # the active columns' mean (reset_moments)
     assert torch.all(opt.state[sae.W_d]["exp_avg_sq"][:, alive] == 1)
     assert torch.all(opt.state[sae.b_e]["exp_avg"][dead] == 0)
     assert state.inactive_streak[dead].tolist() == [0, 0, 0, 0]

@@ -126,6 +126,9 @@ def test_noop_dry_run_of_the_paper_config_takes_at_most_5_s():
         ({"data": {"source": "path", "path": {"dsprites": "/no/such/dsprites.npz", "shapes3d": "/no/such.h5"}}},
          "/no/such/dsprites.npz"),
         ({"data": {"download": {"dsprites": {"url": "x", "md5": "not-a-checksum"}}}}, "md5"),
+        ({"model": {"sae_bias": "both"}}, "config key model.sae_bias: 'both' is not one of ['none', 'decoder', 'centred']"),
+        ({"revival": {"reinit_from": "copy"}}, "config key revival.reinit_from: 'copy' is not one of ['donor', 'distribution']"),
+        ({"variant": "../elsewhere"}, "config key variant"),
     ],
 )
 def test_bad_config_stops_before_any_job_and_names_the_key(tmp_path, overrides, key):

@@ -69,18 +69,20 @@ def test_sparsify_params_hold_only_the_methods_keys():
 
 
 def test_the_sae_model_keys_reach_only_the_rules_that_read_them():
-    """model.tied_sae reaches the rules that train or load SAE weights, model.sae_gradient those where the VAE
-    trains with the SAEs (not the stop-gradient control's, which detaches whatever it says); the architecture keys
-    reach every rule that builds the model. Editing either key changes no other rule's params."""
+    """model.tied_sae and model.sae_bias reach the rules that train or load SAE weights (not stage 1: every reading
+    starts from the same VAE), model.sae_gradient those where the VAE trains with the SAEs (not the stop-gradient
+    control's, which detaches whatever it says); the architecture keys reach every rule that builds the model.
+    Editing any of them changes no other rule's params."""
     cfg = load_config(None)
-    architecture = set(cfg["model"]) - {"tied_sae", "sae_gradient"}
-    cases = {("pretrain_vae", None): set(), ("init_sae", None): {"tied_sae"}, ("evaluate", None): {"tied_sae"},
-             ("sparsify", "topk"): {"tied_sae", "sae_gradient"}, ("extend", "jumprelu"): {"tied_sae", "sae_gradient"},
-             ("sparsify", "topk_detached"): {"tied_sae"}, ("extend", "topk_detached"): {"tied_sae"}}  # fmt: skip
+    sae = {"tied_sae", "sae_bias"}
+    architecture = set(cfg["model"]) - sae - {"sae_gradient"}
+    cases = {("pretrain_vae", None): set(), ("init_sae", None): sae, ("evaluate", None): sae,
+             ("sparsify", "topk"): sae | {"sae_gradient"}, ("extend", "jumprelu"): sae | {"sae_gradient"},
+             ("sparsify", "topk_detached"): sae, ("extend", "topk_detached"): sae}  # fmt: skip
     for (rule, method), extra in cases.items():
         wildcards = {"method": method} if method else {}
         assert set(wf.rule_params(cfg, rule, **wildcards)["model"]) == architecture | extra, (rule, method)
-    for key, value in (("tied_sae", True), ("sae_gradient", "detach")):
+    for key, value in (("tied_sae", True), ("sae_gradient", "detach"), ("sae_bias", "centred")):
         edited = load_config(None, model={key: value})
         changed = {(rule, method) for (rule, method) in cases
                    if wf.rule_params(cfg, rule, **({"method": method} if method else {}))
@@ -178,7 +180,7 @@ def test_global_metrics_lists_every_module_it_imports():
     for needed in ("mutual_info.py", "extra.py", "__init__.py", "mig.py", "dead.py", "dead_floor.py",
                    "specialization.py"):
         assert f"src/vaesae/metrics/{needed}" in files, needed
-    assert len(wf.rule_modules("global_metrics")) == 20  # + the reader (evalfile) and train/{__init__,history}.py
+    assert len(wf.rule_modules("global_metrics")) == 21  # + the reader (evalfile) and train/{__init__,history}.py
 
 
 def _declared_code(output: str) -> dict[str, set[str]]:

@@ -317,7 +317,8 @@ def times_table(results: Path) -> str:
     for hist in sorted((results / "runs").glob("*/*/*/history.csv")):
         with open(hist) as f:
             rows = list(csv.DictReader(f))
-        secs = [float(r["seconds"]) for r in rows if r.get("seconds")]
+        # training epochs only: stage 2's first row (epoch -1) is its evaluation before any step
+        secs = [float(r["seconds"]) for r in rows if r.get("seconds") and int(r.get("epoch") or 0) >= 0]
         dataset, seed, phase = hist.parts[-4:-1]
         epochs[(dataset, seed, phase)] = secs
     for tsv in sorted((results / "benchmarks").glob("*.tsv")):

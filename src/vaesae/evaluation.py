@@ -18,8 +18,14 @@ decoder's, the code's), all in float64 on the device:
     dec_norm_min, _median, _max      of the conv SAE's decoder column norms ‖W_d[:, i]‖₂ (numpy's median), as the
                                      network is at the evaluation
     a_l1                             mean over the evaluation images of ‖ã‖₁ of the conv SAE
+    {conv,latent}_input_mean_norm,   the geometry of each SAE's input over the evaluation images (h_flat for the conv
+    _std_norm, _gamma                SAE, the VAE means μ for the latent SAE; ``vaesae.metrics.geometry``):
+                                     ‖mean‖₂, ‖std‖₂ of the per-dimension mean and std, and γ = their ratio
 
-Without the SAEs (stage 1) the decoder and ã columns are NaN; ‖h‖ is measured in every stage.
+Without the SAEs (stage 1) the decoder and ã columns are NaN; ‖h‖ and the input geometry are measured in every stage.
+With the SAEs, each SAE is also run on its centred input, x − mean_n x[n] over the evaluation images, fed to the
+encoder in place of its own input x̄ (``SparseAutoencoder.pre_of_input``) with the same activation: the per-neuron
+rates of that pass (``{sae: {"centred": {"rates"}}}``) tell how many neurons would be dead if the input were centred.
 """
 
 from __future__ import annotations
@@ -29,15 +35,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vaesae.metrics import activation_rate, mig, neuron_factor_mi
+from vaesae.metrics import activation_rate, input_geometry, mig, neuron_factor_mi
 from vaesae.metrics.mse import squared_error_sum
 from vaesae.models.sae import Activation, relu_topk
 
 #: The two readings of the SAE activations: ``topk`` (ã, after the sparsifier) and ``pre_topk`` (ReLU(pre)).
 READINGS = ("topk", "pre_topk")
 SAES = ("conv", "latent")
+#: The geometry scalars of each SAE's input (``vaesae.metrics.geometry``), ``{sae}_input_{field}``.
+GEOMETRY = tuple(f"{sae}_input_{field}" for sae in SAES for field in ("mean_norm", "std_norm", "gamma"))
 #: The per-evaluation diagnostic scalars (``measure``'s keys; columns of history.csv, docs/FORMATS.md).
-DIAGNOSTICS = ("h_norm_mean", "h_norm_std", "dec_norm_min", "dec_norm_median", "dec_norm_max", "a_l1")
+DIAGNOSTICS = ("h_norm_mean", "h_norm_std", "dec_norm_min", "dec_norm_median", "dec_norm_max", "a_l1", *GEOMETRY)
 
 
 @dataclass
@@ -51,6 +59,8 @@ class EvalOutputs:
     h_norm: torch.Tensor | None = None  # (N,) float64 ‖h_flat‖₂ per image
     a_conv_l1: torch.Tensor | None = None  # (N,) float64 ‖ã‖₁ of the conv SAE per image (None without the SAEs)
     dec_norm: torch.Tensor | None = None  # (m_conv,) float64 ‖W_d[:, i]‖₂ of the conv SAE (None without the SAEs)
+    geometry: dict | None = None  # {sae: InputGeometry} of each SAE's input over the evaluation images
+    rate_centred: dict | None = None  # {sae: (m,) float64 rates of the SAE run on its centred input} (with the SAEs)
 
 
 @torch.no_grad()
@@ -67,12 +77,13 @@ def forward_eval(
 
     ``with_sae=False`` (VAE pretraining, before the SAEs are trained) skips the SAEs: empty activations.
     MSE = Σ (sigmoid(logits) − x)² / (N·C·64·64), the sum accumulated in float64 on the device."""
-    mus, convs, lats, convs_pre, lats_pre, h_norms, l1s = [], [], [], [], [], [], []
+    mus, convs, lats, convs_pre, lats_pre, h_norms, l1s, hs = [], [], [], [], [], [], [], []
     sq_err = torch.zeros((), dtype=torch.float64, device=images_u8.device)
     for start in range(0, images_u8.shape[0], batch_size):
         x = images_u8[start : start + batch_size].float().div_(255.0)
         h, mu, _, _, logits = model.vae(x, sample=False)
         mus.append(mu)
+        hs.append(h)
         h_norms.append(torch.linalg.vector_norm(h.double(), dim=1))
         if with_sae:
             for name, sae, inp, k_, post, pre in (("conv", model.conv_sae, h, k, convs, convs_pre),
@@ -84,8 +95,13 @@ def forward_eval(
         sq_err += squared_error_sum(torch.sigmoid(logits), x)
     n_pix = images_u8.numel()
     empty = torch.empty(images_u8.shape[0], 0, device=images_u8.device)
+    inputs = {"conv": torch.cat(hs), "latent": torch.cat(mus)}
+    rate_centred = None
+    if with_sae:
+        rate_centred = {name: _centred_rates(sae, inputs[name], k_, batch_size, activate, name)
+                        for name, sae, k_ in (("conv", model.conv_sae, k), ("latent", model.latent_sae, k_latent))}  # fmt: skip
     return EvalOutputs(
-        mu=torch.cat(mus),
+        mu=inputs["latent"],
         a_conv=torch.cat(convs) if convs else empty,
         a_lat=torch.cat(lats) if lats else empty,
         mse=float(sq_err.item() / n_pix),
@@ -94,7 +110,20 @@ def forward_eval(
         h_norm=torch.cat(h_norms),
         a_conv_l1=torch.cat(l1s) if l1s else None,
         dec_norm=torch.linalg.vector_norm(model.conv_sae.W_d.detach().double(), dim=0) if with_sae else None,
+        geometry={name: input_geometry(x) for name, x in inputs.items()},
+        rate_centred=rate_centred,
     )
+
+
+def _centred_rates(sae, x: torch.Tensor, k, batch_size: int, activate: Activation, name: str) -> torch.Tensor:
+    """Per-neuron rate of ã > 0 when the SAE's encoder gets x − mean_n x[n] (the input centred over the evaluation
+    images) in place of its own input, (m,) float64 on x's device."""
+    centred = x - x.double().mean(0).to(x.dtype)
+    counts = torch.zeros(sae.m, dtype=torch.float64, device=x.device)
+    for start in range(0, x.shape[0], batch_size):
+        a = activate(sae.pre_of_input(centred[start : start + batch_size]), k, sae=name, training=False)
+        counts += (a > 0).sum(0, dtype=torch.float64)
+    return counts / x.shape[0]
 
 
 def diagnostics(out: EvalOutputs) -> dict[str, float]:
@@ -110,6 +139,8 @@ def diagnostics(out: EvalOutputs) -> dict[str, float]:
                       dec_norm_max=float(norms.max()))  # fmt: skip
     if out.a_conv_l1 is not None and out.a_conv_l1.numel():
         result["a_l1"] = float(out.a_conv_l1.mean().item())
+    for sae, geometry in (out.geometry or {}).items():
+        result.update({f"{sae}_input_{field}": value for field, value in geometry._asdict().items()})
     return result
 
 
@@ -128,7 +159,8 @@ def _reading(acts: torch.Tensor, factors: np.ndarray, n_bins: int, same_as: dict
 def measure(out: EvalOutputs, factors: np.ndarray, *, n_bins: int) -> dict:
     """Raw measurements of one evaluation pass: ``mig``, ``mse``, ``latent_mi`` (VAE means x factors), the
     :data:`DIAGNOSTICS` scalars and, when the SAEs ran, ``{sae: {reading: {"rates", "mi", "active"}}}`` for sae in
-    :data:`SAES` and reading in :data:`READINGS`.
+    :data:`SAES` and reading in :data:`READINGS`, plus ``{sae: {"centred": {"rates"}}}`` (the SAE on its centred
+    input).
     """
     mig_result = mig(out.mu.float().cpu().numpy(), factors, n_bins=n_bins)
     result = {"mig": float(mig_result.score), "mse": out.mse, "latent_mi": mig_result.latent_mi, **diagnostics(out)}
@@ -138,4 +170,6 @@ def measure(out: EvalOutputs, factors: np.ndarray, *, n_bins: int) -> dict:
             same = pre is None or torch.equal(pre, post)
             result[name] = {"topk": topk, "pre_topk": _reading(pre if pre is not None else post, factors, n_bins,
                                                                same_as=topk if same else None)}  # fmt: skip
+            if out.rate_centred is not None:
+                result[name]["centred"] = {"rates": out.rate_centred[name].cpu().numpy()}
     return result

@@ -15,7 +15,8 @@ between evaluation and rendering, turns them into the counts the tables report:
 so editing a threshold or the reading reruns only this step and what renders from it, never training.
 For the epochs it also tells what revival achieved: of the neurons re-initialised at the boundary after epoch e,
 how many are alive (eval rate ≥ eval.dead_threshold) after epochs e+1 and e+5 (``reinit_alive_1``,
-``reinit_alive_5``; NaN where the run ends first).
+``reinit_alive_5``; NaN where the run ends first), and the dead % each SAE would have on its input centred over the
+evaluation set (``dead_pct_centred``, ``latent_dead_pct_centred``; NaN in histories written before they existed).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ EVALUATION_COLUMNS = (
     "path",
 )  # fmt: skip
 THRESHOLD_COLUMNS = ("dead_pct", "specialized", "latent_dead_pct", "latent_specialized", "active", "dead_floor",
-                     "reinit_alive_1", "reinit_alive_5")  # fmt: skip
+                     "reinit_alive_1", "reinit_alive_5", "dead_pct_centred", "latent_dead_pct_centred")  # fmt: skip
 
 #: What the summary reads of an evaluation file (``vaesae.evalfile``): these root attributes, the factors and both
 #: readings' measurements of both SAEs.
@@ -171,6 +172,8 @@ def summarize_history(csv_path: str | Path, raw_path: str | Path, *, dead_thresh
                                         "exists): retrain, or use eval.specialization_mi: normalized")
             mi = [in_unit(m, raw["attrs"]["factor_entropy"], mi_unit) for m in mi]
         df[f"{prefix}dead_pct"] = [dead_pct(r, dead_threshold) for r in rates]
+        if f"{sae}/activation_rate_centred" in raw:
+            df[f"{prefix}dead_pct_centred"] = [dead_pct(r, dead_threshold) for r in raw[f"{sae}/activation_rate_centred"]]
         df[f"{prefix}specialized"] = [int(specialized_count(m, specialization_threshold)) for m in mi]
         if sae == "conv_sae":
             df["active"] = raw[f"{sae}/active{sfx}"]

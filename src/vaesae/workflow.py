@@ -222,16 +222,41 @@ def load_config(*files, overrides: dict | None = None, root: Path | None = None)
 
 
 # ============================================================================================ paths and targets
+#: The readings of the paper's text that a ``variant: auto`` names (method-notes "Readings"): (section, key) -> the
+#: literal reading, the default.
+READING_KEYS = {("model", "sae_bias"): "none", ("revival", "reinit_from"): "donor"}
+
+
+def reading_variant(cfg: dict) -> str:
+    """``variant: auto``: ``reading-`` and the values of the reading keys that are not the literal ones, in
+    :data:`READING_KEYS` order (``reading-centred-distribution``), or ``reading-literal``."""
+    parts = [str(cfg[section][key]) for (section, key), literal in READING_KEYS.items() if cfg[section][key] != literal]
+    return "reading-" + ("-".join(parts) if parts else "literal")
+
+
 @dataclass(frozen=True)
 class Paths:
-    """File patterns of one configuration (Snakemake wildcards in braces)."""
+    """File patterns of one configuration (Snakemake wildcards in braces).
+
+    ``results_dir`` is where the configuration's results land: the config's ``results_dir``, or its sub-folder
+    ``variant`` when one is set. Stage 1 (the VAE) always lands in the config's own ``results_dir`` (``vae_dir``),
+    so every variant of a run (a reading of the SAE: workflow/presets/readings/) trains from the same VAE."""
 
     results_dir: str
     resources_dir: str
+    vae_dir: str
 
     @classmethod
     def of(cls, cfg: dict) -> "Paths":
-        return cls(cfg["results_dir"], cfg["resources_dir"])
+        base, variant = cfg["results_dir"], cfg.get("variant")
+        if variant == "auto":
+            variant = reading_variant(cfg)
+        return cls(f"{base}/{variant}" if variant else base, cfg["resources_dir"], base)
+
+    @property
+    def vae_run(self) -> str:
+        """The stage-1 folder of a (dataset, seed), shared by every variant."""
+        return f"{self.vae_dir}/runs/{{dataset}}/seed{{seed}}/vae"
 
     @property
     def data_file(self) -> str:
@@ -278,6 +303,10 @@ class Paths:
 
     def benchmark(self, stage: str, dataset: str, seed, variant: str) -> str:
         return f"{self.bench}/{stage}_{dataset}_seed{seed}_{variant}.tsv"
+
+    def vae_benchmark(self, dataset: str, seed) -> str:
+        """The pretraining's benchmark file, next to the VAE it trained (shared by every variant)."""
+        return f"{self.vae_dir}/benchmarks/pretrain_{dataset}_seed{seed}_shared.tsv"
 
 
 def extended_methods(cfg: dict) -> list[str]:
@@ -330,7 +359,7 @@ def history_files(cfg: dict) -> list[str]:
 
 def pretrain_history_files(cfg: dict) -> list[str]:
     """The VAE pretraining's history.csv per (dataset, seed): the convergence gate G1 reads its MSE."""
-    return _grid(cfg, Paths.of(cfg).run + "/vae/history.csv")
+    return _grid(cfg, Paths.of(cfg).vae_run + "/history.csv")
 
 
 def raw_history_files(cfg: dict) -> list[str]:
@@ -340,27 +369,28 @@ def raw_history_files(cfg: dict) -> list[str]:
 
 def benchmark_files(cfg: dict) -> list[str]:
     p = Paths.of(cfg)
-    runs = [("pretrain", "shared"), ("init", "shared")]
-    runs += [("sparsify", m) for m in cfg["methods"]] + [("extend", m) for m in extended_methods(cfg)]
-    return [p.benchmark(stage, d, s, variant) for stage, variant in runs for d in cfg["datasets"] for s in cfg["seeds"]]
+    grid = [(d, s) for d in cfg["datasets"] for s in cfg["seeds"]]
+    runs = [("init", "shared")] + [("sparsify", m) for m in cfg["methods"]]
+    runs += [("extend", m) for m in extended_methods(cfg)]
+    return [p.vae_benchmark(d, s) for d, s in grid] + [p.benchmark(stage, d, s, v) for stage, v in runs for d, s in grid]
 
 
 def table_files(cfg: dict) -> list[str]:
     """The tables of the catalog (``vaesae.report.catalog.TABLES``), CSV and Markdown."""
-    return [f"{cfg['results_dir']}/tables/{name}.{ext}" for name in report_catalog.TABLES for ext in ("csv", "md")]
+    return [f"{Paths.of(cfg).results_dir}/tables/{name}.{ext}" for name in report_catalog.TABLES for ext in ("csv", "md")]
 
 
 def figure_files(cfg: dict, ext: str = "png") -> list[str]:
     """The figures of the catalog (``vaesae.report.catalog.FIGURES``)."""
-    return [f"{cfg['results_dir']}/figures/{name}.{ext}" for name in report_catalog.FIGURES]
+    return [f"{Paths.of(cfg).results_dir}/figures/{name}.{ext}" for name in report_catalog.FIGURES]
 
 
 def preview_files(cfg: dict) -> list[str]:
-    return [f"{cfg['results_dir']}/figures/dataset_{d}.{ext}" for d in cfg["datasets"] for ext in ("png", "pdf")]
+    return [f"{Paths.of(cfg).results_dir}/figures/dataset_{d}.{ext}" for d in cfg["datasets"] for ext in ("png", "pdf")]
 
 
 def all_outputs(cfg: dict) -> list[str]:
-    res = cfg["results_dir"]
+    res = Paths.of(cfg).results_dir
     return (table_files(cfg) + figure_files(cfg, "png") + figure_files(cfg, "pdf")
             + [f"{res}/claims.md", f"{res}/claims.csv", f"{res}/gates.csv", Paths.of(cfg).sweep_file, Paths.of(cfg).epoch_sweep_file,
                Paths.of(cfg).summary_evaluations, Paths.of(cfg).summary_history]
@@ -422,9 +452,11 @@ def dataset_params(cfg: dict, dataset: str) -> dict:
 
 #: ``model`` keys that only some rules read: {key: the rules that get it}. Every other ``model`` key (the
 #: architecture) reaches every rule that builds the model, so editing one of these reruns only its rules. The SAE
-#: tying matters wherever SAE weights are trained or loaded; the SAE gradient only where the VAE trains with the SAEs.
+#: tying and the SAE bias reading matter wherever SAE weights are trained or loaded (not stage 1: every reading of a
+#: run starts from the same VAE); the SAE gradient only where the VAE trains with the SAEs.
 MODEL_KEY_RULES = {
     "tied_sae": ("init_sae", "sparsify", "extend", "evaluate"),
+    "sae_bias": ("init_sae", "sparsify", "extend", "evaluate"),
     "sae_gradient": ("sparsify", "extend"),
 }
 

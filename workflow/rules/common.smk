@@ -13,9 +13,11 @@ wf.prepare_config(
 )
 
 PATHS = wf.Paths.of(config)
-RES = config["results_dir"]
+# results_dir, or results_dir/variant (stage 1 stays in results_dir: PATHS.vae_run)
+RES = PATHS.results_dir
 DATA_FILE = PATHS.data_file
 RUN = PATHS.run
+VAE_RUN = PATHS.vae_run
 LOGS = PATHS.logs
 BENCH = PATHS.bench
 ENV = "../../envs/pipeline.yaml"

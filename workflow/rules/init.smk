@@ -2,7 +2,7 @@ rule init_sae:
     """Stage 2: SAE initialisation at k = k_start with the VAE frozen (shared by every method)."""
     input:
         data=DATA_FILE,
-        vae=f"{RUN}/vae/model.pt",
+        vae=f"{VAE_RUN}/model.pt",
         code=code("init_sae"),
     output:
         model=f"{RUN}/init/model.pt",

@@ -4,13 +4,13 @@ rule pretrain_vae:
         data=DATA_FILE,
         code=code("pretrain_vae"),
     output:
-        model=f"{RUN}/vae/model.pt",
-        history=f"{RUN}/vae/history.csv",
-        raw=f"{RUN}/vae/history.h5",
+        model=f"{VAE_RUN}/model.pt",
+        history=f"{VAE_RUN}/history.csv",
+        raw=f"{VAE_RUN}/history.h5",
     log:
-        f"{LOGS}/pretrain_vae/{{dataset}}_seed{{seed}}.log",
+        f"{PATHS.vae_dir}/logs/pretrain_vae/{{dataset}}_seed{{seed}}.log",
     benchmark:
-        f"{BENCH}/pretrain_{{dataset}}_seed{{seed}}_shared.tsv"
+        PATHS.vae_benchmark("{dataset}", "{seed}")
     conda:
         ENV
     threads: config["threads"]

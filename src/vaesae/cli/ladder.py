@@ -6,11 +6,14 @@ Usage::
         workflow/presets/ladder/r2-width.yaml --command "snakemake ..." --wall-s 2900 --out evidence/ladder/r2-width
     python -m vaesae.cli.ladder reclaim evidence/ladder/r1-steps [evidence/ladder/r2-width ...]
     python -m vaesae.cli.ladder render --root evidence/ladder --out evidence/ladder
+    python -m vaesae.cli.ladder readings --root evidence/readings/r3-converged --out evidence/readings/r3-converged
 
 ``collect`` copies claims, gates, tables, figures, summaries, histories and benchmarks (no checkpoint, no dataset)
 and writes rung.yaml; ``reclaim`` re-judges committed rungs (claims.md, claims.csv, gates.csv, rung.yaml's gate
-counts) with the current claim and gate rules from their own evidence files; ``render`` writes ladder.md, ladder.csv and ladder.png/.pdf across every rung under --root.
-``benchmarks/ladder/run_rung.sh RUNG`` runs a rung, times it and calls ``collect``.
+counts) with the current claim and gate rules from their own evidence files; ``render`` writes ladder.md, ladder.csv and ladder.png/.pdf across every rung under --root;
+``readings`` writes readings.md, readings.csv and readings.png/.pdf across the readings of one rung
+(``vaesae.report.readings``). ``benchmarks/ladder/run_rung.sh RUNG`` runs a rung, times it and calls ``collect``;
+``benchmarks/readings/run_reading.sh RUNG READING...`` does the same for a reading of the paper's text on a rung.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("render", help="the figure and table across the rungs")
     r.add_argument("--root", required=True, help="folder of rung folders")
     r.add_argument("--out", required=True)
+    rd = sub.add_parser("readings", help="the table and figure across the readings of one rung")
+    rd.add_argument("--root", required=True, help="folder of reading folders (evidence/readings/<rung>)")
+    rd.add_argument("--out", required=True)
     args = p.parse_args(argv)
     try:
         if args.cmd == "collect":
@@ -49,7 +55,13 @@ def main(argv: list[str] | None = None) -> int:
             from vaesae import workflow as wf
 
             paper = wf.load_config()["claims"]["paper"]  # the paper's values (config.yaml claims.paper)
-            for path in render_ladder(args.root, paper, args.out):
+            if args.cmd == "readings":
+                from vaesae.report.readings import render_readings
+
+                paths = render_readings(args.root, paper, args.out)
+            else:
+                paths = render_ladder(args.root, paper, args.out)
+            for path in paths:
                 print(path)
     except LadderError as err:
         raise SystemExit(f"vaesae.cli.ladder: {err}") from err

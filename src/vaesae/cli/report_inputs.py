@@ -50,8 +50,9 @@ def load(args: argparse.Namespace) -> ReportInputs:
 
     try:
         scalars = collect.merge_global_metrics(collect.load_evaluations(args.evaluations), args.globals)
-        histories = collect.load_histories([args.history] if args.history else [])
+        histories, at_init = collect.split_at_init(collect.load_histories([args.history] if args.history else []))
         scalars = collect.add_warmup(scalars, histories)  # the end of the stage-3 warm-up, phase {method}_warmup
+        scalars = collect.add_at_init(scalars, at_init)  # before any SAE step (stage 2's epoch -1), phase init_start
         return ReportInputs(scalars, histories, collect.load_sweep(args.sweep),
                             collect.load_benchmarks(getattr(args, "benchmarks", [])))
     except collect.ReportInputError as err:

@@ -13,7 +13,7 @@ the order the files and thresholds were given.
 SAE, ``specialization_bound`` (the most neurons the activation budget allows above that threshold,
 ``vaesae.metrics.bound``) and ``dead_floor`` (the least dead % the budget Σ rate_i(ã) allows at that dead threshold,
 ``vaesae.metrics.dead_floor``). ``--raw`` adds the same sweep for every epoch of every training run, with an ``epoch``
-column (``sweeps/epochs.csv``; no bound rows).
+column (``sweeps/epochs.csv``; no bound rows; stage 2's epoch −1 is its state before the first step).
 """
 
 from __future__ import annotations
@@ -108,11 +108,12 @@ def epoch_sweep_table(raws: Sequence[str | Path], params: dict) -> pd.DataFrame:
             mis, rates = raw[f"{group}/mi{SUFFIX[reading]}"], raw[f"{group}/activation_rate"]
             if unit != "normalized":
                 mis = [in_unit(m, attrs["factor_entropy"], unit) for m in mis]
-            for epoch, (mi, rate) in enumerate(zip(mis, rates)):
+            epochs = raw.get("epoch", np.arange(len(rates)))  # stage 2 starts at -1, before its first step
+            for epoch, mi, rate in zip(epochs, mis, rates):
                 rows = threshold_sweep(mi, rate, spec, dead)
                 frame = pd.DataFrame(rows)
                 frame.insert(0, "sae", sae)
-                frame.insert(0, "epoch", epoch)
+                frame.insert(0, "epoch", int(epoch))
                 for key in ("phase", "seed", "dataset"):
                     frame.insert(0, key, attrs[key])
                 frames.append(frame)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from vaesae import SAE_BIASES
 from vaesae import methods as method_table
 from vaesae.config.base import ConfigKeyError, Section
 
@@ -29,7 +30,7 @@ class ModelConfig(Section):
     """``model``: the VAE and the two SAE probes (``vaesae.models``)."""
 
     SECTION = "model"
-    CHOICES = {"sae_gradient": ("joint", "detach")}
+    CHOICES = {"sae_gradient": ("joint", "detach"), "sae_bias": SAE_BIASES}
 
     latent_dim: int
     encoder_channels: tuple[int, ...]
@@ -39,6 +40,7 @@ class ModelConfig(Section):
     latent_sae_neurons: int
     tied_sae: bool = False  # one SAE matrix W_e, decoded with W_eᵀ (eqs. (1)/(3)); rules without SAEs get no key
     sae_gradient: str = "joint"  # stage 3 / extend: joint (the SAE losses reach the VAE) | detach (pure probes)
+    sae_bias: str = "none"  # the SAE bias reading (vaesae.models.sae.SAE_BIASES); rules without SAEs get no key
 
 
 @dataclass(frozen=True)
@@ -139,12 +141,17 @@ class ExtendConfig(Section):
     epochs: int
 
 
+#: The readings of "re-initialized from the empirical distribution of active neurons" (``revival.reinit_from``,
+#: ``vaesae.train.revival``): a copy of one random active neuron plus noise, or a draw from a fit to all of them.
+REINIT_SOURCES = ("donor", "distribution")
+
+
 @dataclass(frozen=True)
 class RevivalConfig(Section):
     """``revival``: bias boosting and re-initialisation of dead conv-SAE neurons (``vaesae.train.revival``)."""
 
     SECTION = "revival"
-    CHOICES = {"bias_scale": ("absolute", "relative")}
+    CHOICES = {"bias_scale": ("absolute", "relative"), "reinit_from": REINIT_SOURCES}
 
     bias_boost: bool
     bias_base: float
@@ -155,6 +162,7 @@ class RevivalConfig(Section):
     reinit_noise: float
     inactive_rate: float
     bias_scale: str = "absolute"
+    reinit_from: str = "donor"  # donor: a copy of a random active neuron + noise | distribution: a draw from a fit
 
 
 @dataclass(frozen=True)

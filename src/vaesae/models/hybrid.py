@@ -51,9 +51,9 @@ class HybridVAESAE(nn.Module):
             model_cfg.fc_hidden,
             model_cfg.latent_dim,
         )
-        tied = model_cfg.tied_sae
-        self.conv_sae = SparseAutoencoder(self.vae.h_dim, model_cfg.conv_sae_neurons, tied=tied)
-        self.latent_sae = SparseAutoencoder(model_cfg.latent_dim, model_cfg.latent_sae_neurons, tied=tied)
+        tied, bias = model_cfg.tied_sae, model_cfg.sae_bias
+        self.conv_sae = SparseAutoencoder(self.vae.h_dim, model_cfg.conv_sae_neurons, tied=tied, bias=bias)
+        self.latent_sae = SparseAutoencoder(model_cfg.latent_dim, model_cfg.latent_sae_neurons, tied=tied, bias=bias)
 
     def forward(
         self,
@@ -85,8 +85,14 @@ class HybridVAESAE(nn.Module):
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """As ``nn.Module.load_state_dict``; a checkpoint of the other SAE tying (with or without ``*_sae.W_d``)
-        is a ValueError naming ``model.tied_sae``."""
+        is a ValueError naming ``model.tied_sae``, one of another SAE bias reading (with or without ``*_sae.b_dec``)
+        one naming ``model.sae_bias``."""
         if strict and "conv_sae.W_e" in state_dict:
+            has_bias = "conv_sae.b_dec" in state_dict
+            if has_bias != (self.conv_sae.bias != "none"):
+                got = "with a b_dec (model.sae_bias decoder or centred)" if has_bias else "without a b_dec (none)"
+                raise ValueError(f"a checkpoint of SAEs {got} cannot be loaded into SAEs of model.sae_bias "
+                                 f"{self.conv_sae.bias!r}: model.sae_bias must be the reading it was trained with")
             untied = "conv_sae.W_d" in state_dict
             if untied == self.conv_sae.tied:
                 have, got = ("tied", "untied") if untied else ("untied", "tied")

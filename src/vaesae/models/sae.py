@@ -1,9 +1,10 @@
 """Sparse autoencoder with Top-k activation sparsity, eqs. (1)–(3) of the paper.
 
-    pre = W_e (h − μ) + b_e + b_boost       W_e = Dᵀ ∈ R^{m×d}                  (pre-activations)
+    x̄   = h − μ [− b_dec]                   the encoder's input                  (centred reading: − b_dec)
+    pre = W_e x̄ + b_e + b_boost            W_e = Dᵀ ∈ R^{m×d}                  (pre-activations)
     a   = ReLU(pre)                                                              (1)
     ã   = a ⊙ 1_topk(|a|)                   keep the k largest activations       (2)
-    ĥ   = W_d ã + μ                          W_d = D ∈ R^{d×m}                   (3)
+    ĥ   = W_d ã + μ [+ b_dec]               W_d = D ∈ R^{d×m}                   (3)
 
 The module computes ``pre`` and ĥ; the nonlinearity and the selection (1)–(2) belong to the stage-3 method
 (``vaesae.sparsifiers``), passed in as ``activate(pre, k)``; the default is :func:`relu_topk`, eqs. (1)–(2).
@@ -12,6 +13,14 @@ The module computes ``pre`` and ĥ; the nonlinearity and the selection (1)–(2)
 the input that centred methods subtract (``vaesae.train.centring``); it is zero otherwise, and since x − 0 = x and
 y + 0 = y exactly in floating point, an uncentred SAE computes exactly the paper's (1)–(3). Since a ≥ 0 after the
 ReLU, |a| = a.
+
+The SAE bias (``model.sae_bias``, one of :data:`SAE_BIASES`), a reading of the paper's text (method-notes,
+docs/DESIGN.md): ``none`` is eqs. (1)–(3) as printed, with no bias b_dec at all (no parameter is registered, so the
+module is exactly the literal one); ``decoder`` adds a learned decoder bias b_dec to ĥ only, initialised to zero, as
+a decoder written as ``nn.Linear`` has by default; ``centred`` subtracts b_dec before the encoder and adds it back
+after the decoder, as Bricken et al. (2023, the paper's reference [6]) and the SAE libraries do (sparsify,
+dictionary_learning, openai/sparse_autoencoder), b_dec learned and initialised from the data by stage 2
+(``vaesae.train.stages.Init.prepare``: the mean of the SAE inputs over a batch of training images).
 
 Tied or untied (``model.tied_sae``). Eqs. (1) and (3) tie the matrices, W_e = Dᵀ and W_d = D, but the paper's 68.6M
 parameters need two of them. Untied (the default) keeps W_e and W_d as two parameters, tied only at initialisation
@@ -27,6 +36,8 @@ from typing import Callable
 
 import torch
 from torch import nn
+
+from vaesae import SAE_BIASES
 
 #: ``activate(pre, k, sae=..., training=...) -> ã``: the nonlinearity and selection applied to the SAE
 #: pre-activations; ``sae`` is "conv" or "latent", ``training`` tells a training batch from an evaluation pass.
@@ -47,15 +58,20 @@ def relu_topk(pre: torch.Tensor, k: int | None, **_) -> torch.Tensor:
 
 
 class SparseAutoencoder(nn.Module):
-    """d → m → d dictionary; plain tensors in and out. ``tied``: one matrix W_e, decoded with W_eᵀ."""
+    """d → m → d dictionary; plain tensors in and out. ``tied``: one matrix W_e, decoded with W_eᵀ; ``bias``: one of
+    :data:`SAE_BIASES` (``none``: no b_dec parameter)."""
 
-    def __init__(self, d: int, m: int, tied: bool = False):
+    def __init__(self, d: int, m: int, tied: bool = False, bias: str = "none"):
         super().__init__()
-        self.d, self.m, self.tied = d, m, bool(tied)
+        if bias not in SAE_BIASES:
+            raise ValueError(f"model.sae_bias must be one of {', '.join(SAE_BIASES)}, got {bias!r}")
+        self.d, self.m, self.tied, self.bias = d, m, bool(tied), bias
         self.W_e = nn.Parameter(torch.empty(m, d))
         self.b_e = nn.Parameter(torch.zeros(m))
         if not self.tied:
             self.W_d = nn.Parameter(torch.empty(d, m))
+        if bias != "none":
+            self.b_dec = nn.Parameter(torch.zeros(d))
         self.register_buffer("b_boost", torch.zeros(m))
         self.register_buffer("b_pre", torch.zeros(d))
         bound = 1.0 / math.sqrt(d)
@@ -79,17 +95,27 @@ class SparseAutoencoder(nn.Module):
         (W_e, 0) tied (neuron i's decoder column is row i of W_e)."""
         return (self.W_e, 0) if self.tied else (self._parameters["W_d"], 1)
 
+    def encoder_input(self, h: torch.Tensor) -> torch.Tensor:
+        """x̄ = h − μ, and − b_dec under the centred reading: what W_e multiplies, (B, d)."""
+        x = h - self.b_pre
+        return x - self.b_dec if self.bias == "centred" else x
+
+    def pre_of_input(self, x: torch.Tensor) -> torch.Tensor:
+        """W_e x + b_e + b_boost, (B, m), for an encoder input x (:meth:`encoder_input`, or a centred h)."""
+        return torch.addmm(self.b_e + self.b_boost, x, self.W_e.t())
+
     def pre(self, h: torch.Tensor) -> torch.Tensor:
-        """Pre-activations W_e (h − μ) + b_e + b_boost, (B, m)."""
-        return torch.addmm(self.b_e + self.b_boost, h - self.b_pre, self.W_e.t())
+        """Pre-activations W_e x̄ + b_e + b_boost, (B, m)."""
+        return self.pre_of_input(self.encoder_input(h))
 
     def encode(self, h: torch.Tensor, k: int | None, activate: Activation = relu_topk) -> torch.Tensor:
         """ã (B, m) = activate(pre(h), k); the default is eqs. (1)–(2)."""
         return activate(self.pre(h), k)
 
     def decode(self, a: torch.Tensor) -> torch.Tensor:
-        """ĥ (B, d) = W_d ã + μ: eq. (3)."""
-        return a @ self.W_d.t() + self.b_pre
+        """ĥ (B, d) = W_d ã + μ (+ b_dec under the decoder and centred readings): eq. (3)."""
+        out = a @ self.W_d.t() + self.b_pre
+        return out if self.bias == "none" else out + self.b_dec
 
     def forward(
         self, h: torch.Tensor, k: int | None, activate: Activation = relu_topk

@@ -43,6 +43,7 @@ from vaesae import methods as method_table
 from vaesae.report.markdown import md_table
 from vaesae.report import catalog
 from vaesae.report.catalog import CLAIMS, DATASET_ORDER
+from vaesae.report.collect import AT_INIT
 from vaesae.report.stats import (Comparison, change_is_stable, compare_phases, detectable_margin,
                                  equivalence_interval, lower_bound, mse_change, no_increase_beyond, one_sample, ordered,
                                  paired, ratio_comparison, reference_point, relative_change, stable_rule, summarize,
@@ -634,18 +635,36 @@ def _c4_forced(histories: pd.DataFrame | None, scalars: pd.DataFrame, dataset: s
                           "the MSE", rules["mse_relative_tolerance"], method_label(name))
 
 
+def _at_init_label(scalars: pd.DataFrame, dataset: str) -> str:
+    """How much of the k_start death was there before any SAE step (phase ``init_start``, stage 2's epoch −1), and
+    the input geometry γ behind it."""
+    if "conv_input_gamma" not in scalars:
+        return "k_start death before any SAE step: unknown (no evaluation before stage 2's first step)"
+    before = summarize(_phase_values(scalars, dataset, AT_INIT, "dead_pct"))[0]
+    after = summarize(_phase_values(scalars, dataset, "init", "dead_pct"))[0]
+    if not np.isfinite(before):
+        return "k_start death before any SAE step: unknown (no evaluation before stage 2's first step)"
+    centred = summarize(_phase_values(scalars, dataset, AT_INIT, "dead_pct_centred"))[0]
+    gamma = summarize(_phase_values(scalars, dataset, AT_INIT, "conv_input_gamma"))[0]
+    share = f", {before / after:.0%} of the {after:.1f} % at the end of stage 2" if np.isfinite(after) and after else ""
+    return (f"k_start death before any SAE step: {before:.1f} % dead{share}; {centred:.1f} % on the centred input, "
+            f"h_flat's γ = ‖mean‖/‖std‖ = {gamma:.2f}")
+
+
 # The forced/finding label of every detail row, per claim (the catalog row's ``labels``), computed from this run's
-# bounds, floors and controls: f(rows, scalars, histories, sweep, rules) sets row["forced"] on each row.
+# bounds, floors and controls: f(rows, scalars, histories, sweep, rules) sets row["forced"] on each row. The claims
+# on dead neurons and specialization (C1, C2, C6, C8) also say how much of the death was there before any SAE step.
 def _c1_labels(rows, scalars, histories, sweep, rules) -> None:
     for row in rows:
-        row["forced"] = _floor_label(scalars, row["dataset"], "topk", rules["dead_pct_tolerance"])
+        row["forced"] = (_floor_label(scalars, row["dataset"], "topk", rules["dead_pct_tolerance"]) + "; "
+                         + _at_init_label(scalars, row["dataset"]))
 
 
 def _c2_labels(rows, scalars, histories, sweep, rules) -> None:
     tol = rules["dead_pct_tolerance"]
     for row in rows:
         a, b = _floor_label(scalars, row["dataset"], "topk", tol), _floor_label(scalars, row["dataset"], "l1", tol)
-        row["forced"] = f"Top-k: {a}; L1: {b}"
+        row["forced"] = f"Top-k: {a}; L1: {b}; {_at_init_label(scalars, row['dataset'])}"
 
 
 def _c3_labels(rows, scalars, histories, sweep, rules) -> None:
@@ -669,7 +688,8 @@ def _c6_labels(rows, scalars, histories, sweep, rules) -> None:
     for row in rows:
         row["forced"] = ("finding: a ratio of two dead %s; each is " +
                          "; ".join(f"{dataset_label(d)} "
-                                   f"{_floor_label(scalars, d, row['condition'], rules['dead_pct_tolerance'])}"
+                                   f"{_floor_label(scalars, d, row['condition'], rules['dead_pct_tolerance'])} "
+                                   f"({_at_init_label(scalars, d)})"
                                    for d in DATASET_ORDER))  # fmt: skip
 
 
@@ -680,7 +700,7 @@ def _c7_labels(rows, scalars, histories, sweep, rules) -> None:
 
 def _c8_labels(rows, scalars, histories, sweep, rules) -> None:
     for row in rows:
-        row["forced"] = _c8_forced(scalars, row["dataset"])
+        row["forced"] = f"{_c8_forced(scalars, row['dataset'])}; {_at_init_label(scalars, row['dataset'])}"
 
 
 def _c9_labels(rows, scalars, histories, sweep, rules) -> None:

@@ -97,6 +97,14 @@ HISTORY_OPTIONAL_COLUMNS = (
     "dec_norm_median",
     "dec_norm_max",
     "a_l1",
+    "conv_input_mean_norm",
+    "conv_input_std_norm",
+    "conv_input_gamma",
+    "latent_input_mean_norm",
+    "latent_input_std_norm",
+    "latent_input_gamma",
+    "dead_pct_centred",
+    "latent_dead_pct_centred",
 )
 HISTORY_COLUMNS = HISTORY_REQUIRED_COLUMNS + HISTORY_OPTIONAL_COLUMNS
 
@@ -227,7 +235,9 @@ def load_histories(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
     for col in ("epoch", "k", "k_latent", "dead_pct", "specialized", "mig", "mse", "latent_dead_pct",
                 "latent_specialized", "reinit", "seconds", "l1_lambda", "boosted", "boost_mean", "boost_to_spread",
                 "active", "reinit_alive_1", "reinit_alive_5", "dead_floor", "h_norm_mean", "h_norm_std",
-                "dec_norm_min", "dec_norm_median", "dec_norm_max", "a_l1"):
+                "dec_norm_min", "dec_norm_median", "dec_norm_max", "a_l1", "conv_input_mean_norm",
+                "conv_input_std_norm", "conv_input_gamma", "latent_input_mean_norm", "latent_input_std_norm",
+                "latent_input_gamma", "dead_pct_centred", "latent_dead_pct_centred"):
         out[col] = pd.to_numeric(out[col], errors="coerce")
     return _normalise_dtypes(out)
 
@@ -330,6 +340,40 @@ def warmup_scalars(histories: pd.DataFrame) -> pd.DataFrame:
                    epoch=int(row["epoch"]), path=row.get("path"))  # fmt: skip
         rows.append(out)
     return pd.DataFrame(rows)
+
+
+#: The phase of the evaluation before any SAE step (stage 2's history row at epoch −1): the dead % at initialisation.
+AT_INIT = "init_start"
+#: What an at-initialisation point carries besides the evaluation columns: the SAE inputs' geometry and the dead %
+#: on the centred inputs.
+AT_INIT_COLUMNS = ("conv_input_gamma", "latent_input_gamma", "dead_pct_centred", "latent_dead_pct_centred")
+
+
+def split_at_init(histories: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the training epochs, one evaluation row per run of its state before any SAE step, phase ``init_start``).
+
+    Stage 2 evaluates the network once before its first optimizer step (epoch −1 of its history). Every per-epoch
+    table and figure reads the training epochs (epoch ≥ 0) as before; the at-initialisation rows enter the report as
+    evaluation points of their own, with the SAE inputs' geometry (:data:`AT_INIT_COLUMNS`)."""
+    if histories is None or histories.empty:
+        return histories, pd.DataFrame(columns=list(EVAL_COLUMNS) + ["epoch", *AT_INIT_COLUMNS])
+    before = (histories["stage"] == "init") & (histories["epoch"] < 0)
+    rows = []
+    for row in histories[before].itertuples(index=False):
+        r = row._asdict()
+        out = {col: r.get(col, np.nan) for col in (*_WARMUP_COLUMNS, *AT_INIT_COLUMNS)}
+        out.update(dataset=r["dataset"], seed=int(r["seed"]), phase=AT_INIT, method=r.get("method"),
+                   epoch=int(r["epoch"]), path=r.get("path"))  # fmt: skip
+        rows.append(out)
+    return histories[~before].reset_index(drop=True), pd.DataFrame(rows)
+
+
+def add_at_init(scalars: pd.DataFrame, at_init: pd.DataFrame) -> pd.DataFrame:
+    """``scalars`` plus the :func:`split_at_init` rows (with their geometry columns)."""
+    if at_init.empty:
+        return scalars
+    columns = list(scalars.columns) + [c for c in AT_INIT_COLUMNS if c not in scalars.columns]
+    return pd.concat([scalars.reindex(columns=columns), at_init.reindex(columns=columns)], ignore_index=True)
 
 
 def add_warmup(scalars: pd.DataFrame, histories: pd.DataFrame) -> pd.DataFrame:

@@ -31,6 +31,8 @@ RUNG_FILE = "rung.yaml"
 #: Result files copied per rung (relative to the results directory; globs).
 COPIED = ("claims.md", "claims.csv", "gates.csv", "tables/*.md", "tables/*.csv", "figures/*.png", "summary/*.csv",
           "sweeps/*.csv", "runs/*/*/*/history.csv", "benchmarks/*.tsv", "eval/*/*/*.global.csv")
+#: What a variant's evidence copies from the run's own results_dir, where stage 1 lives.
+VAE_COPIED = ("runs/*/*/vae/history.csv", "benchmarks/pretrain_*.tsv")
 #: The measurements the ladder follows: (phase in summary/evaluations.csv, label).
 POINTS = (("init", "k_start"), ("topk", "Top-k k_end"), ("l1", "L1 k_end"), ("topk_extended", "Top-k extended"))
 METRICS = ("dead_pct", "dead_floor", "specialized", "specialized_bound", "mig", "mse")
@@ -84,7 +86,9 @@ def collect_rung(rung: str, presets: list[str], command: str, wall_s: float | No
     from vaesae import workflow as wf
 
     cfg = wf.load_config(*presets)
-    res = Path(results_dir or cfg["results_dir"])
+    paths = wf.Paths.of(cfg)
+    res = Path(results_dir or paths.results_dir)
+    vae_dir = Path(paths.vae_dir) if results_dir is None else res
     for need in ("claims.md", "claims.csv", "summary/evaluations.csv"):
         if not (res / need).is_file():
             raise LadderError(f"rung {rung}: {res / need} is missing; run the rung first")
@@ -92,20 +96,57 @@ def collect_rung(rung: str, presets: list[str], command: str, wall_s: float | No
     staging = out.with_name(out.name + ".partial")
     if staging.exists():
         shutil.rmtree(staging)
-    for pattern in COPIED:
-        for src in sorted(glob.glob(str(res / pattern))):
-            dst = staging / os.path.relpath(src, res)
+    sources = [(res, pattern) for pattern in COPIED]
+    if vae_dir != res:  # a variant (a reading): stage 1 lives in the run's own results_dir, shared by every variant
+        sources += [(vae_dir, pattern) for pattern in VAE_COPIED]
+    for root, pattern in sources:
+        for src in sorted(glob.glob(str(root / pattern))):
+            dst = staging / os.path.relpath(src, root)
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
+    _specialization_readings(res, staging, cfg)
     gates = pd.read_csv(res / "gates.csv") if (res / "gates.csv").is_file() else None
     meta = {"rung": rung, "command": command, "presets": list(presets),
-            "wall_s": None if wall_s is None else float(wall_s), "scale": rung_scale(cfg), **_gate_counts(gates)}
+            "wall_s": None if wall_s is None else float(wall_s), "scale": rung_scale(cfg), **_gate_counts(gates),
+            "vae_sha256": _vae_hashes(vae_dir)}
     (staging / RUNG_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
     (staging / "config.resolved.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)
     return out
+
+
+def _vae_hashes(vae_dir: Path) -> dict:
+    """{dataset/seed: sha256 of the stage-1 model.pt}: the same hash in two readings' evidence shows they trained
+    from one VAE, bit for bit."""
+    import hashlib
+
+    out = {}
+    for path in sorted(vae_dir.glob("runs/*/*/vae/model.pt")):
+        out[f"{path.parts[-4]}/{path.parts[-3]}"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def _specialization_readings(res: Path, staging: Path, cfg: dict) -> None:
+    """summary/specialization_readings.csv: the conv-SAE specialized count of every evaluation file under each
+    specialization reading (normalized MI or nats, on ã after Top-k or ReLU(pre) before it) at the configured
+    threshold, from the evaluation files (which the evidence does not keep): reporting choices, no retraining."""
+    from vaesae.summary import summarize_evaluations
+
+    files = sorted(glob.glob(str(res / "eval/*/*/*.h5")))
+    if not files:
+        return
+    frames = []
+    for unit in ("normalized", "nats"):
+        df = summarize_evaluations(files, dead_threshold=cfg["eval"]["dead_threshold"],
+                                   specialization_threshold=cfg["eval"]["specialization_threshold"], mi_unit=unit)
+        frames.append(df[["dataset", "seed", "phase", "specialized_topk", "specialized_pre_topk"]]
+                      .rename(columns={"specialized_topk": f"specialized_{unit}_topk",
+                                       "specialized_pre_topk": f"specialized_{unit}_pre_topk"}))  # fmt: skip
+    out = frames[0].merge(frames[1], on=["dataset", "seed", "phase"])
+    (staging / "summary").mkdir(parents=True, exist_ok=True)
+    out.to_csv(staging / "summary" / "specialization_readings.csv", index=False)
 
 
 def _gate_counts(gates: pd.DataFrame | None) -> dict:

@@ -36,6 +36,7 @@ import pandas as pd
 from vaesae.io import atomic_path, write_text
 from vaesae.methods import METHODS, PAPER_METHODS
 from vaesae.report.catalog import DATASET_ORDER, TABLES
+from vaesae.report.collect import AT_INIT
 from vaesae.report.markdown import md_table
 from vaesae.report.stats import (MSE_STAGE3, Comparison, change_is_stable, compare_paired,
                                  compare_phases, equivalence_interval, mse_change, no_increase_beyond, ordered, paired,
@@ -167,12 +168,17 @@ def table2(scalars: pd.DataFrame, *, p_value: float, mig_relative_tolerance: flo
     c3_phase, _ = reference_point(mig_reference)
     k0 = _k_label(scalars, "init", "k_start")
     k1 = _k_label(scalars, "topk", "k_end")
-    sub = scalars[scalars["phase"].isin(["init", "topk_warmup", "topk", "l1"])]
-    datasets = _datasets(sub)
+    sub = scalars[scalars["phase"].isin([AT_INIT, "init", "topk_warmup", "topk", "l1"])]
+    datasets = _datasets(sub[sub["phase"] != AT_INIT])
     has_warmup = (sub["phase"] == "topk_warmup").any()
+    has_at_init = (sub["phase"] == AT_INIT).any()
     points = [("init", f"k={k0}, end of stage 2")] + ([("topk_warmup", f"k={k0}, end of warm-up")] if has_warmup else [])
     rows = []
-    spec = []
+    spec = [] if not has_at_init else [  # the state before any SAE step (stage 2's epoch -1)
+        (f"Dead neurons at k={k0}, before any SAE step (%)", AT_INIT, "dead_pct", ".1f"),
+        (f"Dead neurons at k={k0}, before any SAE step, input centred (%)", AT_INIT, "dead_pct_centred", ".1f"),
+        ("γ = ‖mean h_flat‖ / ‖std h_flat‖, before any SAE step", AT_INIT, "conv_input_gamma", ".2f"),
+    ]
     for col, what, fmt in (("dead_pct", "Dead neurons", ".1f"), ("specialized", "Specialized", ",.0f"),
                            ("mig", "MIG", ".3f")):  # fmt: skip
         spec += [(f"{what} at {label}" + (" (%)" if col == "dead_pct" else ""), phase, col, fmt)
@@ -220,6 +226,11 @@ def table2(scalars: pd.DataFrame, *, p_value: float, mig_relative_tolerance: flo
         f"{stable_rule(p_value, mig_relative_tolerance)} (the rule of claim C3).",
         "Complexity scaling factor: ratio of mean dead % to dSprites' (std by first-order error propagation).",
     ]
+    if has_at_init:
+        notes.insert(0, f"Before any SAE step: stage 2's evaluation before its first optimizer step (the freshly "
+                        f"initialised SAEs on the trained VAE, k={k0}); input centred: the same SAE fed h_flat minus "
+                        "its mean over the evaluation images; γ: the norm of h_flat's per-dimension mean over the norm "
+                        "of its per-dimension std (large: far from centred, so Top-k keeps choosing the same neurons).")
     return _frame(rows, ["metric"], "dataset", "table2", notes)
 
 

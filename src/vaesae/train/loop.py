@@ -41,7 +41,7 @@ from vaesae.models.hybrid import count_parameters
 from vaesae.train.assemble import RunAssembly
 from vaesae.train.checkpoint import load_checkpoint, save_checkpoint
 from vaesae.train.cost import check_cpu_fallback, training_flops
-from vaesae.train.history import HistoryParts, flatten
+from vaesae.train.history import AT_INIT_EPOCH, HistoryParts, flatten
 from vaesae.train.stages import STAGES as STAGE_CLASSES
 from vaesae.train.step import make_stepper
 
@@ -73,6 +73,8 @@ def _epoch_seed(seed: int, stage: str, epoch: int) -> int:
 
 #: Seeds the draw of revival's spread probe with the run's seed (a generator of its own: the global RNG is untouched).
 PROBE_SEED_OFFSET = 7_919
+#: Seeds the draw of the batch a stage prepares from (``Stage.prepare``: b_dec of the centred reading).
+PREPARE_SEED_OFFSET = 104_729
 
 
 def probe_indices(n: int, size: int, seed: int) -> torch.Tensor:
@@ -254,6 +256,25 @@ class StageRunner:
                 "factor_names": list(self.data.factor_names), "factor_entropy": factor_entropy(self.eval_factors),
                 "data_source": self.data.source, "data_description": self.data.description}  # fmt: skip
 
+    def prepare_batch(self) -> torch.Tensor:
+        """``optim.batch_size`` training images drawn at random by a CPU generator seeded from the run's seed (the
+        global RNG is untouched): what ``Stage.prepare`` sets data-dependent starting values from."""
+        gen = torch.Generator().manual_seed(PREPARE_SEED_OFFSET + int(self.seed))
+        pick = torch.randperm(len(self.data.train_idx), generator=gen)[: self.cfg.optim.batch_size]
+        return self.data.batch(self.data.train_idx[pick.to(self.data.train_idx.device)])
+
+    def at_init_row(self) -> tuple[dict, dict]:
+        """The network before its first optimizer step, evaluated as every epoch is: (history row of epoch
+        AT_INIT_EPOCH with NaN loss terms, raw measurements)."""
+        t0 = time.perf_counter()
+        sparsity = self.stage.sparsity(0)
+        metrics = self.evaluate(sparsity.k, sparsity.k_latent)
+        row = dict(k=sparsity.k, k_latent=sparsity.k_latent, l1_lambda=sparsity.l1, beta=self.stage.beta(0),
+                   mig=metrics["mig"], mse=metrics["mse"], **{c: metrics[c] for c in DIAGNOSTICS},
+                   dataset=self.data.name, seed=self.seed, phase=self.phase, stage=self.stage_name,
+                   method=self.method, epoch=AT_INIT_EPOCH, seconds=time.perf_counter() - t0)  # fmt: skip
+        return {c: row.get(c) for c in HISTORY_COLUMNS}, metrics
+
     # ------------------------------------------------------------------ run
     def _resume(self) -> tuple[int, list[dict]]:
         if not self.resume_path.exists():
@@ -298,6 +319,12 @@ class StageRunner:
         self._last_checkpoint = self.clock()
         if start_epoch == 0:
             self.parts.clear()
+            self.stage.prepare(self.prepare_batch)
+            if self.stage.at_init:  # stage 2: the state before any SAE step, epoch -1
+                row, metrics = self.at_init_row()
+                rows = [row]
+                self.parts.write(AT_INIT_EPOCH, flatten(metrics), row)
+                log.info("before the first step: %s", {c: row[c] for c in HISTORY_COLUMNS[5:] if row[c] is not None})
         bar = tqdm(
             range(start_epoch, self.epochs),
             desc=f"{self.stage_name} {self.data.name} s{self.seed} {self.method}",
@@ -331,7 +358,8 @@ class StageRunner:
                 return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
         history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
         save_checkpoint(self.out_model, self.stage.payload(self.stage.sparsity(self.epochs - 1), self.optimizer))
-        self.parts.assemble(self.out_raw, self.epochs, self.raw_attrs())
+        self.parts.assemble(self.out_raw, self.epochs, self.raw_attrs(),
+                            first=AT_INIT_EPOCH if self.stage.at_init else 0)
         with atomic_path(self.out_history) as tmp:
             history.to_csv(tmp, index=False, float_format="%.10g")
         self.resume_path.unlink(missing_ok=True)

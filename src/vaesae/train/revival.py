@@ -15,11 +15,18 @@ evaluation images drawn at random with the run's seed, ``vaesae.train.loop.probe
 Re-initialisation, decided at the end of an epoch and applied at the start of the next: a neuron is inactive in an
 epoch when its training activation rate is below ``inactive_rate`` (a training key, separate from the reporting
 ``eval.dead_threshold``). If more than ``dead_fraction`` of the neurons are inactive, every neuron inactive for more
-than ``patience`` consecutive epochs is re-initialised from a randomly chosen neuron j active in that epoch:
-    W_e[i] = W_e[j] + ε,  b_e[i] = b_e[j],  W_d[:, i] = W_d[:, j] + ε',   ε ~ N(0, (noise · std(W_e[j]))²)
-and its AdamW moments (exp_avg, exp_avg_sq) for those rows/columns are reset to zero. A tied SAE
-(``model.tied_sae``) has no W_d of its own: its decoder column is the copied W_e row, so only W_e and b_e are written
-(and only their moments reset), and no decoder noise ε' is drawn.
+than ``patience`` consecutive epochs is re-initialised "from the empirical distribution of active neurons" (the
+paper), read two ways (``revival.reinit_from``, method-notes):
+    donor         from a randomly chosen neuron j active in that epoch:
+                  W_e[i] = W_e[j] + ε,  b_e[i] = b_e[j],  W_d[:, i] = W_d[:, j] + ε',  ε ~ N(0, (noise · std(W_e[j]))²)
+                  (about (dead / active) copies per donor, which then fire together with it)
+    distribution  each coordinate of W_e[i], b_e[i], W_d[:, i] drawn from a Gaussian with the mean and variance of that
+                  coordinate over the neurons active in that epoch (a diagonal Gaussian fitted to their weights)
+Either way the AdamW moments of the re-initialised rows/columns are set as :func:`reset_moments` says (first moment
+zero, second moment the squared gradient of the SAE's loss on the probe batch, at least the active neurons' mean), so
+that their first update is no larger than a settled one's. A tied
+SAE (``model.tied_sae``) has no W_d of its own: its decoder column is the W_e row, so only W_e and b_e are written
+(and only their moments set), and no decoder noise ε' is drawn.
 
 Per epoch the component reports what it did (:class:`RevivalRecord`): the boost vector and the probe spread σ, how
 many neurons were boosted (decay factor exp(−r·n_i/t) ≥ ½) and the boost against the spread, the training rates,
@@ -30,11 +37,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 
-from vaesae.config.sections import RevivalConfig
+from vaesae.config.sections import REINIT_SOURCES, RevivalConfig
 from vaesae.models.sae import SparseAutoencoder
 
 #: A neuron counts as boosted in an epoch when its boost is at least this fraction of its full scale b_base · s_i.
@@ -66,10 +74,31 @@ def reinit_neurons(
     donors_pool: torch.Tensor,
     noise: float,
     generator: torch.Generator | None = None,
+    source: str = "donor",
+    probe_loss: Callable[[], torch.Tensor] | None = None,
 ) -> None:
-    """Copy random donors' encoder rows, biases and decoder columns (plus noise) into ``dead``; reset their moments."""
+    """Re-initialise the neurons ``dead`` from the active neurons ``donors_pool`` (``source``: ``donor`` copies,
+    ``distribution`` draws from a fit) and set their AdamW moments (:func:`reset_moments`; ``probe_loss()``: the SAE's
+    loss on a probe batch, whose gradient sets the re-initialised rows' second moment)."""
     if dead.numel() == 0:
         return
+    if source == "donor":
+        _copy_donors(sae, dead, donors_pool, noise, generator)
+    elif source == "distribution":
+        _draw_from_fit(sae, dead.to(sae.W_e.device), donors_pool.to(sae.W_e.device), generator)
+    else:
+        raise ValueError(f"revival.reinit_from must be one of {', '.join(REINIT_SOURCES)}, got {source!r}")
+    grad_sq = None
+    if probe_loss is not None:
+        params = [state_param for state_param, _ in _neuron_params(sae)]
+        with torch.enable_grad():
+            grads = torch.autograd.grad(probe_loss(), params, allow_unused=True)
+        grad_sq = {p: None if g is None else g.detach().square() for p, g in zip(params, grads)}
+    reset_moments(optimizer, sae, dead.to(sae.W_e.device), donors_pool.to(sae.W_e.device), grad_sq)
+
+
+def _copy_donors(sae, dead, donors_pool, noise, generator) -> None:
+    """``donor``: W_e[i] = W_e[j] + ε, b_e[i] = b_e[j], W_d[:, i] = W_d[:, j] + ε' for a random active j."""
     gen_device = generator.device if generator is not None else torch.device("cpu")
     pick = torch.randint(len(donors_pool), (dead.numel(),), generator=generator, device=gen_device)
     donors = donors_pool[pick.to(donors_pool.device)]
@@ -77,7 +106,6 @@ def reinit_neurons(
     donors = donors.to(sae.W_e.device)
     std = sae.W_e[donors].std(dim=1, keepdim=True).clamp_min(1e-8)
     eps_e = torch.randn(sae.W_e[donors].shape, generator=generator, device=gen_device).to(sae.W_e.device)
-    params = [(sae.W_e, 0), (sae.b_e, 0)]
     if not sae.tied:
         eps_d = torch.randn(sae.W_d[:, donors].shape, generator=generator, device=gen_device).to(sae.W_e.device)
     sae.W_e[dead] = sae.W_e[donors] + noise * std * eps_e
@@ -85,14 +113,56 @@ def reinit_neurons(
     if not sae.tied:  # tied: W_d = W_eᵀ, the decoder column came with the encoder row
         dstd = sae.W_d[:, donors].std(dim=0, keepdim=True).clamp_min(1e-8)
         sae.W_d[:, dead] = sae.W_d[:, donors] + noise * dstd * eps_d
-        params.append((sae.W_d, 1))
-    for param, index_dim in params:
+
+
+def _draw_from_fit(sae, dead, pool, generator) -> None:
+    """``distribution``: each coordinate of W_e[i], b_e[i] and W_d[:, i] drawn from N(mean, var) of that coordinate
+    over the active neurons (a diagonal Gaussian fitted to their weights; variance with ddof 0)."""
+    gen_device = generator.device if generator is not None else torch.device("cpu")
+    n = dead.numel()
+
+    def draw(rows: torch.Tensor) -> torch.Tensor:  # rows: (P, ...) of the active neurons -> (n, ...) draws
+        mean, std = rows.mean(0), rows.std(0, unbiased=False) if rows.shape[0] > 1 else torch.zeros_like(rows[0])
+        eps = torch.randn((n, *rows.shape[1:]), generator=generator, device=gen_device).to(rows.device)
+        return mean + std * eps
+
+    sae.W_e[dead] = draw(sae.W_e[pool])
+    sae.b_e[dead] = draw(sae.b_e[pool])
+    if not sae.tied:
+        sae.W_d[:, dead] = draw(sae.W_d[:, pool].t()).t()
+
+
+def _neuron_params(sae: SparseAutoencoder) -> list[tuple[torch.nn.Parameter, int]]:
+    """(parameter, the dimension along which it indexes neurons) for W_e, b_e and, untied, W_d."""
+    return [(sae.W_e, 0), (sae.b_e, 0)] + ([] if sae.tied else [(sae.decoder_parameter()[0], 1)])
+
+
+@torch.no_grad()
+def reset_moments(optimizer: torch.optim.Optimizer, sae: SparseAutoencoder, dead: torch.Tensor, active: torch.Tensor,
+                  grad_sq: dict | None = None) -> None:  # fmt: skip
+    """The AdamW moments of re-initialised neurons: m = 0 and v = max(g₀², v̄) per coordinate, g₀ the gradient of the
+    SAE's loss on a probe batch right after the re-initialisation (``grad_sq``: {parameter: g₀²}; without it g₀ = 0)
+    and v̄ the mean v of the active neurons.
+
+    With m and v both zeroed (and the step count t, shared by the whole tensor, left as it is) the first update of a
+    re-initialised weight would be lr · (1 − β1)/(1 − β1^t) · √((1 − β2^t)/(1 − β2)) whatever its gradient: 3.2 · lr
+    once t is in the thousands, and for hundreds of steps after, larger than any settled weight's. With v = g₀², a
+    gradient g like the probe's gives lr · (1 − β1) g / √(β2 g₀² + (1 − β2) g²) ≈ lr / 10 (bias corrections ≈ 1): a
+    settled weight's step, lr · m/√v, is about lr for a steady gradient. v̄ is the floor where the probe gives no
+    gradient (a neuron that did not fire on it)."""
+    if active.numel() == 0:
+        return
+    for param, dim in _neuron_params(sae):
         state = optimizer.state.get(param)
-        if not state:
+        if not (state and "exp_avg" in state and "exp_avg_sq" in state):
             continue
-        for key in ("exp_avg", "exp_avg_sq"):
-            if key in state:
-                state[key].index_fill_(index_dim, dead, 0.0)
+        state["exp_avg"].index_fill_(dim, dead, 0.0)
+        v = state["exp_avg_sq"]
+        fill = v.index_select(dim, active).mean(dim, keepdim=True).expand_as(v.index_select(dim, dead))
+        g = (grad_sq or {}).get(param)
+        if g is not None:
+            fill = torch.maximum(fill, g.index_select(dim, dead).to(v.dtype))
+        v.index_copy_(dim, dead, fill.contiguous())
 
 
 @torch.no_grad()
@@ -166,11 +236,15 @@ class Revival:
         optimizer: torch.optim.Optimizer,
         probe_h: torch.Tensor,
         generator: torch.Generator | None = None,
+        probe_loss: Callable[[], torch.Tensor] | None = None,
     ) -> None:
-        """Re-initialise the pending neurons, measure σ on ``probe_h`` (inputs of the SAE), write the boost."""
+        """Re-initialise the pending neurons, measure σ on ``probe_h`` (inputs of the SAE), write the boost.
+        ``probe_loss()``: the SAE's loss on ``probe_h``, whose gradient sets the re-initialised rows' second moment
+        (:func:`reset_moments`)."""
         self._applied = int(self.pending.numel())
         if self._applied:
-            reinit_neurons(sae, optimizer, self.pending, self.donors, self.cfg.reinit_noise, generator)
+            reinit_neurons(sae, optimizer, self.pending, self.donors, self.cfg.reinit_noise, generator,
+                           source=self.cfg.reinit_from, probe_loss=probe_loss)
             self.inactive_streak[self.pending] = 0
         self.pending = self.pending[:0]
         self.donors = self.donors[:0]

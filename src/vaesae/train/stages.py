@@ -69,6 +69,7 @@ class Stage(ABC):
 
     name: str
     with_sae = True  # the per-epoch evaluation measures the SAEs
+    at_init = False  # evaluated once before the first optimizer step (history epoch −1): stage 2
 
     def __init__(self, cfg: StageConfig, model: HybridVAESAE, device: torch.device, in_channels: int):
         self.cfg, self.model, self.device, self.in_channels = cfg, model, device, in_channels
@@ -90,6 +91,10 @@ class Stage(ABC):
 
     def restore(self, optimizer: torch.optim.Optimizer, start: dict | None) -> None:
         """Restore optimizer (and component) state a continued stage inherits; nothing by default."""
+
+    def prepare(self, batch) -> None:
+        """Once, before the first epoch of a fresh run (not a resumed one): set what starts from the data.
+        ``batch()`` gives a batch of training images drawn at random with the run's seed; nothing by default."""
 
     def sparsity(self, epoch: int) -> Sparsity:
         return self.sparsifier.sparsity(epoch)
@@ -167,6 +172,7 @@ class Init(Stage):
     """Stage 2: the VAE frozen, L = L_SAE(h) + L_SAE(z) at the constant (k_start, k_lat(k_start), init.l1_coeff)."""
 
     name = "init"
+    at_init = True
 
     def __init__(self, cfg, model, device, in_channels):
         super().__init__(cfg, model, device, in_channels)
@@ -177,6 +183,18 @@ class Init(Stage):
     def load(self, start):
         self.model.vae.load_state_dict(_entry(start, "vae", self.name))
         self.model.vae.requires_grad_(False)
+
+    @torch.no_grad()
+    def prepare(self, batch):
+        """``model.sae_bias: centred``: b_dec of each SAE starts at the mean of its input over a batch of training
+        images (the conv SAE's h_flat, the latent SAE's VAE means μ = E[z]), as sparsify sets it from the first batch;
+        the other readings start from what the model built (b_dec = 0 under ``decoder``, none under ``none``)."""
+        saes = (self.model.conv_sae, self.model.latent_sae)
+        if not any(sae.bias == "centred" for sae in saes):
+            return
+        h, mu, _, _, _ = self.model.vae(batch(), sample=False)
+        for sae, x in zip(saes, (h, mu)):
+            sae.b_dec.copy_(x.float().mean(0))
 
     def trainable(self):
         return list(self.model.conv_sae.parameters()) + list(self.model.latent_sae.parameters())
@@ -229,7 +247,13 @@ class Sparsify(Stage):
         then the sparsifier's ``begin_epoch``."""
         with torch.no_grad():
             h = self.model.vae.encoder(probe)[0]
-        self.revival.start_epoch(self.model.conv_sae, optimizer, h)
+        sae = self.model.conv_sae
+
+        def probe_loss():  # the conv SAE's loss on the probe inputs, as training computes it (sets revived moments)
+            a = self.activate(sae.pre(h), sparsity.k, sae="conv", training=False)
+            return losses.sae_loss(h, sae.decode(a), a, sparsity.l1, self.cfg.loss.sae_reduction)
+
+        self.revival.start_epoch(sae, optimizer, h, probe_loss=probe_loss)
         self.sparsifier.begin_epoch(sparsity, samples)
 
     def _before_sae(self, h, z):

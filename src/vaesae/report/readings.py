@@ -1,0 +1,257 @@
+"""The readings study: which reading of the paper's text moves which of its numbers (docs/EVIDENCE.md).
+
+A reading is a preset of ``workflow/presets/readings/`` stacked on a rung of the scale ladder; its results land in
+``results/ladder/<rung>/reading-<values>/`` and ``benchmarks/readings/run_reading.sh`` commits them, as a rung is
+committed, to ``evidence/readings/<rung>/<variant>/`` (``vaesae.report.ladder.collect_rung``: the summaries, the
+histories, ``summary/specialization_readings.csv``, rung.yaml with the shared VAE's sha256). :func:`readings_frame`
+reads every reading folder under a root into one tidy table
+
+    reading x dataset x quantity -> mean, std, n over seeds
+
+of the quantities :data:`QUANTITIES` names (the SAE input's γ; the conv-SAE dead % before any SAE step, on the
+centred input, after stage 2, at the end of the warm-up, at k_end for Top-k and L1 and after extended training; the
+specialized count under each specialization reading; MIG, MSE and L0 at k_end; the share of re-initialised neurons
+alive one epoch later), and :func:`readings_markdown` / :func:`readings_figure` render it beside the paper's values.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from vaesae.io import atomic_path, write_text
+from vaesae.report.ladder import RUNG_FILE, LadderError, paper_value
+
+#: (key, label, source, phase, column): what the table and figure follow per reading. ``source``: ``eval`` (the
+#: evaluation summary), ``at_init`` (stage 2's history row before its first step), ``history`` (a derived value of
+#: the epoch table) or ``spec`` (summary/specialization_readings.csv).
+QUANTITIES = (
+    ("gamma", "γ of h_flat", "at_init", None, "conv_input_gamma"),
+    ("dead_at_init", "dead % before any SAE step", "at_init", None, "dead_pct"),
+    ("dead_centred_at_init", "dead % before any step, input centred", "at_init", None, "dead_pct_centred"),
+    ("dead_init", "dead % after stage 2 (k_start)", "eval", "init", "dead_pct"),
+    ("dead_warmup", "dead % end of warm-up (k_start)", "history", "topk_warmup", "dead_pct"),
+    ("dead_topk", "dead % Top-k k_end", "eval", "topk", "dead_pct"),
+    ("dead_l1", "dead % L1 end", "eval", "l1", "dead_pct"),
+    ("dead_extended", "dead % Top-k extended", "eval", "topk_extended", "dead_pct"),
+    ("spec_init", "specialized k_start", "eval", "init", "specialized"),
+    ("spec_topk", "specialized Top-k k_end", "eval", "topk", "specialized"),
+    ("spec_topk_normalized_pre", "specialized k_end, before Top-k", "spec", "topk", "specialized_normalized_pre_topk"),
+    ("spec_topk_nats", "specialized k_end, MI in nats", "spec", "topk", "specialized_nats_topk"),
+    ("mig_topk", "MIG Top-k k_end", "eval", "topk", "mig"),
+    ("mse_topk", "MSE Top-k k_end", "eval", "topk", "mse"),
+    ("l0_topk", "L0 Top-k k_end", "eval", "topk", "active_topk"),
+    ("alive_topk", "re-initialised alive 1 epoch later, Top-k (%)", "history", "topk", "reinit_alive_1"),
+    ("alive_l1", "re-initialised alive 1 epoch later, L1 (%)", "history", "l1", "reinit_alive_1"),
+)
+#: The paper's value of a quantity, as (phase, metric) of ``vaesae.report.ladder.paper_value``.
+PAPER = {"dead_topk": ("topk", "dead_pct"), "dead_l1": ("l1", "dead_pct"), "dead_extended": ("topk_extended", "dead_pct"),
+         "spec_init": ("init", "specialized"), "spec_topk": ("topk", "specialized"), "mig_topk": ("topk", "mig"),
+         "mse_topk": ("topk", "mse")}  # fmt: skip
+#: Table 2's dead % at k = 500 (the paper's only number before k falls), per dataset.
+PAPER_K_START_DEAD = {"dsprites": 1.2, "shapes3d": 4.8}
+
+
+def read_readings(root: str | os.PathLike) -> list[dict]:
+    """Every reading folder under ``root`` (one holding rung.yaml), the literal reading first, then by name."""
+    found = []
+    for meta_path in sorted(Path(root).glob(f"*/{RUNG_FILE}")):
+        meta = yaml.safe_load(meta_path.read_text())
+        meta["dir"] = meta_path.parent
+        meta["reading"] = meta_path.parent.name
+        found.append(meta)
+    if not found:
+        raise LadderError(f"no reading folder (*/{RUNG_FILE}) under {root}")
+    return sorted(found, key=lambda m: (m["reading"] != "reading-literal", m["reading"]))
+
+
+def _per_seed(meta: dict) -> pd.DataFrame:
+    """dataset x seed x quantity -> value, for one reading folder."""
+    from vaesae.report.collect import load_evaluations, load_histories, split_at_init, warmup_scalars
+
+    d = meta["dir"]
+    ev = load_evaluations(d / "summary" / "evaluations.csv")
+    hist, at_init = split_at_init(load_histories([d / "summary" / "history.csv"]))
+    warm = warmup_scalars(hist)
+    spec_path = d / "summary" / "specialization_readings.csv"
+    spec = pd.read_csv(spec_path) if spec_path.is_file() else pd.DataFrame(columns=["dataset", "seed", "phase"])
+    rows = []
+    for key, _, source, phase, column in QUANTITIES:
+        if source == "eval":
+            frame = ev[ev["phase"] == phase]
+        elif source == "at_init":
+            frame = at_init
+        elif source == "spec":
+            frame = spec[spec["phase"] == phase]
+        elif phase == "topk_warmup":
+            frame = warm[warm["phase"] == phase] if len(warm) else warm
+        else:  # re-initialised neurons alive one epoch later, as a share of those re-initialised, over the run
+            frame = _alive_share(hist, phase)
+        if frame is None or not len(frame) or column not in frame:
+            continue
+        for r in frame.itertuples(index=False):
+            value = getattr(r, column)
+            rows.append({"dataset": r.dataset, "seed": int(r.seed), "quantity": key,
+                         "value": float(value) if value is not None else math.nan})  # fmt: skip
+    return pd.DataFrame(rows, columns=["dataset", "seed", "quantity", "value"])
+
+
+def _alive_share(hist: pd.DataFrame, phase: str) -> pd.DataFrame:
+    """Per (dataset, seed): 100 · Σ reinit_alive_1 / Σ reinit over the stage-3 and extended epochs of ``phase``'s
+    runs whose re-initialisation has a next epoch (NaN where nothing was re-initialised)."""
+    runs = hist[hist["phase"].isin([phase, f"{phase}_extended"])]
+    rows = []
+    for (dataset, seed), g in runs.groupby(["dataset", "seed"]):
+        known = g.dropna(subset=["reinit_alive_1"])
+        total = float(known["reinit"].sum()) if "reinit" in known else 0.0
+        rows.append({"dataset": dataset, "seed": seed,
+                     "reinit_alive_1": 100.0 * float(known["reinit_alive_1"].sum()) / total if total else math.nan})
+    return pd.DataFrame(rows, columns=["dataset", "seed", "reinit_alive_1"])
+
+
+def readings_frame(root: str | os.PathLike) -> pd.DataFrame:
+    """reading x dataset x quantity -> mean, std (ddof 1), n over seeds, with the reading's wall time."""
+    rows = []
+    for order, meta in enumerate(read_readings(root)):
+        per_seed = _per_seed(meta)
+        for (dataset, quantity), g in per_seed.groupby(["dataset", "quantity"], sort=False):
+            v = g["value"].to_numpy(dtype=float)
+            v = v[np.isfinite(v)]
+            rows.append({"order": order, "reading": meta["reading"], "dataset": dataset, "quantity": quantity,
+                         "mean": float(v.mean()) if len(v) else math.nan,
+                         "std": float(v.std(ddof=1)) if len(v) > 1 else math.nan, "n": int(len(v)),
+                         "wall_s": meta.get("wall_s")})  # fmt: skip
+    return pd.DataFrame(rows, columns=["order", "reading", "dataset", "quantity", "mean", "std", "n", "wall_s"])
+
+
+def _fmt(mean: float, std: float, key: str) -> str:
+    if not np.isfinite(mean):
+        return "–"
+    digits = 4 if key.startswith("mse") else 3 if key.startswith("mig") else 2 if key == "gamma" else \
+        0 if key.startswith("spec") else 1  # fmt: skip
+    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if np.isfinite(std) else "")
+
+
+def _paper_cell(paper: dict, key: str, dataset: str) -> str:
+    if key in ("dead_at_init", "dead_init"):
+        return f"{PAPER_K_START_DEAD[dataset]:.1f} (k = 500)" if dataset in PAPER_K_START_DEAD else "–"
+    if key not in PAPER:
+        return "–"
+    return _fmt(paper_value(paper, *PAPER[key], dataset), math.nan, key)
+
+
+def readings_markdown(root: str | os.PathLike, paper: dict) -> str:
+    """Per dataset: one row per quantity, one column per reading, and the paper's value."""
+    from vaesae.report.markdown import md_table
+    from vaesae.report.style import dataset_label
+
+    readings = read_readings(root)
+    df = readings_frame(root)
+    names = [m["reading"] for m in readings]
+    first = readings[0]
+    vae = {m["reading"]: m.get("vae_sha256") or {} for m in readings}
+    shared = len({tuple(sorted(h.items())) for h in vae.values() if h}) == 1
+    out = ["# The readings study: which reading of the paper's text moves which number", "",
+           f"Rung `{Path(first['dir']).parent.name}` of the scale ladder on the CPU (procedural data; not the paper's "
+           "scale: its h_flat is far narrower, so its input geometry γ is not the paper's). Mean ± std over seeds. "
+           "Every reading trains from the same stage-1 VAE "
+           + ("(the same sha256 in every reading's rung.yaml)." if shared else "(**the VAE hashes differ**).") + "",
+           "", "## Readings", ""]
+    out.append(md_table(["Reading", "Presets", "Wall"],
+                        [[m["reading"], " ".join(Path(p).name for p in m.get("presets", [])[2:]) or "–",
+                          "–" if m.get("wall_s") is None else f"{m['wall_s'] / 60:.1f} min"] for m in readings]))
+    for dataset in [d for d in ("dsprites", "shapes3d") if d in set(df["dataset"])]:
+        out += ["", f"## {dataset_label(dataset)}", ""]
+        rows = []
+        for key, label, *_ in QUANTITIES:
+            sub = df[(df["dataset"] == dataset) & (df["quantity"] == key)].set_index("reading")
+            if sub.empty:
+                continue
+            rows.append([label] + [_fmt(sub.loc[n, "mean"], sub.loc[n, "std"], key) if n in sub.index else "–"
+                                   for n in names] + [_paper_cell(paper, key, dataset)])  # fmt: skip
+        out.append(md_table(["Quantity"] + names + ["paper"], rows))
+    return "\n".join(out) + "\n"
+
+
+#: The dead-% trajectory of the figure: (quantity, x label).
+TRAJECTORY = (("dead_at_init", "before\nany step"), ("dead_init", "after\nstage 2"), ("dead_warmup", "end of\nwarm-up"),
+              ("dead_topk", "Top-k\nk_end"), ("dead_extended", "Top-k\nextended"))  # fmt: skip
+
+
+def readings_figure(root: str | os.PathLike, paper: dict):
+    """Per dataset: the Top-k dead % from before any SAE step to extended training per reading (the paper's dashed),
+    L1's end point; the share of re-initialised neurons alive one epoch later; γ and the centred dead % at init."""
+    from vaesae.report.style import apply_style, dataset_label, new_figure
+
+    apply_style()
+    readings = read_readings(root)
+    df = readings_frame(root)
+    datasets = [d for d in ("dsprites", "shapes3d") if d in set(df["dataset"])]
+    fig = new_figure(figsize=(13.5, 3.6 * len(datasets) + 0.8))
+    axes = fig.subplots(len(datasets), 3, squeeze=False)
+    colors = [f"C{i}" for i in range(len(readings))]
+
+    def get(dataset, reading, key):
+        s = df[(df["dataset"] == dataset) & (df["reading"] == reading) & (df["quantity"] == key)]
+        return (float(s["mean"].iloc[0]), float(s["std"].iloc[0])) if len(s) else (math.nan, math.nan)
+
+    x = np.arange(len(TRAJECTORY))
+    width = 0.8 / max(len(readings), 1)
+    for i, dataset in enumerate(datasets):
+        ax, bars, geo = axes[i]
+        for j, m in enumerate(readings):
+            mean, std = zip(*(get(dataset, m["reading"], key) for key, _ in TRAJECTORY))
+            ax.errorbar(x, mean, yerr=np.nan_to_num(std), color=colors[j], marker="o", ms=4, capsize=3,
+                        label=m["reading"])
+            l1 = get(dataset, m["reading"], "dead_l1")
+            ax.plot([x[3] + 0.15], [l1[0]], color=colors[j], marker="s", ms=5, ls="")
+            bars.bar([k + j * width for k in range(2)], [get(dataset, m["reading"], "alive_topk")[0],
+                                                        get(dataset, m["reading"], "alive_l1")[0]],
+                     width=width, color=colors[j], label=m["reading"])  # fmt: skip
+            geo.bar([k + j * width for k in range(2)], [get(dataset, m["reading"], "dead_at_init")[0],
+                                                       get(dataset, m["reading"], "dead_centred_at_init")[0]],
+                    width=width, color=colors[j], label=m["reading"])  # fmt: skip
+        for key, xi in (("dead_topk", 3), ("dead_extended", 4)):
+            pv = paper_value(paper, *PAPER[key], dataset)
+            if np.isfinite(pv):
+                ax.plot([xi - 0.3, xi + 0.3], [pv, pv], color="k", ls=(0, (2, 2)), lw=1)
+        if dataset in PAPER_K_START_DEAD:
+            ax.plot([0.7, 1.3], [PAPER_K_START_DEAD[dataset]] * 2, color="k", ls=(0, (2, 2)), lw=1,
+                    label="paper (dashed)")
+        ax.set_xticks(x)
+        ax.set_xticklabels([label for _, label in TRAJECTORY], fontsize=7)
+        ax.set_ylim(-2, 102)
+        ax.set_title(f"{dataset_label(dataset)}: conv-SAE dead % (Top-k; squares: L1 end)", fontsize=9)
+        bars.set_xticks([k + 0.4 - width / 2 for k in range(2)])
+        bars.set_xticklabels(["Top-k", "L1"])
+        bars.set_ylim(0, 100)
+        bars.set_title("re-initialised neurons alive one epoch later (%)", fontsize=9)
+        gamma = ", ".join(f"{m['reading']}: {get(dataset, m['reading'], 'gamma')[0]:.2f}" for m in readings[:1])
+        geo.set_xticks([k + 0.4 - width / 2 for k in range(2)])
+        geo.set_xticklabels(["as trained", "input centred"])
+        geo.set_ylim(0, 100)
+        geo.set_title(f"dead % before any SAE step (γ of h_flat {gamma.split(': ')[-1]})", fontsize=9)
+        if i == 0:
+            ax.legend(fontsize=6, loc="best")
+    fig.suptitle("The readings of the paper's text, on one rung of the CPU ladder (procedural data, not the paper's "
+                 "scale); dashed: the paper's values", fontsize=10)
+    return fig
+
+
+def render_readings(root: str | os.PathLike, paper: dict, out_dir: str | os.PathLike) -> list[Path]:
+    """readings.md, readings.csv and readings.png/.pdf under ``out_dir`` (atomic writes)."""
+    from vaesae.report.style import save_figure
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    df = readings_frame(root)
+    with atomic_path(out_dir / "readings.csv") as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g")
+    write_text(out_dir / "readings.md", readings_markdown(root, paper))
+    png, pdf = save_figure(readings_figure(root, paper), out_dir / "readings.png")
+    return [out_dir / "readings.md", out_dir / "readings.csv", png, pdf]
