@@ -149,11 +149,35 @@ def group_of(nodeid: str) -> str:
 
 
 def pytest_configure(config):
-    """The checkout guard (tests/checkout_guard.py): a session that leaves a file in the checkout fails, naming it."""
+    """The checkout guard (tests/checkout_guard.py): a session that leaves a file in the checkout fails, naming it.
+    And a warning when SLURM's client waits on a controller that does not answer (``slurm_client_waits``)."""
     import checkout_guard
 
     if not config.pluginmanager.is_registered(checkout_guard):
         config.pluginmanager.register(checkout_guard, "checkout_guard")
+    if not hasattr(config, "workerinput") and slurm_client_waits():
+        config.issue_config_time_warning(pytest.PytestConfigWarning(
+            "SLURM's client is installed and configured, but `scontrol show config` gets no answer within 2 s: the "
+            "SLURM executor plugin runs it at every Snakemake start (to word its help), so each of the suite's ~80 "
+            "Snakemake starts waits about 9 s for the controller. Start the controller, or fix or remove the stale "
+            "/etc/slurm/slurm.conf."), stacklevel=2)  # fmt: skip
+
+
+def slurm_client_waits(timeout: float = 2.0) -> bool:
+    """True when `sinfo` and `scontrol` are on PATH (so the SLURM executor plugin asks the controller at import) and
+    `scontrol show config` does not return within ``timeout`` seconds (a configured controller that does not
+    answer). Costs nothing where SLURM's client is absent, as on a fresh CI machine."""
+    import shutil
+    import subprocess
+
+    scontrol = shutil.which("scontrol")
+    if not scontrol or not shutil.which("sinfo"):
+        return False
+    try:
+        subprocess.run([scontrol, "show", "config"], capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return True
+    return False
 
 
 def pytest_sessionstart(session):

@@ -66,3 +66,23 @@ def test_changes_names_added_removed_and_changed_files(tmp_path):
     (tmp_path / "src/pkg.egg-info/PKG-INFO").write_text("")
     assert changes(before, snapshot(tmp_path)) == ["changed  a", "removed  b", "added    results/quick/new.csv"]
     assert changes(before, before) == []
+
+
+def test_the_slurm_client_check_tells_a_waiting_controller_from_an_answer_or_no_client(tmp_path, monkeypatch):
+    """conftest.slurm_client_waits: a warning only where SLURM's client waits on its controller (every Snakemake
+    start would wait with it); no cost where the client is absent."""
+    from conftest import slurm_client_waits
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    import shutil
+
+    for name, body in (("sinfo", "exit 0"), ("scontrol", f"exec {shutil.which('sleep')} 5")):
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert slurm_client_waits(timeout=0.5) is True
+    (bin_dir / "scontrol").write_text("#!/bin/sh\necho 'MinJobAge = 300 sec'\n")
+    assert slurm_client_waits(timeout=0.5) is False
+    (bin_dir / "sinfo").unlink()  # no SLURM client: the plugin asks nothing, and neither does the check
+    assert slurm_client_waits(timeout=0.5) is False
