@@ -216,17 +216,17 @@ def readings_figure(root: str | os.PathLike, paper: dict):
             geo.bar([k + j * width for k in range(2)], [get(dataset, m["reading"], "dead_at_init")[0],
                                                        get(dataset, m["reading"], "dead_centred_at_init")[0]],
                     width=width, color=colors[j], label=m["reading"])  # fmt: skip
-        for key, xi in (("dead_topk", 3), ("dead_extended", 4)):
+        for key, xi, color in (("dead_topk", 3, "k"), ("dead_extended", 4, "k"), ("dead_l1", 3.15, "0.5")):
             pv = paper_value(paper, *PAPER[key], dataset)
-            if np.isfinite(pv):
-                ax.plot([xi - 0.3, xi + 0.3], [pv, pv], color="k", ls=(0, (2, 2)), lw=1)
+            if np.isfinite(pv):  # the paper's L1 end (grey) beside its Top-k k_end (black)
+                ax.plot([xi - 0.3, xi + 0.3], [pv, pv], color=color, ls=(0, (2, 2)), lw=1)
         if dataset in PAPER_K_START_DEAD:
             ax.plot([0.7, 1.3], [PAPER_K_START_DEAD[dataset]] * 2, color="k", ls=(0, (2, 2)), lw=1,
                     label="paper (dashed)")
         ax.set_xticks(x)
         ax.set_xticklabels([label for _, label in TRAJECTORY], fontsize=7)
         ax.set_ylim(-2, 102)
-        ax.set_title(f"{dataset_label(dataset)}: conv-SAE dead % (Top-k; squares: L1 end)", fontsize=9)
+        ax.set_title(f"{dataset_label(dataset)}: conv-SAE dead % (Top-k; squares: L1 end, paper's grey)", fontsize=9)
         bars.set_xticks([k + 0.4 - width / 2 for k in range(2)])
         bars.set_xticklabels(["Top-k", "L1"])
         bars.set_ylim(0, 100)
