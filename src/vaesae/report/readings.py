@@ -231,11 +231,11 @@ def readings_figure(root: str | os.PathLike, paper: dict):
         bars.set_xticklabels(["Top-k", "L1"])
         bars.set_ylim(0, 100)
         bars.set_title("re-initialised neurons alive one epoch later (%)", fontsize=9)
-        gamma = ", ".join(f"{m['reading']}: {get(dataset, m['reading'], 'gamma')[0]:.2f}" for m in readings[:1])
+        gamma = get(dataset, readings[0]["reading"], "gamma")[0]  # stage 1 is shared: one h_flat for every reading
         geo.set_xticks([k + 0.4 - width / 2 for k in range(2)])
         geo.set_xticklabels(["as trained", "input centred"])
         geo.set_ylim(0, 100)
-        geo.set_title(f"dead % before any SAE step (γ of h_flat {gamma.split(': ')[-1]})", fontsize=9)
+        geo.set_title(f"dead % before any SAE step (γ of h_flat {gamma:.2f})", fontsize=9)
         if i == 0:
             ax.legend(fontsize=6, loc="best")
     fig.suptitle("The readings of the paper's text, on one rung of the CPU ladder (procedural data, not the paper's "
