@@ -20,7 +20,8 @@ PAPER = wf.load_config()["claims"]["paper"]
 
 def test_every_ladder_preset_resolves_and_keeps_the_papers_dead_meaning():
     rungs = sorted((ROOT / "workflow/presets/ladder").glob("*.yaml"))
-    assert {p.stem for p in rungs} >= {"r0-base", "r0-paper-lr", "r1-steps", "r2-width", "r3-converged"}
+    assert {p.stem for p in rungs} >= {"r0-base", "r0-paper-lr", "r1-steps", "r2-width", "r3-converged",
+                                     "r4-paper-width"}
     for preset in rungs:
         cfg = wf.load_config(ROOT / "workflow/presets/quick.yaml", preset)
         s = rung_scale(cfg)
@@ -40,8 +41,8 @@ def test_every_ladder_preset_resolves_and_keeps_the_papers_dead_meaning():
             lr = s[f"lr_{stage}"]
             if preset.stem.endswith("paper-lr"):
                 assert lr == 1e-5
-            elif preset.stem.endswith("converged") and stage == "pretrain":
-                # stage 1 trained to convergence at the cap, beyond the paper's steps x lr (stated in the preset)
+            elif preset.stem in ("r3-converged", "r4-paper-width") and stage == "pretrain":
+                # stage 1 trained toward convergence at the cap, beyond the paper's steps x lr (stated in the preset)
                 assert lr == 1e-3 and s["steps_pretrain"] * lr > steps * 1e-5
             else:
                 assert lr == pytest.approx(min(1e-3, steps * 1e-5 / s[f"steps_{stage}"]), rel=0.03), (preset, stage)
@@ -94,6 +95,30 @@ def test_collect_copies_evidence_but_no_checkpoint(tmp_path):
     assert meta["wall_s"] == 123.0 and meta["scale"]["steps_sparsify"] == 1500
     assert (meta["gates_passed"], meta["gates_total"]) == (1, 2)
     assert yaml.safe_load((out / "config.resolved.yaml").read_text())["data"]["subset"] == 12000
+
+
+def test_collect_chain_by_chain_keeps_every_chain_and_sums_their_wall(tmp_path):
+    from vaesae.report.ladder import _wall
+
+    preset_text = (ROOT / "workflow/presets/ladder/r4-paper-width.yaml").read_text()
+    res = tmp_path / "results" / "r4"
+    _fake_results(res, 40.0)
+    preset = tmp_path / "r4.yaml"
+    preset.write_text(preset_text + f"\nresults_dir: {res}\n")
+    presets = [str(PRESETS[0]), str(preset)]
+    out = tmp_path / "ev" / "r4"
+    collect_rung("r4", presets, "snakemake all --cores 1 --config datasets=[dsprites]", 600.0, out, chain="dsprites")
+    collect_rung("r4", presets, "snakemake all --cores 2 --config datasets=[shapes3d]", 900.0, out, chain="shapes3d")
+    meta = yaml.safe_load((out / "rung.yaml").read_text())
+    assert list(meta["chains"]) == ["dsprites", "shapes3d"]
+    assert meta["chains"]["dsprites"]["wall_s"] == 600.0 and meta["wall_s"] == 1500.0
+    assert _wall(meta) == "dsprites 10.0 min (1 core), shapes3d 15.0 min (2 cores)"
+    # the paper's network: 8,192 neurons on a 4,096-d h_flat, 10,000 evaluation images at the paper's threshold
+    scale = meta["scale"]
+    assert (scale["width"], scale["h_flat"], scale["k_start"], scale["k_end"]) == (8192, 4096, 500, 50)
+    assert (scale["eval_images"], scale["dead_threshold"]) == (10000, 0.001)
+    assert (scale["steps_pretrain"], scale["steps_init"], scale["steps_sparsify"], scale["steps_extend"]) == (
+        3120, 234, 780, 390)
 
 
 def test_collect_refuses_a_rung_that_has_not_run(tmp_path):

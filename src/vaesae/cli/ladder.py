@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--wall-s", type=float, default=None, help="its wall time in seconds")
     c.add_argument("--results-dir", default=None, help="default: the resolved config's results_dir")
     c.add_argument("--out", required=True)
+    c.add_argument("--chain", default=None, help="the dataset whose chain --command ran (collected chain by chain)")
     rc = sub.add_parser("reclaim", help="re-judge committed rungs with the current claim and gate rules")
     rc.add_argument("rung_dirs", nargs="+", help="evidence/ladder/<rung> folders")
     r = sub.add_parser("render", help="the figure and table across the rungs")
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         if args.cmd == "collect":
-            print(collect_rung(args.rung, args.presets, args.command, args.wall_s, args.out, args.results_dir))
+            print(collect_rung(args.rung, args.presets, args.command, args.wall_s, args.out, args.results_dir,
+                               chain=args.chain))
         elif args.cmd == "reclaim":
             for rung_dir in args.rung_dirs:
                 for path in reclaim_rung(rung_dir):
