@@ -106,9 +106,11 @@ def test_collect_chain_by_chain_keeps_every_chain_and_sums_their_wall(tmp_path):
     preset = tmp_path / "r4.yaml"
     preset.write_text(preset_text + f"\nresults_dir: {res}\n")
     presets = [str(PRESETS[0]), str(preset)]
-    out = tmp_path / "ev" / "r4"
-    collect_rung("r4", presets, "snakemake all --cores 1 --config datasets=[dsprites]", 600.0, out, chain="dsprites")
-    collect_rung("r4", presets, "snakemake all --cores 2 --config datasets=[shapes3d]", 900.0, out, chain="shapes3d")
+    out = tmp_path / "ev" / "r4" / "reading-literal"  # a reading of a rung run reading by reading
+    for dataset, cores, wall in (("dsprites", 1, 600.0), ("shapes3d", 2, 900.0)):
+        collect_rung("r4/reading-literal", presets, f"snakemake all --cores {cores} --config datasets=[{dataset}]",
+                     wall, out, chain=dataset)
+    assert [m["rung"] for m in read_rungs(tmp_path / "ev")] == ["r4/reading-literal"]  # the ladder finds it
     meta = yaml.safe_load((out / "rung.yaml").read_text())
     assert list(meta["chains"]) == ["dsprites", "shapes3d"]
     assert meta["chains"]["dsprites"]["wall_s"] == 600.0 and meta["wall_s"] == 1500.0

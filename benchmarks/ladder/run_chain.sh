@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Run one chain of a ladder rung — one dataset's stages 2-4 (every seed and method of the rung) for one reading of
 # the paper's text — time it, render the rung over every dataset whose chain has finished, and copy the results into
-# evidence/ladder/<rung>[-<reading>...]/ (no checkpoints, no datasets). For rungs too long for one session
+# evidence/ladder/<rung>/ (no reading named) or evidence/ladder/<rung>/reading-<values>/ (readings presets stacked:
+# workflow/presets/readings/<reading>.yaml), no checkpoints, no datasets. For rungs too long for one session
 # (r4-paper-width): each finished chain is collected, and can be committed, before the next one starts.
-#   benchmarks/ladder/run_chain.sh r4-paper-width dsprites                      # the literal reading (config.yaml)
-#   benchmarks/ladder/run_chain.sh r4-paper-width shapes3d centred --cores 1    # + workflow/presets/readings/centred.yaml
+#   benchmarks/ladder/run_chain.sh r4-paper-width dsprites literal --cores 1
+#   benchmarks/ladder/run_chain.sh r4-paper-width shapes3d centred --cores 1
 # Stage 1 is the rung's own and is shared by every reading (it is trained by the first chain that needs it; its time
 # is then part of that chain's). Two readings may run at once (two invocations, e.g. --cores 1 each): their results
 # folders differ, and each only reads stage 1.
@@ -23,9 +24,12 @@ done
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 presets=(workflow/presets/quick.yaml "workflow/presets/ladder/${rung}.yaml")
-name="${rung}"
-for r in "${readings[@]}"; do presets+=("workflow/presets/readings/${r}.yaml"); name+="-${r}"; done
+for r in "${readings[@]}"; do presets+=("workflow/presets/readings/${r}.yaml"); done
 for p in "${presets[@]}"; do [[ -f "$p" ]] || { echo "run_chain.sh: no preset $p" >&2; exit 2; }; done
+name="${rung}"
+if [[ ${#readings[@]} -gt 0 ]]; then  # the variant folder the readings presets resolve to (reading-<values>)
+    name+="/$(python -c "import sys; from vaesae import workflow as wf; print(wf.Paths.of(wf.load_config(*sys.argv[1:])).results_dir.rsplit('/', 1)[1])" "${presets[@]}")"
+fi
 out="evidence/ladder/${name}"
 # the datasets whose chains were collected before, plus this one: the rung is rendered over all of them
 done_datasets=$(python - "$out/rung.yaml" "$dataset" <<'EOF'

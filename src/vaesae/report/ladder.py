@@ -204,9 +204,11 @@ def reclaim_rung(rung_dir: str | os.PathLike) -> list[Path]:
 
 
 def read_rungs(root: str | os.PathLike) -> list[dict]:
-    """Every rung folder under ``root`` (a folder holding rung.yaml), ordered by stage-3 steps x width."""
+    """Every rung folder under ``root`` (a folder holding rung.yaml), and every reading of a rung run reading by
+    reading (``<rung>/reading-*/rung.yaml``, ``benchmarks/ladder/run_chain.sh``), ordered by stage-3 steps x width."""
     rungs = []
-    for meta_path in sorted(Path(root).glob(f"*/{RUNG_FILE}")):
+    found = [*Path(root).glob(f"*/{RUNG_FILE}"), *Path(root).glob(f"*/reading-*/{RUNG_FILE}")]
+    for meta_path in sorted(found):
         meta = yaml.safe_load(meta_path.read_text())
         meta["dir"] = meta_path.parent
         rungs.append(meta)
