@@ -120,7 +120,7 @@ def test_collect_chain_by_chain_keeps_every_chain_and_sums_their_wall(tmp_path):
     assert (scale["width"], scale["h_flat"], scale["k_start"], scale["k_end"]) == (8192, 4096, 500, 50)
     assert (scale["eval_images"], scale["dead_threshold"]) == (10000, 0.001)
     assert (scale["steps_pretrain"], scale["steps_init"], scale["steps_sparsify"], scale["steps_extend"]) == (
-        3120, 234, 780, 390)
+        3120, 234, 624, 312)
 
 
 def test_collect_refuses_a_rung_that_has_not_run(tmp_path):
