@@ -61,7 +61,20 @@ def render(evidence: Path, out: Path, threads: int = 1) -> Path:
 def texts(out: Path) -> dict[str, bytes]:
     """relative path -> bytes of every text output (tables, claims, gates)."""
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
-            if p.is_file() and p.suffix in (".md", ".csv")}
+            if p.is_file() and p.suffix in (".md", ".csv") and not p.match(OLD_LAYOUTS)}
+
+
+def layout_cells(markdown: str) -> set[str]:
+    """The table cells (bold marks stripped; not the headers) and bullet items of a claims.md: its verdicts, values
+    and reasons."""
+    cells, lines = set(), markdown.splitlines()
+    for i, line in enumerate(lines):
+        header = i + 1 < len(lines) and lines[i + 1].startswith("|---")
+        if line.startswith("|") and not line.startswith("|---") and not header:
+            cells |= {cell.strip().strip("*").strip() for cell in line.strip().strip("|").split(" | ")}
+        elif line.startswith("- "):
+            cells.add(line[2:].strip())
+    return cells - {""}
 
 
 def figure_digests(out: Path) -> dict[str, str]:
@@ -70,10 +83,19 @@ def figure_digests(out: Path) -> dict[str, str]:
             for p in sorted((out / "figures").glob("*.png"))}
 
 
+#: claims.md as an earlier layout rendered it, kept by ``write_golden``: the test checks that the current layout
+#: still carries every verdict, value and reason of it (claims.csv, byte-identical, holds every field).
+OLD_LAYOUTS = "claims.layout-*.md"
+
+
 def write_golden(case: str, out: Path) -> None:
     dest = GOLDEN / case
+    kept = {p.name: p.read_bytes() for p in dest.glob(OLD_LAYOUTS)} if dest.exists() else {}
     if dest.exists():
         shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for name, data in kept.items():
+        (dest / name).write_bytes(data)
     for rel, data in texts(out).items():
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         (dest / rel).write_bytes(data)

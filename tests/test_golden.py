@@ -27,3 +27,32 @@ def test_golden_set_covers_both_datasets_and_every_output_kind():
         assert {"claims.md", "claims.csv", "gates.csv", "tables/table1.md", "tables/table8.csv"} <= set(files)
         assert b"dsprites" in files["gates.csv"] and b"shapes3d" in files["gates.csv"]
         assert len(golden.read_digests(case)) == 12  # figures 1-12
+
+
+@pytest.mark.parametrize("case", sorted(golden.CASES))
+def test_claims_md_layout_keeps_every_verdict_value_and_reason_of_the_old_one(case):
+    new = (golden.GOLDEN / case / "claims.md").read_text()
+    olds = sorted((golden.GOLDEN / case).glob(golden.OLD_LAYOUTS))
+    assert olds, "the old layout is kept beside the golden claims.md"
+    for old in olds:
+        cells = golden.layout_cells(old.read_text())
+        assert len(cells) > 100  # the verdict, gate and detail tables were read
+        missing = sorted(c for c in cells if c not in new)
+        assert not missing, f"{old.name}: not in the new claims.md: {missing[:5]}"
+
+
+@pytest.mark.parametrize("case", sorted(golden.CASES))
+def test_claims_md_opens_with_one_short_row_per_claim_and_dataset(case):
+    import pandas as pd
+
+    md = (golden.GOLDEN / case / "claims.md").read_text()
+    table = md.split("## Convergence gates")[0]
+    rows = [line for line in table.splitlines() if line.startswith("| [C")]
+    csv = pd.read_csv(golden.GOLDEN / case / "claims.csv")
+    details = csv[(csv["level"] == "detail") & (csv["origin"] == "paper")]
+    assert len(rows) == len(details)  # one row per claim and dataset (C4, C6: and method)
+    assert max(len(line) for line in rows) < 200
+    for line, verdict in zip(rows, details["verdict"]):
+        assert f"**{verdict}" in line
+    for claim in dict.fromkeys(details["claim"]):  # every claim's row links to its section
+        assert f"[{claim}](#{claim.lower()})" in table and f"\n### {claim}\n" in md

@@ -43,6 +43,7 @@ class Entry:
     labels:   a claim's ``"module:function"`` that sets the forced/finding label of each of its rows, called as
               ``labels(rows, scalars, histories, sweep, rules)`` after the verdicts (a claim function may instead
               set ``row["forced"]`` itself)
+    short:    a claim's name in a few words, for the verdict table at the top of claims.md (default: the title)
     """
 
     id: str
@@ -53,6 +54,12 @@ class Entry:
     origin: str = PAPER
     optional: bool = False
     labels: str | None = None
+    short: str = ""
+
+    @property
+    def name(self) -> str:
+        """The short name (``short``), or the title."""
+        return self.short or self.title
 
     def resolve(self, function: str | None = None):
         """The function a ``"module:function"`` names (default: this row's ``function``), imported on first use."""
@@ -153,22 +160,27 @@ for _id, _title, _inputs, _options, _origin in (
 
 # ------------------------------------------------------------------------------------------------------- claims
 _C = "vaesae.report.claims:"
-for _id, _title, _inputs in (
-    ("C1", "Top-k dead % (conv SAE) at k_end matches the paper", ("scalars",)),
-    ("C2", "L1 gives equal or more dead neurons than Top-k", ("scalars",)),
-    ("C3", "MIG at k_end is not significantly different from MIG at k_start (stable global metric)", ("scalars",)),
-    ("C4", "Validation MSE stays stable through stage 3 (no degradation as neurons die)", ("histories",)),
-    ("C5", "Extended training at k_end changes dead % as the paper reports (no real recovery)", ("scalars",)),
-    ("C6", "Complexity scaling: dead % Shapes3D / dSprites matches the paper's ratio", ("scalars",)),
+for _id, _title, _short, _inputs in (
+    ("C1", "Top-k dead % (conv SAE) at k_end matches the paper", "Top-k dead % at k_end", ("scalars",)),
+    ("C2", "L1 gives equal or more dead neurons than Top-k", "L1 dead % ≥ Top-k's", ("scalars",)),
+    ("C3", "MIG at k_end is not significantly different from MIG at k_start (stable global metric)",
+     "MIG stable from k_start to k_end", ("scalars",)),
+    ("C4", "Validation MSE stays stable through stage 3 (no degradation as neurons die)", "MSE stable in stage 3",
+     ("histories",)),
+    ("C5", "Extended training at k_end changes dead % as the paper reports (no real recovery)",
+     "dead % change in extended training", ("scalars",)),
+    ("C6", "Complexity scaling: dead % Shapes3D / dSprites matches the paper's ratio",
+     "dead % ratio Shapes3D / dSprites", ("scalars",)),
     ("C7", "Collapse (more dead AND fewer specialized at k_end than at k_start) holds at every swept threshold",
-     ("sweep",)),
-    ("C8", "Specialized-neuron counts fall from k_start to k_end", ("scalars",)),
+     "collapse at every threshold", ("sweep",)),
+    ("C8", "Specialized-neuron counts fall from k_start to k_end", "specialized neurons fall", ("scalars",)),
 ):  # fmt: skip
     CLAIMS.register(Entry(_id, _title, f"{_C}_{_id.lower()}", _inputs, ("cfg", "rules"),
-                          labels=f"{_C}_{_id.lower()}_labels"))
+                          labels=f"{_C}_{_id.lower()}_labels", short=_short))
 CLAIMS.register(Entry(
     "C9", "Beyond the paper: the collapse persists under every dead-latent remedy (at matched L0, no remedy cuts "
           "Top-k's dead % at k_end by more than the margin)",
     _C + "_c9", ("scalars",), ("rules", "remedy_rules"), origin=PIPELINE, optional=True, labels=_C + "_c9_labels",
+    short="collapse persists under every remedy",
 ))  # fmt: skip
-del _id, _title, _fn, _inputs, _options, _origin
+del _id, _title, _short, _fn, _inputs, _options, _origin

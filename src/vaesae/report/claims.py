@@ -867,41 +867,99 @@ def _num(value, digits=3) -> str:
     return f"{value:.{digits}g}"
 
 
+#: The longest a cell of the verdict table at the top of claims.md may be before its parentheticals are dropped
+#: (the full text is in the claim's section and in claims.csv).
+SHORT_CELL = 40
+
+
+def _top_level_split(text: str, sep: str) -> list[str]:
+    """``text`` split at ``sep`` where no parenthesis is open."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and text.startswith(sep, i):
+            parts.append(text[start:i])
+            start = i + len(sep)
+    return [*parts, text[start:]]
+
+
+def short_cell(text: str | None) -> str:
+    """A cell of the verdict table: the first clause of ``text`` (up to a top-level "; "), and when that is longer
+    than :data:`SHORT_CELL`, without its parentheticals other than the seed count ("(n=3)")."""
+    first = _top_level_split(str(text or ""), "; ")[0].strip()
+    if len(first) <= SHORT_CELL:
+        return first
+    kept = re.sub(r" \((?!n=)[^()]*(\([^()]*\)[^()]*)*\)", "", first)
+    return kept.strip() or first
+
+
+def short_verdict(verdict: str, reason: str = "") -> str:
+    """The verdict in a few words: an inconclusive verdict with the head of its reason (up to ":", " (" or ", ")."""
+    if verdict != INCONCLUSIVE or not reason:
+        return verdict
+    head = re.split(r":| \(|, ", reason, maxsplit=1)[0].strip()
+    return f"{verdict} ({head})"
+
+
+def _where(r) -> str:
+    """The dataset cell of a detail row (C4 and C6 name their method too)."""
+    label = dataset_label(r.dataset) if r.dataset in DATASET_ORDER else " / ".join(
+        dataset_label(d.strip()) for d in str(r.dataset).split("/"))
+    return f"{label}, {method_label(r.condition)}" if r.claim in ("C4", "C6") else label
+
+
 def claims_markdown(df: pd.DataFrame, contradictions: list[str] | None = None, audit: list[str] | None = None,
                     data_note: str | None = None, gates: list[str] | None = None) -> str:
-    """The verdict table of the paper's claims (one line per claim, with the forced/finding column), the
-    convergence gates (``vaesae.report.gates.gates_markdown``, when given), their
-    per-dataset details, the pipeline's own question C9 in a section of its own ("Beyond the paper"; a "not run"
-    note when no remedy ran), the audit sections (``vaesae.report.audit``), and the paper's internal
-    contradictions."""
+    """claims.md, for a reader who opens it for the verdicts: first the verdict table (one short row per claim and
+    dataset: claim, paper, measured, verdict; the full texts are in the claim's section), then the convergence gates
+    (``vaesae.report.gates.gates_markdown``, when given), then each claim's section (statement, verdict, reason,
+    "finding or artefact?", and per dataset the test, statistic, rule and verdict), the pipeline's own question C9
+    in a section of its own ("Beyond the paper"; a "not run" note when no remedy ran), the audit sections
+    (``vaesae.report.audit``) and the paper's internal contradictions. claims.csv keeps every field."""
     origin = df["origin"] if "origin" in df.columns else pd.Series(PAPER, index=df.index)
     ours = df[origin == PIPELINE]
     df = df[origin != PIPELINE]
     top = df[df["level"] == "claim"]
+    det = df[df["level"] == "detail"]
     counts = top["verdict"].value_counts()
+    rows = []
+    for t in top.itertuples():
+        link = f"[{t.claim}](#{t.claim.lower()}) {CLAIMS[t.claim].name}"
+        sub = det[det["claim"] == t.claim]
+        if not len(sub):
+            rows.append([link, "–", short_cell(t.paper_value), short_cell(t.measured),
+                         f"**{short_verdict(t.verdict, t.reason)}**"])
+        for r in sub.itertuples():
+            rows.append([link, _where(r), short_cell(r.paper_value), short_cell(r.measured),
+                         f"**{short_verdict(r.verdict, r.reason)}**"])
     out = [
         "# Claims of the paper: verdicts of this run",
         "",
         f"{counts.get(REPRODUCED, 0)} reproduced, {counts.get(NOT_REPRODUCED, 0)} not reproduced, "
-        f"{counts.get(INCONCLUSIVE, 0)} inconclusive (of {len(top)} claims). Measured values are mean ± std over "
-        "seeds (n = number of seeds); the rules are the config's `claims:` keys.",
+        f"{counts.get(INCONCLUSIVE, 0)} inconclusive (of {len(top)} claims). Measured: mean ± std over seeds (n = "
+        "number of seeds). Each claim's section below gives its statement, test, rule and reasons; the rules are the "
+        "config's `claims:` keys.",
         "",
         *([f"**{data_note}**", ""] if data_note else []),
-        md_table(["Claim", "Statement", "Paper", "Measured", "Verdict", "Finding or artefact?"],
-                  [[r.claim, r.description, r.paper_value or "", r.measured or "",
-                    f"**{verdict_text(r.verdict, r.reason)}**", r.forced or ""] for r in top.itertuples()]),
+        md_table(["Claim", "Dataset", "Paper", "Measured", "Verdict"], rows),
         "",
         *([*gates, ""] if gates else []),
         "## Details per dataset",
-        "",
     ]
-    det = df[df["level"] == "detail"]
-    out.append(md_table(
-        ["Claim", "Dataset", "Condition", "Paper", "Measured", "Test", "Statistic", "p", "Effect", "Rule",
-         "Verdict"],
-        [[r.claim, dataset_label(r.dataset), r.condition or "", r.paper_value or "", r.measured or "", r.test or "",
-          *_test_cells(r), r.tolerance or "", verdict_text(r.verdict, r.reason)] for r in det.itertuples()],
-    ) if len(det) else "_No per-dataset results in this run._")
+    if not len(top):
+        out += ["", "_No per-dataset results in this run._"]
+    for t in top.itertuples():
+        sub = det[det["claim"] == t.claim]
+        out += ["", f"### {t.claim}", "",
+                f"**{t.description}.** Verdict: **{verdict_text(t.verdict, t.reason)}**.", "",
+                f"- Paper: {t.paper_value or 'n/a'}", f"- Measured: {t.measured or 'n/a'}",
+                f"- Finding or artefact? {t.forced or 'n/a'}", ""]
+        out.append(md_table(
+            ["Dataset", "Condition", "Paper", "Measured", "Test", "Statistic", "p", "Effect", "Rule", "Verdict"],
+            [[dataset_label(r.dataset), r.condition or "", r.paper_value or "", r.measured or "", r.test or "",
+              *_test_cells(r), r.tolerance or "", verdict_text(r.verdict, r.reason)] for r in sub.itertuples()],
+        ) if len(sub) else "_No per-dataset results for this claim in this run._")
     out += beyond_the_paper_markdown(ours)
     out += list(audit or [])
     out += ["", "## The paper's internal contradictions", "",
