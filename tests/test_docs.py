@@ -108,3 +108,27 @@ def test_the_link_check_sees_links_and_headings():
     assert "docs/CONFIGURATION.md" in relative_links(README)
     assert {"quickstart", "on-a-cluster-slurm", "what-the-evidence-says-so-far"} <= anchors(README)
     assert "what-the-quick-preset-is-and-is-not" in anchors(ROOT / "docs" / "RESULTS.md")
+
+
+def _formats_table_columns(intro: str) -> list[str]:
+    """The backticked names in the first column of the FORMATS.md table that follows the line starting ``intro``."""
+    lines = (ROOT / "docs/FORMATS.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(intro))
+    names, seen_table = [], False
+    for line in lines[start + 1:]:
+        if line.startswith("|"):
+            seen_table = True
+            first = line.strip("|").split("|")[0]
+            names += re.findall(r"`([a-z_0-9]+)`", first)
+        elif seen_table:
+            break
+    return names
+
+
+def test_formats_md_documents_every_evaluation_column_the_summary_writes():
+    from vaesae.columns import EVALUATION_COLUMNS
+    from vaesae.report.collect import EVAL_COLUMNS
+
+    documented = _formats_table_columns("`evaluations.csv`, one row per evaluation file")
+    assert sorted(documented) == sorted(EVALUATION_COLUMNS)  # one list: the writer's, documented column by column
+    assert set(EVALUATION_COLUMNS) <= set(EVAL_COLUMNS)  # and the report's loader keeps every one of them

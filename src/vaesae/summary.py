@@ -27,6 +27,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from vaesae.columns import EVALUATION_COLUMNS
 from vaesae.evalfile import EvalFileError, measurement_keys, read_eval
 from vaesae.metrics import dead_pct, factor_entropy, specialized_count
 from vaesae.metrics.specialization import in_unit
@@ -37,15 +38,6 @@ from vaesae.train.history import READING_SUFFIX, read_history
 READINGS = tuple(READING_SUFFIX)
 SUFFIX = READING_SUFFIX
 
-EVALUATION_COLUMNS = (
-    "dataset", "seed", "phase", "method", "k", "k_latent", "n_neurons", "n_latent_neurons", "n_eval", "n_bins",
-    "mig", "mse", "dead_pct", "specialized", "latent_dead_pct", "latent_specialized",
-    "specialized_topk", "specialized_pre_topk", "active_topk", "active_pre_topk", "h_min",
-    "bound_topk", "bound_pre_topk", "specialized_bound", "dead_floor",
-    "dead_threshold", "specialization_threshold", "specialization_activations", "specialization_mi", "data_source",
-    "data_description",
-    "path",
-)  # fmt: skip
 THRESHOLD_COLUMNS = ("dead_pct", "specialized", "latent_dead_pct", "latent_specialized", "active", "dead_floor",
                      "reinit_alive_1", "reinit_alive_5", "dead_pct_centred", "latent_dead_pct_centred")  # fmt: skip
 

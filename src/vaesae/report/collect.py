@@ -14,6 +14,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from vaesae.columns import EVALUATION_COLUMNS, GLOBAL_COLUMNS
+
 #: Columns of summary/evaluations.csv (``vaesae.summary``) that the report needs.
 EVAL_REQUIRED_ATTRS = (
     "dataset",
@@ -30,29 +32,9 @@ EVAL_REQUIRED_ATTRS = (
     "latent_specialized",
     "n_neurons",
 )
-#: Read when present, NaN otherwise.
-EVAL_OPTIONAL_ATTRS = (
-    "n_latent_neurons",
-    "dead_threshold",
-    "specialization_threshold",
-    "specialization_activations",
-    "specialized_topk",
-    "specialized_pre_topk",
-    "active_topk",
-    "active_pre_topk",
-    "h_min",
-    "n_bins",
-    "bound_topk",
-    "bound_pre_topk",
-    "specialized_bound",
-    "dead_floor",
-    "data_source",
-    "data_description",
-    "sap",
-    "dci_disentanglement",
-    "dci_completeness",
-    "dci_informativeness",
-)
+#: Read when present, NaN otherwise: every other column the summary writes (``vaesae.columns``), then SAP and DCI.
+EVAL_OPTIONAL_ATTRS = (*(c for c in EVALUATION_COLUMNS if c not in EVAL_REQUIRED_ATTRS and c != "path"),
+                       *GLOBAL_COLUMNS)
 EVAL_COLUMNS = EVAL_REQUIRED_ATTRS + EVAL_OPTIONAL_ATTRS + ("path",)
 
 #: history.csv columns the report cannot do without.
@@ -289,7 +271,6 @@ def load_benchmarks(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
     return _normalise_dtypes(df)
 
 
-GLOBAL_COLUMNS = ("sap", "dci_disentanglement", "dci_completeness", "dci_informativeness")
 
 
 def merge_global_metrics(scalars: pd.DataFrame, paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
