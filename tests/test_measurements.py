@@ -17,6 +17,7 @@ from vaesae import summary
 from vaesae.metrics import dead_pct, specialized_count
 from vaesae.metrics.bound import specialization_bound
 from vaesae.report import audit, claims
+from vaesae.report.catalog import FIGURES
 from vaesae.train import losses
 from vaesae.train.history import HistoryParts, read_history
 
@@ -219,7 +220,7 @@ def test_the_dead_floor_reaches_the_summary_the_sweep_and_the_audit(tmp_path):
 
 
 def test_table5_and_figure10_show_the_floor():
-    from vaesae.report import figures, tables
+    from vaesae.report import tables
 
     rows = []
     for seed in (1, 2):
@@ -233,7 +234,7 @@ def test_table5_and_figure10_show_the_floor():
     assert cell["mean"] == 39.0 and cell["n"] == 2
     assert "Forced floor" in " ".join(t5.attrs["notes"])
     assert "dSprites, forced floor" in tables.to_markdown(t5)
-    fig = figures.figure_10(sweep)
+    fig = FIGURES["figure10"].build({"sweep": sweep}, {"dead_threshold": 0.001, "specialization_threshold": 0.5})
     labels = [line.get_label() for ax in fig.axes for line in ax.get_lines()]
     assert any(label.startswith("forced floor at k_end") for label in labels)
     dead_ax = fig.axes[1]

@@ -16,6 +16,7 @@ from test_report import (CLAIMS_CFG, STAGE3_EPOCHS, TABLE_RULES, bench_seconds, 
 from vaesae import methods
 from vaesae.cli import claims as cli_claims
 from vaesae.report import claims, collect, figures, style, tables
+from vaesae.report.catalog import FIGURES
 from vaesae.report import stats as rstats
 from vaesae.workflow import ConfigError, load_config
 
@@ -175,7 +176,7 @@ def test_table8_of_a_paper_run_has_the_paper_methods_only(base_run):
 # --------------------------------------------------------------------------------------------------- Figure 12
 def test_figure12_has_one_line_per_method_per_panel(remedy_run, tmp_path):
     scalars, histories, sweep, _ = load(remedy_run)
-    fig = figures.figure_12(histories, datasets=list(DATASETS))
+    fig = FIGURES["figure12"].build({"histories": histories}, {"datasets": list(DATASETS)})
     panels = [ax for ax in fig.axes if ax.get_title()]
     assert [ax.get_title() for ax in panels] == ["dSprites: dead neurons", "dSprites: specialized neurons",
                                                  "Shapes3D: dead neurons", "Shapes3D: specialized neurons"]
@@ -197,12 +198,13 @@ def test_figure12_has_one_line_per_method_per_panel(remedy_run, tmp_path):
     assert labels == ["Top-k", "L1", "Top-k + AuxK (remedy)", "BatchTopK (remedy)", "JumpReLU (remedy)"]
     assert "Figure 12" in fig._suptitle.get_text()
     # written by make_all_figures, with the data line under the title
-    pngs = figures.make_all_figures(histories, sweep, scalars, tmp_path, datasets=list(DATASETS))
+    pngs = figures.make_all_figures(histories, sweep, scalars, tmp_path, datasets=list(DATASETS), dead_threshold=0.001,
+                                    specialization_threshold=0.5)
     assert [p.name for p in pngs] == [f"figure{i:02d}.png" for i in range(1, 13)]
     assert (tmp_path / "figure12.pdf").read_bytes()[:5] == b"%PDF-"
     assert (tmp_path / "figure12.png").stat().st_size > 30_000
     # no stage-3 history: a "no data" figure, still written
-    empty = figures.figure_12(collect.load_histories([]))
+    empty = FIGURES["figure12"].build({"histories": collect.load_histories([])}, {"datasets": None})
     assert any("no data for dSprites, Shapes3D" in t.get_text() for ax in empty.axes for t in ax.texts)
 
 

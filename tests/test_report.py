@@ -29,6 +29,7 @@ from vaesae.cli import claims as cli_claims
 from vaesae.cli import figures as cli_figures
 from vaesae.cli import tables as cli_tables
 from vaesae.report import claims, collect, figures, tables
+from vaesae.report.catalog import FIGURES
 from vaesae.report import stats as rstats
 
 REPO = Path(__file__).resolve().parents[1]
@@ -375,7 +376,8 @@ def test_missing_dataset_and_single_seed(tmp_path):
     assert "±" not in (tmp_path / "tables" / "table3.md").read_text().split("\n- ")[0]
 
     out = tmp_path / "fig"
-    figures.make_all_figures(histories, sweep, scalars, out, datasets=["dsprites", "shapes3d"])
+    figures.make_all_figures(histories, sweep, scalars, out, datasets=["dsprites", "shapes3d"], dead_threshold=0.001,
+                             specialization_threshold=0.5)
     for i in range(1, 13):
         assert (out / f"figure{i:02d}.png").stat().st_size > 5000
         assert (out / f"figure{i:02d}.pdf").stat().st_size > 1000
@@ -394,7 +396,7 @@ def test_missing_dataset_and_single_seed(tmp_path):
              collect.load_benchmarks([]))
     tables.write_tables(tables.build_tables(*empty, **TABLE_RULES), tmp_path / "empty")
     assert len(list((tmp_path / "empty").glob("table*.md"))) == 8
-    fig = figures.figure_05(empty[1])
+    fig = FIGURES["figure05"].build({"histories": empty[1]}, {"datasets": None})
     assert any("no data for dSprites, Shapes3D in this run" in t.get_text() for ax in fig.axes for t in ax.texts)
     res = claims.evaluate_claims(*empty[:3], CLAIMS_CFG)
     assert (res[res.level == "claim"]["verdict"] == "inconclusive").all()
@@ -412,13 +414,15 @@ def test_figures_render_in_worker_processes_and_a_failing_one_fails_the_call(mon
         return Figure()
 
     def broken(*args, **kwargs):
-        raise RuntimeError("figure 7 cannot be drawn")
+        if kwargs.get("number") == 7:
+            raise RuntimeError("figure 7 cannot be drawn")
+        return stand_in()
 
     out = tmp_path / "figs"
-    for n in range(1, 13):
-        monkeypatch.setattr(figures, f"figure_{n:02d}", stand_in if n != 7 else broken)
+    for name in {e.function.partition(":")[2] for e in FIGURES.values()}:  # every builder of the catalog
+        monkeypatch.setattr(figures, name, broken)
     with pytest.raises(RuntimeError, match="figure 7 cannot be drawn"):
-        figures.make_all_figures(None, None, None, out, workers=2)
+        figures.make_all_figures(None, None, None, out, workers=2, dead_threshold=0.001, specialization_threshold=0.5)
     drawn_in = set(pids.read_text().split())
     assert drawn_in and str(os.getpid()) not in drawn_in  # drawn in forked workers, not in the caller
     assert not (out / "figure07.png").exists()
@@ -446,11 +450,11 @@ def test_all_figures_written(full_run, tmp_path):
         assert img.shape[0] > 300 and img.shape[1] > 600
         assert img[..., :3].std() > 0.05  # not a blank canvas
         assert png.stat().st_size > 30_000
-    fig = figures.figure_10(sweep, dead_threshold=0.001, specialization_threshold=0.5)
+    fig = FIGURES["figure10"].build({"sweep": sweep}, {"dead_threshold": 0.001, "specialization_threshold": 0.5})
     dashed = [ln for ax in fig.axes for ln in ax.lines if ln.get_linestyle() == "--"
               and np.allclose(ln.get_xdata(), ln.get_xdata()[0])]
     assert {round(float(ln.get_xdata()[0]), 4) for ln in dashed} == {0.5, 0.001}
-    fig = figures.figure_08(histories)
+    fig = FIGURES["figure08"].build({"histories": histories})
     vline = [ln for ln in fig.axes[0].lines if ln.get_label() == "extension begins"][0]
     assert vline.get_xdata()[0] == pytest.approx(STAGE3_EPOCHS - 0.5)
     assert "dSprites" in fig._suptitle.get_text()
@@ -848,7 +852,8 @@ def test_entry_points_import_only_what_they_render_with(entry, tmp_path):
     # and at run time: main on a tiny run, then the modules Python actually loaded
     run = write_run(tmp_path / "in", datasets=("dsprites",), seeds=(42,), phases=("init", "topk"), benchmarks=False)
     outputs = {"tables": ["--params", json.dumps(TABLE_RULES), "--outdir", str(tmp_path / "out")],
-               "figures": ["--outdir", str(tmp_path / "out")],
+               "figures": ["--params", json.dumps({"dead_threshold": 0.001, "specialization_threshold": 0.5}),
+                           "--outdir", str(tmp_path / "out")],
                "claims": ["--params", json.dumps(CLAIMS_CFG), "--out-md", str(tmp_path / "c.md"),
                           "--out-csv", str(tmp_path / "c.csv")]}[entry]
     code = (f"import json, sys\nfrom vaesae.cli.{entry} import main\nmain(json.loads(sys.argv[1]))\n"

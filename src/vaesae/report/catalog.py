@@ -44,6 +44,8 @@ class Entry:
               ``labels(rows, scalars, histories, sweep, rules)`` after the verdicts (a claim function may instead
               set ``row["forced"]`` itself)
     short:    a claim's name in a few words, for the verdict table at the top of claims.md (default: the title)
+    params:   keyword arguments of this row's own that the function takes besides the inputs and options, as
+              (name, value) pairs: a figure's dataset and number, so that one builder draws Figures 1 and 3
     """
 
     id: str
@@ -55,6 +57,7 @@ class Entry:
     optional: bool = False
     labels: str | None = None
     short: str = ""
+    params: tuple[tuple[str, Any], ...] = ()
 
     @property
     def name(self) -> str:
@@ -71,7 +74,8 @@ class Entry:
         missing = [k for k in self.options if k not in options]
         if missing:
             raise KeyError(f"{self.id}: option {missing[0]!r} not given")
-        return self.resolve()(*[inputs[name] for name in self.inputs], **{k: options[k] for k in self.options})
+        return self.resolve()(*[inputs[name] for name in self.inputs], **{k: options[k] for k in self.options},
+                              **dict(self.params))
 
 
 class Catalog(dict):
@@ -128,59 +132,62 @@ for _id, _title, _fn, _inputs, _options, _origin in (
     TABLES.register(Entry(_id, _title, _T + _fn, _inputs, _options, _origin))
 
 # ------------------------------------------------------------------------------------------------------ figures
+# A figure row names its builder in vaesae.report.figures and the dataset and number it draws (``params``).
 _F = "vaesae.report.figures:"
 _THRESHOLDS = ("specialization_threshold", "dead_threshold")
-for _id, _title, _inputs, _options, _origin in (
+for _id, _title, _fn, _inputs, _options, _params, _origin in (
     ("figure01", "dSprites: per-seed stage-3 trajectories of dead %, specialized count, MIG (and MSE), Top-k",
-     ("histories",), (), PAPER),
-    ("figure02", "dSprites: mean ± std over seeds of dead %, specialized and MIG through stage 3", ("histories",), (),
-     PAPER),
+     "per_seed", ("histories",), (), {"dataset": "dsprites"}, PAPER),
+    ("figure02", "dSprites: mean ± std over seeds of dead %, specialized and MIG through stage 3",
+     "aggregated", ("histories",), (), {"dataset": "dsprites"}, PAPER),
     ("figure03", "Shapes3D: per-seed stage-3 trajectories of dead %, specialized count, MIG (and MSE), Top-k",
-     ("histories",), (), PAPER),
-    ("figure04", "Shapes3D: mean ± std over seeds of dead %, specialized and MIG through stage 3", ("histories",), (),
-     PAPER),
+     "per_seed", ("histories",), (), {"dataset": "shapes3d"}, PAPER),
+    ("figure04", "Shapes3D: mean ± std over seeds of dead %, specialized and MIG through stage 3",
+     "aggregated", ("histories",), (), {"dataset": "shapes3d"}, PAPER),
     ("figure05", "Cross-dataset comparison: dead %, specialized and MIG against k (k decreasing), Top-k stage 3",
-     ("histories",), ("datasets",), PAPER),
+     "cross_dataset", ("histories",), ("datasets",), {}, PAPER),
     ("figure06", "dSprites: Top-k vs L1 for the first seed: MIG, specialized, dead % over epochs, final metrics",
-     ("histories", "scalars"), (), PAPER),
+     "topk_vs_l1", ("histories", "scalars"), (), {"dataset": "dsprites"}, PAPER),
     ("figure07", "Shapes3D: Top-k vs L1 for the first seed: MIG, specialized, dead % over epochs, final metrics",
-     ("histories", "scalars"), (), PAPER),
+     "topk_vs_l1", ("histories", "scalars"), (), {"dataset": "shapes3d"}, PAPER),
     ("figure08", "dSprites: stage-3 Top-k history then extended training on one epoch axis (first seed)",
-     ("histories",), (), PAPER),
+     "extended", ("histories",), (), {"dataset": "dsprites"}, PAPER),
     ("figure09", "Shapes3D: stage-3 Top-k history then extended training on one epoch axis (first seed)",
-     ("histories",), (), PAPER),
+     "extended", ("histories",), (), {"dataset": "shapes3d"}, PAPER),
     ("figure10", "dSprites: specialized count vs specialization threshold, dead % vs dead threshold, with the floor",
-     ("sweep",), _THRESHOLDS, PAPER),
+     "thresholds", ("sweep",), _THRESHOLDS, {"dataset": "dsprites"}, PAPER),
     ("figure11", "Shapes3D: specialized count vs specialization threshold, dead % vs dead threshold, with the floor",
-     ("sweep",), _THRESHOLDS, PAPER),
+     "thresholds", ("sweep",), _THRESHOLDS, {"dataset": "shapes3d"}, PAPER),
     ("figure12", "Beyond the paper: dead % and specialized count through stage 3, one line per stage-3 method",
-     ("histories",), ("datasets",), PIPELINE),
+     "every_method", ("histories",), ("datasets",), {}, PIPELINE),
 ):  # fmt: skip
-    FIGURES.register(Entry(_id, _title, f"{_F}figure_{_id[-2:]}", _inputs, _options, _origin))
+    FIGURES.register(Entry(_id, _title, _F + _fn, _inputs, _options, _origin,
+                           params=(*_params.items(), ("number", int(_id[-2:])))))
 
 # ------------------------------------------------------------------------------------------------------- claims
 _C = "vaesae.report.claims:"
-for _id, _title, _short, _inputs in (
-    ("C1", "Top-k dead % (conv SAE) at k_end matches the paper", "Top-k dead % at k_end", ("scalars",)),
-    ("C2", "L1 gives equal or more dead neurons than Top-k", "L1 dead % ≥ Top-k's", ("scalars",)),
+for _id, _title, _short, _inputs, _fn, _labels in (
+    ("C1", "Top-k dead % (conv SAE) at k_end matches the paper", "Top-k dead % at k_end", ("scalars",),
+     "_c1", "_c1_labels"),
+    ("C2", "L1 gives equal or more dead neurons than Top-k", "L1 dead % ≥ Top-k's", ("scalars",), "_c2", "_c2_labels"),
     ("C3", "MIG at k_end is not significantly different from MIG at k_start (stable global metric)",
-     "MIG stable from k_start to k_end", ("scalars",)),
+     "MIG stable from k_start to k_end", ("scalars",), "_c3", "_c3_labels"),
     ("C4", "Validation MSE stays stable through stage 3 (no degradation as neurons die)", "MSE stable in stage 3",
-     ("histories",)),
+     ("histories",), "_c4", "_c4_labels"),
     ("C5", "Extended training at k_end changes dead % as the paper reports (no real recovery)",
-     "dead % change in extended training", ("scalars",)),
+     "dead % change in extended training", ("scalars",), "_c5", "_c5_labels"),
     ("C6", "Complexity scaling: dead % Shapes3D / dSprites matches the paper's ratio",
-     "dead % ratio Shapes3D / dSprites", ("scalars",)),
+     "dead % ratio Shapes3D / dSprites", ("scalars",), "_c6", "_c6_labels"),
     ("C7", "Collapse (more dead AND fewer specialized at k_end than at k_start) holds at every swept threshold",
-     "collapse at every threshold", ("sweep",)),
-    ("C8", "Specialized-neuron counts fall from k_start to k_end", "specialized neurons fall", ("scalars",)),
+     "collapse at every threshold", ("sweep",), "_c7", "_c7_labels"),
+    ("C8", "Specialized-neuron counts fall from k_start to k_end", "specialized neurons fall", ("scalars",),
+     "_c8", "_c8_labels"),
 ):  # fmt: skip
-    CLAIMS.register(Entry(_id, _title, f"{_C}_{_id.lower()}", _inputs, ("cfg", "rules"),
-                          labels=f"{_C}_{_id.lower()}_labels", short=_short))
+    CLAIMS.register(Entry(_id, _title, _C + _fn, _inputs, ("cfg", "rules"), labels=_C + _labels, short=_short))
 CLAIMS.register(Entry(
     "C9", "Beyond the paper: the collapse persists under every dead-latent remedy (at matched L0, no remedy cuts "
           "Top-k's dead % at k_end by more than the margin)",
     _C + "_c9", ("scalars",), ("rules", "remedy_rules"), origin=PIPELINE, optional=True, labels=_C + "_c9_labels",
     short="collapse persists under every remedy",
 ))  # fmt: skip
-del _id, _title, _short, _fn, _inputs, _options, _origin
+del _id, _title, _short, _fn, _labels, _inputs, _options, _params, _origin

@@ -38,8 +38,6 @@ from vaesae.report.style import (
     seed_colors,
 )
 
-DEFAULT_DEAD_THRESHOLD = 0.001
-DEFAULT_SPECIALIZATION_THRESHOLD = 0.5
 
 #: y-axis labels with units.
 LABELS = {
@@ -142,7 +140,9 @@ def _k_twin(ax, df: pd.DataFrame):
 
 
 # --------------------------------------------------------------------------------------------------- 1, 3
-def _per_seed(histories, dataset: str, number: int) -> Figure:
+def per_seed(histories, dataset: str, number: int) -> Figure:
+    """Figures 1 and 3: one line per seed of dead %, specialized count, MIG and MSE through stage 3 (Top-k), k on a
+    twin axis."""
     fig = new_figure((11, 7.2))
     name = dataset_label(dataset)
     _suptitle(fig, number, f"{name}: per-seed trajectories through stage 3 (Top-k, k annealed k_start -> k_end)")
@@ -166,18 +166,9 @@ def _per_seed(histories, dataset: str, number: int) -> Figure:
     return fig
 
 
-def figure_01(histories, dataset: str = "dsprites") -> Figure:
-    """dSprites: per-seed stage-3 trajectories of dead %, specialized count, MIG (and MSE), Top-k."""
-    return _per_seed(histories, dataset, 1)
-
-
-def figure_03(histories, dataset: str = "shapes3d") -> Figure:
-    """Shapes3D: per-seed stage-3 trajectories of dead %, specialized count, MIG (and MSE), Top-k."""
-    return _per_seed(histories, dataset, 3)
-
-
 # --------------------------------------------------------------------------------------------------- 2, 4
-def _aggregated(histories, dataset: str, number: int) -> Figure:
+def aggregated(histories, dataset: str, number: int) -> Figure:
+    """Figures 2 and 4: mean ± std over seeds of dead %, specialized count and MIG through stage 3 (Top-k)."""
     fig = new_figure((13, 4.2))
     name = dataset_label(dataset)
     df = _stage3(histories, dataset)
@@ -204,24 +195,14 @@ def _aggregated(histories, dataset: str, number: int) -> Figure:
     return fig
 
 
-def figure_02(histories, dataset: str = "dsprites") -> Figure:
-    """dSprites: mean ± std over seeds of dead % (left), specialized (middle), MIG (right) through stage 3."""
-    return _aggregated(histories, dataset, 2)
-
-
-def figure_04(histories, dataset: str = "shapes3d") -> Figure:
-    """Shapes3D: mean ± std over seeds of dead % (left), specialized (middle), MIG (right) through stage 3."""
-    return _aggregated(histories, dataset, 4)
-
-
 # --------------------------------------------------------------------------------------------------- 5
-def figure_05(histories, datasets=None) -> Figure:
+def cross_dataset(histories, datasets=None, number: int = 5) -> Figure:
     """Cross-dataset comparison: dead %, specialized and MIG against k (k decreasing), Top-k stage 3.
 
     Each (seed, k) contributes its last stage-3 epoch at that k; points are mean ± std over seeds.
     """
     fig = new_figure((13, 4.3))
-    _suptitle(fig, 5, "Cross-dataset comparison along the sparsity schedule (Top-k, stage 3)")
+    _suptitle(fig, number, "Cross-dataset comparison along the sparsity schedule (Top-k, stage 3)")
     h = _frame(histories)
     wanted = list(datasets) if datasets else list(DATASET_ORDER)
     present = [] if h.empty else [d for d in wanted if not _stage3(h, d).dropna(subset=["k"]).empty]
@@ -275,7 +256,9 @@ def _final_values(scalars, histories, dataset, seed, method) -> dict | None:
             "n_neurons": np.nan, "source": "history"}
 
 
-def _topk_vs_l1(histories, scalars, dataset: str, number: int) -> Figure:
+def topk_vs_l1(histories, scalars, dataset: str, number: int) -> Figure:
+    """Figures 6 and 7: Top-k against L1 for the first seed: MIG, specialized and dead % over the stage-3 epochs, and
+    the final values of the evaluation files."""
     fig = new_figure((11, 7.6))
     name = dataset_label(dataset)
     runs = {m: _stage3(histories, dataset, m) for m in PAPER_METHODS}
@@ -327,18 +310,9 @@ def _topk_vs_l1(histories, scalars, dataset: str, number: int) -> Figure:
     return fig
 
 
-def figure_06(histories, scalars=None, dataset: str = "dsprites") -> Figure:
-    """dSprites: Top-k vs L1 for the first seed: MIG, specialized, dead % over epochs, final-metrics bars."""
-    return _topk_vs_l1(histories, scalars, dataset, 6)
-
-
-def figure_07(histories, scalars=None, dataset: str = "shapes3d") -> Figure:
-    """Shapes3D: Top-k vs L1 for the first seed: MIG, specialized, dead % over epochs, final-metrics bars."""
-    return _topk_vs_l1(histories, scalars, dataset, 7)
-
-
 # --------------------------------------------------------------------------------------------------- 8, 9
-def _extended(histories, dataset: str, number: int) -> Figure:
+def extended(histories, dataset: str, number: int) -> Figure:
+    """Figures 8 and 9: the first seed's stage-3 Top-k history, then its extended training, on one epoch axis."""
     fig = new_figure((14, 4.3))
     name = dataset_label(dataset)
     s3 = _stage3(histories, dataset, "topk")
@@ -366,18 +340,11 @@ def _extended(histories, dataset: str, number: int) -> Figure:
     return fig
 
 
-def figure_08(histories, dataset: str = "dsprites") -> Figure:
-    """dSprites: stage-3 Top-k history then extended training on one epoch axis (first seed)."""
-    return _extended(histories, dataset, 8)
-
-
-def figure_09(histories, dataset: str = "shapes3d") -> Figure:
-    """Shapes3D: stage-3 Top-k history then extended training on one epoch axis (first seed)."""
-    return _extended(histories, dataset, 9)
-
-
 # --------------------------------------------------------------------------------------------------- 10, 11
-def _thresholds(sweep, dataset: str, number: int, specialization_threshold: float, dead_threshold: float) -> Figure:
+def thresholds(sweep, dataset: str, number: int, specialization_threshold: float, dead_threshold: float) -> Figure:
+    """Figures 10 and 11: specialized count against the specialization threshold and dead % against the dead
+    threshold (Top-k at k_end; the defaults dashed; the dead panel's dotted line is the floor the activation budget
+    forces at k_end)."""
     fig = new_figure((12, 4.6))
     name = dataset_label(dataset)
     sw = _frame(sweep)
@@ -445,21 +412,8 @@ def _thresholds(sweep, dataset: str, number: int, specialization_threshold: floa
     return fig
 
 
-def figure_10(sweep, dataset: str = "dsprites", specialization_threshold: float = DEFAULT_SPECIALIZATION_THRESHOLD,
-              dead_threshold: float = DEFAULT_DEAD_THRESHOLD) -> Figure:
-    """dSprites: specialized count vs specialization threshold, dead % vs dead threshold (defaults dashed; the dead
-    panel's dotted line is the floor the activation budget forces at k_end)."""
-    return _thresholds(sweep, dataset, 10, specialization_threshold, dead_threshold)
-
-
-def figure_11(sweep, dataset: str = "shapes3d", specialization_threshold: float = DEFAULT_SPECIALIZATION_THRESHOLD,
-              dead_threshold: float = DEFAULT_DEAD_THRESHOLD) -> Figure:
-    """Shapes3D: specialized count vs specialization threshold, dead % vs dead threshold (defaults dashed)."""
-    return _thresholds(sweep, dataset, 11, specialization_threshold, dead_threshold)
-
-
 # --------------------------------------------------------------------------------------------------- 12
-def figure_12(histories, datasets=None) -> Figure:
+def every_method(histories, datasets=None, number: int = 12) -> Figure:
     """Beyond the paper: dead % (left) and specialized count (right) through stage 3, one line per method (the
     paper's Top-k and L1 solid, then the remedies dashed; mean ± std over seeds), one row of panels per dataset."""
     h = _frame(histories)
@@ -471,14 +425,14 @@ def figure_12(histories, datasets=None) -> Figure:
     title = "Every stage-3 method, beyond the paper: dead and specialized neurons through stage 3"
     if not present:
         fig = new_figure((12, 4.2))
-        _suptitle(fig, 12, title)
+        _suptitle(fig, number, title)
         names = ", ".join(dataset_label(d) for d in wanted)
         return _no_data(fig, f"no data for {names} in this run\n(no stage-3 history)")
     fig = new_figure((12, 0.6 + 3.8 * len(present)))
     methods = method_order(s3["phase"].dropna().unique())
     n_seeds = int(s3.groupby(["dataset", "phase"])["seed"].nunique().max())
     missing = [dataset_label(d) for d in wanted if d not in present]
-    _suptitle(fig, 12, f"{title} (mean ± std over up to {n_seeds} seed(s))"
+    _suptitle(fig, number, f"{title} (mean ± std over up to {n_seeds} seed(s))"
               + (f"; no stage-3 history for {', '.join(missing)}" if missing else ""))
     axes = fig.subplots(len(present), 2, squeeze=False, sharex="row")
     handles = {}
@@ -514,10 +468,8 @@ def add_data_line(fig: Figure, text: str) -> None:
     fig.suptitle(f"{title}\n{text}" if title else text, fontsize=11)
 
 
-def make_all_figures(histories, sweep, scalars, outdir: str | os.PathLike, datasets=None,
-                     dead_threshold: float = DEFAULT_DEAD_THRESHOLD,
-                     specialization_threshold: float = DEFAULT_SPECIALIZATION_THRESHOLD,
-                     workers: int = 1) -> list[Path]:
+def make_all_figures(histories, sweep, scalars, outdir: str | os.PathLike, *, dead_threshold: float,
+                     specialization_threshold: float, datasets=None, workers: int = 1) -> list[Path]:
     """Write every figure of the catalog (``vaesae.report.catalog.FIGURES``: figure01.png ... figure12.png, + .pdf)
     into ``outdir``; returns the PNG paths, in catalog order.
 
