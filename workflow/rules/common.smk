@@ -1,10 +1,11 @@
-"""Thin glue over src/vaesae/workflow.py, where the workflow's contract lives as tested functions."""
+"""Thin glue over src/vaesae/workflow/ (one module per concern), where the workflow's contract lives as tested functions."""
 
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from vaesae import methods as method_table  # noqa: E402
 from vaesae import workflow as wf  # noqa: E402
 
 # coerce --config strings to the schema's types, fill defaults, validate (errors name the key), cross-key checks
@@ -60,7 +61,7 @@ def runtime(name):
 
 
 def phase_method(wildcards):
-    stage, method = wf.method_table.phase_run(wildcards.phase)
+    stage, method = method_table.phase_run(wildcards.phase)
     return None if stage == "init" else method
 
 
