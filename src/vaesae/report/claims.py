@@ -56,8 +56,10 @@ SUPPORTED, CONTRADICTED, NOT_COMPARABLE = "supported", "contradicted", "not comp
 PAPER_VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
 QUESTION_VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_COMPARABLE)
 VERDICTS = PAPER_VERDICTS + (SUPPORTED, CONTRADICTED, NOT_COMPARABLE)
-#: The ``origin`` column: a claim of the paper, or a question the pipeline asks beyond it.
-PAPER, PIPELINE = "paper", "pipeline (beyond the paper)"
+#: The ``origin`` column of claims.csv per catalog origin: a claim of the paper, or a question the pipeline asks
+#: beyond it.
+ORIGIN_TEXT = {catalog.PAPER: "paper", catalog.PIPELINE: "pipeline (beyond the paper)"}
+PAPER, PIPELINE = ORIGIN_TEXT[catalog.PAPER], ORIGIN_TEXT[catalog.PIPELINE]
 
 COLUMNS = (
     "claim", "level", "description", "dataset", "condition", "paper_value", "measured", "measured_mean",
@@ -137,15 +139,25 @@ def _few_seeds(n: int, rules: dict) -> str | None:
 
 
 def _decide(row: dict, ok: bool | None, n: int, rules: dict, missing: str | None = None,
-            words: tuple[str, str] = (REPRODUCED, NOT_REPRODUCED)) -> dict:
+            words: tuple[str, str] = (REPRODUCED, NOT_REPRODUCED), undecided: str | None = None) -> dict:
     """Set verdict/reason: inconclusive for missing inputs or n < min_seeds, else by ``ok`` (``words``: the verdicts
-    for True and False)."""
+    for True and False). ``ok`` None with nothing missing is inconclusive for the reason ``undecided`` (the seeds
+    cannot tell: :func:`_cannot_tell`)."""
     reason = missing or _few_seeds(n, rules)
     if reason or ok is None:
-        row.update(verdict=INCONCLUSIVE, reason=reason or "rule could not be evaluated")
+        row.update(verdict=INCONCLUSIVE, reason=reason or undecided or "rule could not be evaluated")
     else:
         row.update(verdict=words[0] if ok else words[1], reason="")
     return row
+
+
+def _cannot_tell(what: str, low: float, high: float, limit: str, unit: str = " points") -> str | None:
+    """The reason of a verdict the seeds' bounds cannot decide: they straddle the rule's limit (None: no bounds)."""
+    if not np.isfinite(low):
+        return None
+    if unit == "%":
+        return f"the seeds cannot tell: {what}, {low:+.1%} to {high:+.1%}, straddles {limit}"
+    return f"the seeds cannot tell: {what}, {low:+.1f} to {high:+.1f}{unit}, straddle {limit}"
 
 
 def _phase_values(scalars: pd.DataFrame, dataset: str, phase: str, column: str) -> pd.Series:
@@ -205,11 +217,8 @@ def _c2(scalars, cfg, rules) -> list[dict]:
                              f"{_fmt(high, digits=1, signed=True)} points")
         missing = ("no seed with both Top-k and L1" if n == 0 else
                    "one seed: no confidence bound" if n == 1 else None)  # fmt: skip
-        decided = _decide(row, ok, n, rules, missing)
-        if decided["reason"] == "rule could not be evaluated" and np.isfinite(low):
-            decided["reason"] = (f"the seeds cannot tell: the {1 - alpha:.0%} bounds of mean(L1 - Top-k), "
-                                 f"{low:+.1f} to {high:+.1f} points, straddle -{tol:g}")
-        rows.append(decided)
+        rows.append(_decide(row, ok, n, rules, missing, undecided=_cannot_tell(
+            f"the {1 - alpha:.0%} bounds of mean(L1 - Top-k)", low, high, f"-{tol:g}")))
     return rows
 
 
@@ -243,11 +252,8 @@ def _c3(scalars, cfg, rules) -> list[dict]:
                    tolerance=stable_rule(alpha, rel_tol) + " (claims.mig_relative_tolerance, claims.p_value)")
         missing = "no seed with both k_start and k_end" if c.n == 0 else (
             "MIG at k_start is 0: no relative change" if n == 0 else None)
-        decided = _decide(row, ok, n, rules, missing)
-        if decided["reason"] == "rule could not be evaluated" and np.isfinite(lo):
-            decided["reason"] = (f"the seeds cannot tell: the {1 - 2 * alpha:.0%} interval of the relative change, "
-                                 f"{lo:+.1%} to {hi:+.1%}, straddles the ±{rel_tol:.0%} margin")
-        rows.append(decided)
+        rows.append(_decide(row, ok, n, rules, missing, undecided=_cannot_tell(
+            f"the {1 - 2 * alpha:.0%} interval of the relative change", lo, hi, f"the ±{rel_tol:.0%} margin", "%")))
     return rows
 
 
@@ -516,11 +522,8 @@ def _c9(scalars, rules, remedy_rules) -> list[dict]:
                 rows.append(row)
                 continue
             ok = None if not np.isfinite(low) else (False if low > margin else True if high < margin else None)
-            decided = _decide(row, ok, n, rules, missing, words=(SUPPORTED, CONTRADICTED))
-            if decided["reason"] == "rule could not be evaluated":
-                decided["reason"] = (f"the seeds cannot tell: the reduction's bounds, {low:+.1f} to {high:+.1f} "
-                                     f"points, straddle {margin:g}")
-            rows.append(decided)
+            rows.append(_decide(row, ok, n, rules, missing, words=(SUPPORTED, CONTRADICTED), undecided=_cannot_tell(
+                "the reduction's bounds", low, high, f"{margin:g}")))
     return rows
 
 
