@@ -156,10 +156,14 @@ def readings_markdown(root: str | os.PathLike, paper: dict) -> str:
     first = readings[0]
     vae = {m["reading"]: m.get("vae_sha256") or {} for m in readings}
     shared = len({tuple(sorted(h.items())) for h in vae.values() if h}) == 1
+    scale = first.get("scale") or {}
+    paper_width = (scale.get("width"), scale.get("h_flat")) == (8192, 4096)
+    what = ("the paper's network (8,192 neurons on a 4,096-d h_flat, 10,000 evaluation images), with its training "
+            "cut short" if paper_width else
+            "not the paper's scale: its h_flat is far narrower, so its input geometry γ is not the paper's")
     out = ["# The readings study: which reading of the paper's text moves which number", "",
-           f"Rung `{Path(first['dir']).parent.name}` of the scale ladder on the CPU (procedural data; not the paper's "
-           "scale: its h_flat is far narrower, so its input geometry γ is not the paper's). Mean ± std over seeds. "
-           "Every reading trains from the same stage-1 VAE "
+           f"Rung `{Path(first['dir']).parent.name}` of the scale ladder on the CPU (procedural data; {what}). "
+           "Mean ± std over seeds. Every reading trains from the same stage-1 VAE "
            + ("(the same sha256 in every reading's rung.yaml)." if shared else "(**the VAE hashes differ**).") + "",
            "", "## Readings", ""]
     out.append(md_table(["Reading", "Presets", "Wall"],
