@@ -242,8 +242,11 @@ def readings_figure(root: str | os.PathLike, paper: dict):
         geo.set_title(f"dead % before any SAE step (γ of h_flat {gamma:.2f})", fontsize=9)
         if i == 0:
             ax.legend(fontsize=6, loc="best")
-    fig.suptitle("The readings of the paper's text, on one rung of the CPU ladder (procedural data, not the paper's "
-                 "scale); dashed: the paper's values", fontsize=10)
+    scale = readings[0].get("scale") or {}
+    what = ("the paper's width, training cut short" if (scale.get("width"), scale.get("h_flat")) == (8192, 4096)
+            else "not the paper's scale")
+    fig.suptitle(f"The readings of the paper's text, on one rung of the CPU ladder (procedural data, {what}); "
+                 "dashed: the paper's values", fontsize=10)
     return fig
 
 
