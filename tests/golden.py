@@ -99,11 +99,24 @@ def write_golden(case: str, out: Path) -> None:
     for rel, data in texts(out).items():
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         (dest / rel).write_bytes(data)
-    (dest / FIGURE_DIGESTS).write_text("".join(f"{h}  {rel}\n" for rel, h in figure_digests(out).items()))
+    (dest / FIGURE_DIGESTS).write_text(f"# matplotlib {matplotlib_version()}\n"
+                                       + "".join(f"{h}  {rel}\n" for rel, h in figure_digests(out).items()))
+
+
+def matplotlib_version() -> str:
+    import matplotlib
+
+    return matplotlib.__version__
+
+
+def digests_version(case: str) -> str:
+    """The matplotlib version the golden figure digests were rendered with (PNG bytes differ across versions)."""
+    first = (GOLDEN / case / FIGURE_DIGESTS).read_text().splitlines()[0]
+    return first.removeprefix("# matplotlib ").strip()
 
 
 def read_digests(case: str) -> dict[str, str]:
-    lines = (GOLDEN / case / FIGURE_DIGESTS).read_text().splitlines()
+    lines = [line for line in (GOLDEN / case / FIGURE_DIGESTS).read_text().splitlines() if not line.startswith("#")]
     return {rel: h for h, rel in (line.split("  ", 1) for line in lines)}
 
 

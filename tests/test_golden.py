@@ -17,6 +17,9 @@ def test_renderers_reproduce_the_golden_set(case, tmp_path):
     changed = [rel for rel in want if got[rel] != want[rel]]
     assert not changed, f"{case}: these outputs differ from tests/golden/{case}/ (python tests/golden.py rewrites " \
                         f"the set, only for a change meant to move them): {changed}"
+    if golden.digests_version(case) != golden.matplotlib_version():  # the texts above are compared whatever it is
+        pytest.skip(f"golden figure digests were rendered with matplotlib {golden.digests_version(case)}, this is "
+                    f"{golden.matplotlib_version()}: PNG bytes differ across versions")
     digests = golden.figure_digests(out)
     assert digests == golden.read_digests(case), f"{case}: a figure's PNG differs from its golden sha256"
 
