@@ -9,7 +9,8 @@ A row names its function as ``"module:function"`` and the inputs it takes, so th
 parse time without importing pandas or matplotlib; :meth:`Entry.build` imports the function when a job renders and
 calls it as::
 
-    function(*[inputs[name] for name in entry.inputs], **{key: options[key] for key in entry.options})
+    function(*[inputs[name] for name in entry.inputs], **{key: options[key] for key in entry.options},
+             **dict(entry.params))
 
 where ``inputs`` holds the loaded result frames (``scalars``: summary/evaluations.csv with SAP/DCI merged in,
 ``histories``: summary/history.csv, ``sweep``: sweeps/thresholds.csv, ``benchmarks``: the Snakemake benchmark files)
