@@ -38,12 +38,18 @@ def _rules():
     return claims.thresholds(CFG, claims.RULE_TYPES)
 
 
+def _judge(claim: str, scalars=None, histories=None, sweep=None, cfg=CFG) -> list[dict]:
+    """The claim's detail rows as the report decides them: through :func:`vaesae.report.claims.judge`, the one
+    function that decides and labels every claim."""
+    return claims.judge(claims.CLAIMS[claim], claims.context(scalars, histories, sweep, cfg))
+
+
 def test_c1_a_noisy_run_no_longer_passes_on_its_own_spread():
     """Paper 34.4 %; seeds 30, 45, 60 (mean 45, std 15): 10.6 points off. The old rule passed it (within 2 std of our
     own seeds); the fixed 5-point margin does not. A consistent run 2 points off still passes."""
-    noisy = _verdict(claims._c1(_scalars("dsprites", topk=[30.0, 45.0, 60.0]), CFG, _rules()))
+    noisy = _verdict(_judge("C1", _scalars("dsprites", topk=[30.0, 45.0, 60.0])))
     assert noisy["verdict"] == "not reproduced" and "not widened" in noisy["tolerance"]
-    close = _verdict(claims._c1(_scalars("dsprites", topk=[36.0, 36.5, 36.7]), CFG, _rules()))
+    close = _verdict(_judge("C1", _scalars("dsprites", topk=[36.0, 36.5, 36.7])))
     assert close["verdict"] == "reproduced"
 
 
@@ -52,11 +58,11 @@ def test_c2_needs_evidence_that_l1_is_not_lower():
     not significantly lower); the lower bound of the difference is -18.5, so the seeds cannot tell. A consistent
     +3 points is shown; a consistent -9 points is shown against."""
     topk = [50.0, 50.0, 50.0]
-    noisy = _verdict(claims._c2(_scalars("dsprites", topk=topk, l1=[46.0, 56.0, 38.0]), CFG, _rules()))
+    noisy = _verdict(_judge("C2", _scalars("dsprites", topk=topk, l1=[46.0, 56.0, 38.0])))
     assert noisy["verdict"] == "inconclusive" and "cannot tell" in noisy["reason"]
-    shown = _verdict(claims._c2(_scalars("dsprites", topk=topk, l1=[53.0, 52.5, 53.6]), CFG, _rules()))
+    shown = _verdict(_judge("C2", _scalars("dsprites", topk=topk, l1=[53.0, 52.5, 53.6])))
     assert shown["verdict"] == "reproduced"
-    against = _verdict(claims._c2(_scalars("dsprites", topk=topk, l1=[41.0, 40.6, 41.5]), CFG, _rules()))
+    against = _verdict(_judge("C2", _scalars("dsprites", topk=topk, l1=[41.0, 40.6, 41.5])))
     assert against["verdict"] == "not reproduced"
 
 
@@ -65,7 +71,7 @@ def test_c4_an_improvement_is_not_a_degradation():
     is "no degradation", so it holds. A 9 % rise still passes and a 15 % rise does not."""
     def c4(factor):
         h = _histories("dsprites", "topk", [0.020, 0.021, 0.019], [0.020 * factor, 0.021 * factor, 0.019 * factor])
-        return _verdict(claims._c4(h, CFG, _rules()), condition="topk")
+        return _verdict(_judge("C4", histories=h), condition="topk")
 
     assert c4(0.70)["verdict"] == "reproduced" and "one-sided" in c4(0.70)["tolerance"]
     assert c4(1.09)["verdict"] == "reproduced"
@@ -83,14 +89,14 @@ def test_c3_a_mig_drop_is_not_stable_for_want_of_a_significant_test():
     p = 0.17 here) called it stable. The equivalence rule does not: the 90 % interval of the relative change reaches
     far beyond the 10 % margin. A consistent 15 % drop is shown to be a change; a consistent 1 % wobble is stable."""
     init = [0.20, 0.20, 0.20]
-    noisy = claims._c3(_mig("dsprites", init, [0.19, 0.14, 0.18]), CFG, _rules())
+    noisy = _judge("C3", _mig("dsprites", init, [0.19, 0.14, 0.18]))
     row = _verdict(noisy)
     assert row["p_value"] > 0.05  # what the old rule read as "no significant change"
     assert row["verdict"] == "inconclusive" and "straddles" in row["reason"]
     assert "only for a margin of at least" in row["test"]
-    drop = _verdict(claims._c3(_mig("dsprites", init, [0.170, 0.171, 0.169]), CFG, _rules()))
+    drop = _verdict(_judge("C3", _mig("dsprites", init, [0.170, 0.171, 0.169])))
     assert drop["verdict"] == "not reproduced"
-    flat = _verdict(claims._c3(_mig("dsprites", init, [0.198, 0.201, 0.199]), CFG, _rules()))
+    flat = _verdict(_judge("C3", _mig("dsprites", init, [0.198, 0.201, 0.199])))
     assert flat["verdict"] == "reproduced" and "TOST" in flat["tolerance"]
 
 
@@ -124,8 +130,7 @@ def test_c9_a_remedy_that_cuts_dead_from_60_to_11_does_not_support_the_collapse(
         rows = [{"dataset": "dsprites", "phase": phase, "seed": seed, "dead_pct": dead + 0.3 * i, "active_topk": l0}
                 for phase, dead, l0 in (("topk", 60.0, 50.0), ("batchtopk", remedy_dead, remedy_l0))
                 for i, seed in enumerate(SEEDS)]  # fmt: skip
-        remedy_rules = claims.thresholds(CFG["remedies"], claims.REMEDY_RULE_TYPES, block="claims.remedies")
-        return _verdict(claims._c9(pd.DataFrame(rows), _rules(), remedy_rules))
+        return _verdict(_judge("C9", pd.DataFrame(rows)))
 
     assert c9(11.0)["verdict"] == "contradicted"
     assert c9(57.0)["verdict"] == "supported"
@@ -142,11 +147,11 @@ def _spec_scalars(dataset: str, init: list[float], topk: list[float]) -> pd.Data
 def test_c8_cannot_be_decided_when_nothing_is_specialized_at_k_start():
     """0 -> 0 specialized neurons: a fall was impossible, so "not reproduced" would be forced by the start. 12 -> 3
     is a fall; 5 -> 6 is none."""
-    zero = _verdict(claims._c8(_spec_scalars("dsprites", [0, 0, 0], [0, 0, 0]), CFG, _rules()))
+    zero = _verdict(_judge("C8", _spec_scalars("dsprites", [0, 0, 0], [0, 0, 0])))
     assert zero["verdict"] == "inconclusive" and "nothing can fall" in zero["reason"]
-    assert _verdict(claims._c8(_spec_scalars("dsprites", [12, 11, 13], [3, 2, 4]), CFG, _rules()))["verdict"] \
+    assert _verdict(_judge("C8", _spec_scalars("dsprites", [12, 11, 13], [3, 2, 4])))["verdict"] \
         == "reproduced"
-    assert _verdict(claims._c8(_spec_scalars("dsprites", [5, 5, 5], [6, 6, 6]), CFG, _rules()))["verdict"] \
+    assert _verdict(_judge("C8", _spec_scalars("dsprites", [5, 5, 5], [6, 6, 6])))["verdict"] \
         == "not reproduced"
 
 
@@ -166,12 +171,12 @@ def _sweep(dead_init, dead_topk, spec_init, spec_topk) -> pd.DataFrame:
 def test_c7_a_threshold_where_k_start_is_at_its_limit_is_untestable_not_a_failure():
     """No specialized neuron at k_start at 0.7: the fall cannot show there. With the collapse everywhere else the
     claim is inconclusive (not "not reproduced"); a real failure elsewhere still decides it."""
-    limited = _verdict(claims._c7(_sweep([40, 60], [80, 90], [20, 0], [5, 0]), CFG, _rules()))
+    limited = _verdict(_judge("C7", sweep=_sweep([40, 60], [80, 90], [20, 0], [5, 0])))
     assert limited["verdict"] == "inconclusive" and "specialization 0.7" in limited["reason"]
     assert "untestable" in limited["measured"]
-    failed = _verdict(claims._c7(_sweep([40, 60], [30, 90], [20, 0], [5, 0]), CFG, _rules()))
+    failed = _verdict(_judge("C7", sweep=_sweep([40, 60], [30, 90], [20, 0], [5, 0])))
     assert failed["verdict"] == "not reproduced" and "fails at dead 0.001" in failed["measured"]
-    full = _verdict(claims._c7(_sweep([40, 60], [80, 90], [20, 4], [5, 1]), CFG, _rules()))
+    full = _verdict(_judge("C7", sweep=_sweep([40, 60], [80, 90], [20, 4], [5, 1])))
     assert full["verdict"] == "reproduced"
 
 
@@ -181,9 +186,9 @@ def test_c6_a_ratio_the_ceiling_rules_out_is_inconclusive():
     def c6(ds, s3):
         return pd.concat([_scalars("dsprites", topk=ds), _scalars("shapes3d", topk=s3)])
 
-    capped = _verdict(claims._c6(c6([97.0, 97.2, 96.8], [98.0, 98.1, 97.9]), CFG, _rules()), "shapes3d / dsprites")
+    capped = _verdict(_judge("C6", c6([97.0, 97.2, 96.8], [98.0, 98.1, 97.9])), "shapes3d / dsprites")
     assert capped["verdict"] == "inconclusive" and "at most 1.03x" in capped["reason"]
-    open_ = _verdict(claims._c6(c6([40.0, 40.2, 39.8], [41.0, 40.9, 41.2]), CFG, _rules()), "shapes3d / dsprites")
+    open_ = _verdict(_judge("C6", c6([40.0, 40.2, 39.8], [41.0, 40.9, 41.2])), "shapes3d / dsprites")
     assert open_["verdict"] == "not reproduced"
 
 

@@ -15,7 +15,7 @@ from test_report import (CLAIMS_CFG, STAGE3_EPOCHS, TABLE_RULES, bench_seconds, 
                          eval_values, history_rows, load, write_run)
 from vaesae import methods
 from vaesae.cli import claims as cli_claims
-from vaesae.report import claims, collect, figures, style, tables
+from vaesae.report import catalog, claims, collect, figures, style, tables
 from vaesae.report.catalog import FIGURES
 from vaesae.report import stats as rstats
 from vaesae.workflow import ConfigError, load_config
@@ -245,8 +245,8 @@ def test_c9_verdicts_supported_contradicted_inconclusive(remedy_run):
                                "AuxK on dSprites, Top-k + AuxK on Shapes3D, BatchTopK on Shapes3D; inconclusive: "
                                "JumpReLU on dSprites, JumpReLU on Shapes3D")
     assert top["paper_value"].startswith("not in the paper")
-    assert set(res.loc[res.claim == "C9", "origin"]) == {claims.PIPELINE}
-    assert set(res.loc[res.claim != "C9", "origin"]) == {claims.PAPER}
+    assert set(res.loc[res.claim == "C9", "origin"]) == {claims.ORIGIN_TEXT[catalog.PIPELINE]}
+    assert set(res.loc[res.claim != "C9", "origin"]) == {claims.ORIGIN_TEXT[catalog.PAPER]}
     assert set(res.loc[res.claim != "C9", "verdict"]) <= set(claims.PAPER_VERDICTS)
     assert set(res.loc[res.claim == "C9", "verdict"]) <= set(claims.QUESTION_VERDICTS)
     # the margin comes from the config: at 50 points every reduction shown is below it
@@ -289,7 +289,7 @@ def test_c9_is_the_pipelines_question_in_claims_md(remedy_run, base_run, tmp_pat
     assert cli_claims.main([*common_args(remedy_run), "--params", json.dumps(CLAIMS_CFG), "--out-md",
                             str(tmp_path / "claims.md"), "--out-csv", str(out)]) == 0
     df = pd.read_csv(out)
-    assert set(df.loc[df.claim == "C9", "origin"]) == {claims.PIPELINE}
+    assert set(df.loc[df.claim == "C9", "origin"]) == {claims.ORIGIN_TEXT[catalog.PIPELINE]}
     assert "## Beyond the paper" in (tmp_path / "claims.md").read_text()
     cfg = {k: v for k, v in CLAIMS_CFG.items() if k != "remedies"}
     with pytest.raises(SystemExit, match=r"claims\.remedies\."):

@@ -1,9 +1,11 @@
-"""The catalogs of what the report renders: one row per table, figure and claim, the single place each is declared.
+"""The catalogs of what the report renders: one row per table and figure, the single place each is declared (the
+claims' rows, :class:`vaesae.report.claims.Claim`, are in :data:`vaesae.report.claims.CLAIMS`, a :class:`Catalog` of
+the same kind that holds its functions as objects).
 
 Everything that lists them is derived from these catalogs: the workflow's targets (``vaesae.workflow.table_files``,
-``figure_files``), the renderers (``tables.build_tables``, ``figures.make_all_figures``, ``claims.evaluate_claims``),
-the titles and the claim descriptions. Adding a table, a figure or a claim means one function and one row here
-(docs/RESULTS.md "Adding a table, a figure or a claim").
+``figure_files``), the renderers (``tables.build_tables``, ``figures.make_all_figures``, ``claims.evaluate_claims``)
+and the titles. Adding a table or a figure means one function and one row here; a claim, one function and one row
+in claims.py (docs/RESULTS.md "Adding a table, a figure or a claim").
 
 A row names its function as ``"module:function"`` and the inputs it takes, so the Snakefile can read the catalogs at
 parse time without importing pandas or matplotlib; :meth:`Entry.build` imports the function when a job renders and
@@ -13,7 +15,8 @@ calls it as::
              **dict(entry.params))
 
 where ``inputs`` holds the loaded result frames (``scalars``: summary/evaluations.csv with SAP/DCI merged in,
-``histories``: summary/history.csv, ``sweep``: sweeps/thresholds.csv, ``benchmarks``: the Snakemake benchmark files)
+``histories``: summary/history.csv, ``sweep``: sweeps/thresholds.csv, ``benchmarks``: the Snakemake benchmark files,
+``contrasts``: the run's :class:`vaesae.report.contrasts.Contrasts`, each comparison computed once)
 and ``options`` what the renderer was given (thresholds, the claim rules, the config's datasets).
 """
 
@@ -26,25 +29,20 @@ from typing import Any, Mapping
 
 from vaesae import DATASETS as DATASET_ORDER  # the order in which reports show the datasets
 #: The loaded result frames an entry may take, by name.
-INPUTS = ("scalars", "histories", "sweep", "benchmarks")
+INPUTS = ("scalars", "histories", "sweep", "benchmarks", "contrasts")
 PAPER, PIPELINE = "paper", "pipeline"
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One table, figure or claim.
+    """One table or figure.
 
-    id:       the file stem (``table1``, ``figure01``) or the claim id (``C1``)
-    title:    the table's title, the figure's subject, the claim's statement
-    function: ``"module:function"`` that builds it (a DataFrame, a matplotlib Figure, or a claim's detail rows)
+    id:       the file stem (``table1``, ``figure01``)
+    title:    the table's title, the figure's subject
+    function: ``"module:function"`` that builds it (a DataFrame or a matplotlib Figure)
     inputs:   the result frames it takes, positionally, in this order (names from :data:`INPUTS`)
     options:  the renderer options it takes as keywords
     origin:   ``paper`` (one of the paper's) or ``pipeline`` (beyond the paper)
-    optional: a claim that is left out of the report when its function returns no row (C9 without a remedy)
-    labels:   a claim's ``"module:function"`` that sets the forced/finding label of each of its rows, called as
-              ``labels(rows, scalars, histories, sweep, rules)`` after the verdicts (a claim function may instead
-              set ``row["forced"]`` itself)
-    short:    a claim's name in a few words, for the verdict table at the top of claims.md (default: the title)
     params:   keyword arguments of this row's own that the function takes besides the inputs and options, as
               (name, value) pairs: a figure's dataset and number, so that one builder draws Figures 1 and 3
     """
@@ -55,15 +53,7 @@ class Entry:
     inputs: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
     origin: str = PAPER
-    optional: bool = False
-    labels: str | None = None
-    short: str = ""
     params: tuple[tuple[str, Any], ...] = ()
-
-    @property
-    def name(self) -> str:
-        """The short name (``short``), or the title."""
-        return self.short or self.title
 
     def resolve(self, function: str | None = None):
         """The function a ``"module:function"`` names (default: this row's ``function``), imported on first use."""
@@ -91,13 +81,16 @@ class Catalog(dict):
             raise ValueError(f"{self.kind} {entry.id!r} is already in the catalog")
         if not self.pattern.fullmatch(entry.id):
             raise ValueError(f"{self.kind} id {entry.id!r} must match {self.pattern.pattern}")
+        if entry.origin not in (PAPER, PIPELINE):
+            raise ValueError(f"{self.kind} {entry.id!r}: origin must be {PAPER!r} or {PIPELINE!r}")
+        if not isinstance(entry, Entry):  # a claim row (vaesae.report.claims.Claim) holds its functions themselves
+            self[entry.id] = entry
+            return entry
         if ":" not in entry.function:
             raise ValueError(f"{self.kind} {entry.id!r}: function must be 'module:function', got {entry.function!r}")
         unknown = [name for name in entry.inputs if name not in INPUTS]
         if unknown:
             raise ValueError(f"{self.kind} {entry.id!r}: unknown input {unknown[0]!r} (one of {', '.join(INPUTS)})")
-        if entry.origin not in (PAPER, PIPELINE):
-            raise ValueError(f"{self.kind} {entry.id!r}: origin must be {PAPER!r} or {PIPELINE!r}")
         self[entry.id] = entry
         return entry
 
@@ -108,7 +101,6 @@ class Catalog(dict):
 
 TABLES = Catalog("table", r"table[0-9]+")
 FIGURES = Catalog("figure", r"figure[0-9]{2}")
-CLAIMS = Catalog("claim", r"C[0-9]+")
 
 # ------------------------------------------------------------------------------------------------------- tables
 _T = "vaesae.report.tables:"
@@ -117,14 +109,14 @@ for _id, _title, _fn, _inputs, _options, _origin in (
     ("table1", "Table 1. Interpretability metrics at target sparsity (end of stage 3), per dataset and method",
      "table1", ("scalars",), (), PAPER),
     ("table2", "Table 2. Comparative analysis of interpretability collapse across datasets (Top-k)",
-     "table2", ("scalars",), _TABLE_RULES, PAPER),
-    ("table3", "Table 3. Extended training recovery (extra epochs at k_end, Top-k)", "table3", ("scalars",), (), PAPER),
+     "table2", ("scalars", "contrasts"), _TABLE_RULES, PAPER),
+    ("table3", "Table 3. Extended training recovery (extra epochs at k_end, Top-k)", "table3", ("scalars", "contrasts"), (), PAPER),
     ("table4", "Table 4. Specialization threshold sensitivity (conv SAE, Top-k at k_end, mean over seeds)",
      "table4", ("sweep", "scalars"), (), PAPER),
     ("table5", "Table 5. Dead neuron threshold sensitivity (conv SAE, Top-k at k_end, mean over seeds)",
      "table5", ("sweep", "scalars"), (), PAPER),
     ("table6", "Table 6. Reconstruction quality at target sparsity (Top-k)",
-     "table6", ("scalars", "histories"), ("mse_relative_tolerance",), PAPER),
+     "table6", ("scalars", "histories", "contrasts"), ("mse_relative_tolerance",), PAPER),
     ("table7", "Table 7. Computational time per seed (minutes, from the Snakemake benchmark files)",
      "table7", ("benchmarks",), (), PAPER),
     ("table8", "Table 8 (beyond the paper). Every stage-3 method at k_end (end of stage 3), per dataset: the paper's "
@@ -165,30 +157,6 @@ for _id, _title, _fn, _inputs, _options, _params, _origin in (
     FIGURES.register(Entry(_id, _title, _F + _fn, _inputs, _options, _origin,
                            params=(*_params.items(), ("number", int(_id[-2:])))))
 
-# ------------------------------------------------------------------------------------------------------- claims
-_C = "vaesae.report.claims:"
-for _id, _title, _short, _inputs, _fn, _labels in (
-    ("C1", "Top-k dead % (conv SAE) at k_end matches the paper", "Top-k dead % at k_end", ("scalars",),
-     "_c1", "_c1_labels"),
-    ("C2", "L1 gives equal or more dead neurons than Top-k", "L1 dead % ≥ Top-k's", ("scalars",), "_c2", "_c2_labels"),
-    ("C3", "MIG at k_end is not significantly different from MIG at k_start (stable global metric)",
-     "MIG stable from k_start to k_end", ("scalars",), "_c3", "_c3_labels"),
-    ("C4", "Validation MSE stays stable through stage 3 (no degradation as neurons die)", "MSE stable in stage 3",
-     ("histories",), "_c4", "_c4_labels"),
-    ("C5", "Extended training at k_end changes dead % as the paper reports (no real recovery)",
-     "dead % change in extended training", ("scalars",), "_c5", "_c5_labels"),
-    ("C6", "Complexity scaling: dead % Shapes3D / dSprites matches the paper's ratio",
-     "dead % ratio Shapes3D / dSprites", ("scalars",), "_c6", "_c6_labels"),
-    ("C7", "Collapse (more dead AND fewer specialized at k_end than at k_start) holds at every swept threshold",
-     "collapse at every threshold", ("sweep",), "_c7", "_c7_labels"),
-    ("C8", "Specialized-neuron counts fall from k_start to k_end", "specialized neurons fall", ("scalars",),
-     "_c8", "_c8_labels"),
-):  # fmt: skip
-    CLAIMS.register(Entry(_id, _title, _C + _fn, _inputs, ("cfg", "rules"), labels=_C + _labels, short=_short))
-CLAIMS.register(Entry(
-    "C9", "Beyond the paper: the collapse persists under every dead-latent remedy (at matched L0, no remedy cuts "
-          "Top-k's dead % at k_end by more than the margin)",
-    _C + "_c9", ("scalars",), ("rules", "remedy_rules"), origin=PIPELINE, optional=True, labels=_C + "_c9_labels",
-    short="collapse persists under every remedy",
-))  # fmt: skip
-del _id, _title, _short, _fn, _labels, _inputs, _options, _params, _origin
+# The claims' rows are in vaesae.report.claims (CLAIMS): each holds its functions and its contrast as objects. The
+# workflow never lists claims (claims.md is one file), so the Snakefile need not import them.
+del _id, _title, _fn, _inputs, _options, _params, _origin

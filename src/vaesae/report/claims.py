@@ -2,8 +2,10 @@
 pipeline's own question C9 (beyond the paper): does the collapse persist under every dead-latent remedy?
 
 Nothing here hard-codes a number of the paper: the reported values come from the config's ``claims.paper`` block
-and the tolerance rules from the other ``claims:`` keys, so a reader sees and can change both. The statistics come
-from :mod:`vaesae.report.stats` (the same comparisons as the tables); this module judges them. C3 and Table 2's
+and the tolerance rules from the other ``claims:`` keys, so a reader sees and can change both. Each claim is a
+:class:`Claim` row of :data:`CLAIMS` (at the end of this module) naming its functions and its contrast; the
+comparisons come from :class:`vaesae.report.contrasts.Contrasts`, the very ones the tables show; :func:`_decide` is
+the one function that sets a verdict and its reason, and :func:`judge` decides and labels one claim. C3 and Table 2's
 "MIG change" label share one rule (:func:`vaesae.report.stats.change_is_stable`): an equivalence test (TOST) of the
 relative MIG change against ±``claims.mig_relative_tolerance``, so that "stable" needs evidence (a null result at 3
 seeds does not pass), and C3's row says the smallest margin its seeds could have confirmed. C4 is one-sided, as the
@@ -18,8 +20,8 @@ claim-level verdict combines: any "not reproduced" -> "not reproduced"; otherwis
 "inconclusive"; otherwise "reproduced". ``verdict`` is always one of :data:`VERDICTS`; ``reason`` says why a row
 is inconclusive (for example ``too few seeds (n=1 < min_seeds=3)``).
 
-C9 is not a claim of the paper (column ``origin`` = :data:`PIPELINE`, the others :data:`PAPER`): the paper runs Top-k
-and L1 only. It has one detail row per (remedy, dataset) with an end-of-stage-3 evaluation, where a remedy is a
+C9 is not a claim of the paper (column ``origin`` = ``ORIGIN_TEXT[catalog.PIPELINE]``, the others ``"paper"``): the
+paper runs Top-k and L1 only. It has one detail row per (remedy, dataset) with an end-of-stage-3 evaluation, where a remedy is a
 method of the methods table that is not the paper's nor a control (``vaesae.methods.remedies``). It is decided on the
 paired-by-seed reduction of dead % against ``claims.remedies.baseline`` at matched evaluation L0 (:func:`_c9`):
 "supported" (the collapse persists: the reduction is shown to be below ``claims.remedies.reduction_points``),
@@ -34,23 +36,25 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
 from vaesae import methods as method_table
-from vaesae.report.markdown import md_table
 from vaesae.report import catalog
-from vaesae.report.catalog import CLAIMS, DATASET_ORDER
+from vaesae.report import contrasts as cx
+from vaesae.report.catalog import DATASET_ORDER, Catalog
 from vaesae.report.collect import AT_INIT
-from vaesae.report.stats import (Comparison, change_is_stable, compare_phases, detectable_margin,
-                                 equivalence_interval, lower_bound, mse_change, no_increase_beyond, one_sample, ordered,
-                                 paired, ratio_comparison, reference_point, relative_change, stable_rule, summarize,
+from vaesae.report.markdown import md_table
+from vaesae.report.stats import (MSE_STAGE3, Comparison, change_is_stable, detectable_margin, equivalence_interval,
+                                 lower_bound, no_increase_beyond, ordered, reference_point, stable_rule, summarize,
                                  thresholds)
 from vaesae.report.style import dataset_label, method_label
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
+PAPER_PAIR = ("topk", "l1")  # C2's two methods, in the order its label names them
 #: The verdicts of the pipeline's own question C9 (nothing of the paper to reproduce).
 SUPPORTED, CONTRADICTED, NOT_COMPARABLE = "supported", "contradicted", "not comparable"
 PAPER_VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
@@ -59,14 +63,13 @@ VERDICTS = PAPER_VERDICTS + (SUPPORTED, CONTRADICTED, NOT_COMPARABLE)
 #: The ``origin`` column of claims.csv per catalog origin: a claim of the paper, or a question the pipeline asks
 #: beyond it.
 ORIGIN_TEXT = {catalog.PAPER: "paper", catalog.PIPELINE: "pipeline (beyond the paper)"}
-PAPER, PIPELINE = ORIGIN_TEXT[catalog.PAPER], ORIGIN_TEXT[catalog.PIPELINE]
 
 COLUMNS = (
     "claim", "level", "description", "dataset", "condition", "paper_value", "measured", "measured_mean",
     "measured_std", "n", "test", "statistic", "p_value", "effect_size", "tolerance", "verdict", "reason", "forced",
     "origin",
 )
-#: The ``forced`` column (computed per row by the catalog row's ``labels`` function, e.g. :func:`_c1_labels`): is the
+#: The ``forced`` column (computed per row by the claim row's ``label`` function, e.g. :func:`_c1_label`): is the
 #: claim a finding of training, or forced by the metric (bounds, floors) or the architecture (the stop-gradient
 #: control)?
 
@@ -84,6 +87,30 @@ RULE_TYPES = {
 #: C9's rule: the keys of the config's ``claims.remedies`` block.
 REMEDY_RULE_TYPES = {"collapse_dead_pct": float, "baseline": str, "reduction_points": float,
                      "l0_match_tolerance": float}
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a claim reads: the run's result frames, their comparisons (each computed once), the config's
+    ``claims:`` block (``cfg``: its ``paper`` values) and its thresholds (``rules``, ``remedy_rules``)."""
+
+    scalars: pd.DataFrame
+    histories: pd.DataFrame | None
+    sweep: pd.DataFrame | None
+    contrasts: cx.Contrasts
+    cfg: dict
+    rules: dict
+    remedy_rules: dict
+
+
+def context(scalars: pd.DataFrame | None, histories: pd.DataFrame | None, sweep: pd.DataFrame | None,
+            cfg: dict[str, Any] | None) -> Context:
+    """The :class:`Context` of a run; the rules come from ``cfg`` (a missing key is an error naming it)."""
+    from vaesae.report.collect import EVAL_COLUMNS
+
+    scalars = pd.DataFrame(columns=list(EVAL_COLUMNS)) if scalars is None else scalars
+    return Context(scalars, histories, sweep, cx.Contrasts(scalars, histories), cfg or {}, thresholds(cfg, RULE_TYPES),
+                   thresholds((cfg or {}).get("remedies"), REMEDY_RULE_TYPES, block="claims.remedies"))
 
 
 # --------------------------------------------------------------------------------------------------- helpers
@@ -139,12 +166,16 @@ def _few_seeds(n: int, rules: dict) -> str | None:
 
 
 def _decide(row: dict, ok: bool | None, n: int, rules: dict, missing: str | None = None,
-            words: tuple[str, str] = (REPRODUCED, NOT_REPRODUCED), undecided: str | None = None) -> dict:
-    """Set verdict/reason: inconclusive for missing inputs or n < min_seeds, else by ``ok`` (``words``: the verdicts
+            words: tuple[str, str] = (REPRODUCED, NOT_REPRODUCED), undecided: str | None = None,
+            not_comparable: str | None = None) -> dict:
+    """The one function that sets a row's verdict and reason: inconclusive for missing inputs or n < min_seeds;
+    else "not comparable" for the reason ``not_comparable`` (C9: another L0); else by ``ok`` (``words``: the verdicts
     for True and False). ``ok`` None with nothing missing is inconclusive for the reason ``undecided`` (the seeds
     cannot tell: :func:`_cannot_tell`)."""
     reason = missing or _few_seeds(n, rules)
-    if reason or ok is None:
+    if not reason and not_comparable:
+        row.update(verdict=NOT_COMPARABLE, reason=not_comparable)
+    elif reason or ok is None:
         row.update(verdict=INCONCLUSIVE, reason=reason or undecided or "rule could not be evaluated")
     else:
         row.update(verdict=words[0] if ok else words[1], reason="")
@@ -176,11 +207,12 @@ def _datasets(scalars: pd.DataFrame, phases) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------------- claims
-def _c1(scalars, cfg, rules) -> list[dict]:
+def _c1(ctx: Context) -> list[dict]:
+    scalars, cfg, rules = ctx.scalars, ctx.cfg, ctx.rules
     rows, tol = [], rules["dead_pct_tolerance"]
     for d in _datasets(scalars, ["topk"]):
         pm, _ = _mean_std(_paper(cfg, "dead_pct_topk", d))
-        c = one_sample(_phase_values(scalars, d, "topk", "dead_pct"), pm, d, "topk")
+        c = ctx.contrasts.get(CLAIMS["C1"].contrast, d, reference=pm)
         m, s, n = c.mean, c.std, c.n
         ok = bool(abs(m - pm) <= tol) if np.isfinite(pm) else None  # a fixed margin: our own spread never widens it
         row = _row("C1", d, "topk", paper_value=_paper_text(_paper(cfg, "dead_pct_topk", d), 1, " %"),
@@ -193,10 +225,11 @@ def _c1(scalars, cfg, rules) -> list[dict]:
     return rows
 
 
-def _c2(scalars, cfg, rules) -> list[dict]:
+def _c2(ctx: Context) -> list[dict]:
+    scalars, cfg, rules = ctx.scalars, ctx.cfg, ctx.rules
     rows, tol, alpha = [], rules["dead_pct_tolerance"], rules["p_value"]
     for d in _datasets(scalars, ["topk", "l1"]):
-        c = compare_phases(scalars, d, "topk", "l1", "dead_pct")
+        c = ctx.contrasts.get(CLAIMS["C2"].contrast, d)
         m, s, n, p = c.mean, c.std, c.n, c.p
         low, high = lower_bound(c, alpha), -lower_bound(_negated(c), alpha)
         # "L1 >= Top-k" needs evidence for it: the (1 - alpha) lower bound of mean(L1 - Top-k) above -tol; evidence
@@ -222,12 +255,13 @@ def _c2(scalars, cfg, rules) -> list[dict]:
     return rows
 
 
-def _c3(scalars, cfg, rules) -> list[dict]:
+def _c3(ctx: Context) -> list[dict]:
+    scalars, cfg, rules = ctx.scalars, ctx.cfg, ctx.rules
     rows, alpha, rel_tol = [], rules["p_value"], rules["mig_relative_tolerance"]
     ref, where = reference_point(rules["mig_reference"])
     for d in _datasets(scalars, [ref, "topk"]):
-        c = compare_phases(scalars, d, ref, "topk", "mig")
-        rel = relative_change(paired(scalars, d, ref, "topk", "mig"), f"(topk - {ref}) / {ref}", d, "mig")
+        c = ctx.contrasts.get(cx.change("mig", ref), d)
+        rel = ctx.contrasts.get(CLAIMS["C3"].contrast("mig", ref), d)
         m, s, n = rel.mean, rel.std, rel.n
         lo, hi = equivalence_interval(rel, alpha)
         detect = detectable_margin(rel, alpha)
@@ -257,38 +291,47 @@ def _c3(scalars, cfg, rules) -> list[dict]:
     return rows
 
 
-def _c4(histories, cfg, rules) -> list[dict]:
+def _c4(ctx: Context) -> list[dict]:
+    """Each paper method with a stage-3 history or an end-of-stage-3 evaluation: its relative MSE change over stage
+    3, the contrast of Table 6's assessment (with its fallback to the evaluation files)."""
+    cfg, rules = ctx.cfg, ctx.rules
     rows, tol = [], rules["mse_relative_tolerance"]
-    h = histories if histories is not None else pd.DataFrame(columns=["dataset", "stage", "phase"])
-    h = h[h["stage"] == "sparsify"] if len(h) else h
-    datasets = ordered(h["dataset"].dropna().tolist(), DATASET_ORDER) if len(h) else []
-    for d in datasets:
+    h = ctx.histories if ctx.histories is not None and len(ctx.histories) else None
+    ran = ctx.scalars[["dataset", "phase"]] if len(ctx.scalars) else pd.DataFrame(columns=["dataset", "phase"])
+    if h is not None:
+        h = h[h["stage"] == "sparsify"].dropna(subset=["mse", "epoch"])
+        ran = pd.concat([h[["dataset", "phase"]], ran])
+    for d in ordered(ran["dataset"].dropna().tolist(), DATASET_ORDER):
         for method in method_table.PAPER_METHODS:
-            cur = h[(h["dataset"] == d) & (h["phase"] == method)].dropna(subset=["mse", "epoch"])
-            if cur.empty:
+            if not ((ran["dataset"] == d) & (ran["phase"] == method)).any():
                 continue
-            c = mse_change(h, d, method)
+            c = ctx.contrasts.get(CLAIMS["C4"].contrast(method), d)
             m, s, n = c.mean, c.std, c.n
             ok = no_increase_beyond(c, tol)
             rng = _paper(cfg, "mse_topk_range", d)
             paper = "stable, no degradation (Table 6" + (
                 f": {float(rng[0]):.4f} - {float(rng[1]):.4f} across seeds at k=50)" if rng else ")")
+            over = c.contrast == MSE_STAGE3
             row = _row("C4", d, method, paper_value=paper,
-                       measured=_measured(m * 100, s * 100, n, 1, " % (relative MSE change over stage 3)", signed=True),
+                       measured=_measured(m * 100, s * 100, n, 1, " % (relative MSE change "
+                                          + ("over stage 3)" if over else "k_start -> k_end)"), signed=True),
                        measured_mean=m, measured_std=s, n=n,
-                       test="relative change of MSE, first vs last stage-3 epoch of history.csv; paired t-test "
-                            "(informative); effect = Cohen's d_z",
+                       test=("relative change of MSE, first vs last stage-3 epoch of history.csv" if over else
+                             f"relative change of MSE, phase init vs phase {method} of the evaluation files (no run "
+                             "with two stage-3 epochs)") + "; paired t-test (informative); effect = Cohen's d_z",
                        statistic=c.statistic, p_value=c.p, effect_size=c.effect,
                        tolerance=f"no degradation: mean relative change <= +{tol:.0%} (one-sided: an improvement "
                                  "of any size passes)")
-            rows.append(_decide(row, ok, n, rules, "fewer than 2 stage-3 epochs" if n == 0 else None))
+            rows.append(_decide(row, ok, n, rules, "fewer than 2 stage-3 epochs, and no seed evaluated at init and "
+                                                   f"at {method}" if n == 0 else None))
     return rows
 
 
-def _c5(scalars, cfg, rules) -> list[dict]:
+def _c5(ctx: Context) -> list[dict]:
+    scalars, cfg, rules = ctx.scalars, ctx.cfg, ctx.rules
     rows, tol = [], rules["extended_change_tolerance"]
     for d in _datasets(scalars, ["topk_extended"]):
-        c = compare_phases(scalars, d, "topk", "topk_extended", "dead_pct")
+        c = ctx.contrasts.get(CLAIMS["C5"].contrast, d)
         m, s, n = c.mean, c.std, c.n
         pc = _paper(cfg, "extended_change_points", d)
         pc = float(pc) if pc is not None else math.nan
@@ -310,7 +353,8 @@ def _c5(scalars, cfg, rules) -> list[dict]:
     return rows
 
 
-def _c6(scalars, cfg, rules) -> list[dict]:
+def _c6(ctx: Context) -> list[dict]:
+    scalars, cfg, rules = ctx.scalars, ctx.cfg, ctx.rules
     rows, tol = [], rules["ratio_tolerance"]
     for method in method_table.PAPER_METHODS:
         cur = scalars[scalars["phase"] == method]
@@ -318,7 +362,7 @@ def _c6(scalars, cfg, rules) -> list[dict]:
             continue
         a = cur.loc[cur["dataset"] == "dsprites", "dead_pct"].dropna()
         b = cur.loc[cur["dataset"] == "shapes3d", "dead_pct"].dropna()
-        c = ratio_comparison(b, a, "shapes3d / dsprites", "shapes3d / dsprites", method)
+        c = ctx.contrasts.get(CLAIMS["C6"].contrast(method), "shapes3d")
         r, s, n = c.mean, c.std, c.n
         pr = _paper(cfg, "complexity_ratio", method)
         pr = float(pr) if pr is not None else math.nan
@@ -345,7 +389,8 @@ def _c6(scalars, cfg, rules) -> list[dict]:
     return rows
 
 
-def _c7(sweep, cfg, rules) -> list[dict]:
+def _c7(ctx: Context) -> list[dict]:
+    sweep, cfg, rules = ctx.sweep, ctx.cfg, ctx.rules
     rows = []
     sw = sweep if sweep is not None else pd.DataFrame(columns=["dataset", "phase", "sae"])
     sw = sw[sw["sae"] == "conv"] if len(sw) else sw
@@ -402,10 +447,11 @@ def _c7(sweep, cfg, rules) -> list[dict]:
     return rows
 
 
-def _c8(scalars, cfg, rules) -> list[dict]:
+def _c8(ctx: Context) -> list[dict]:
+    scalars, cfg, rules = ctx.scalars, ctx.cfg, ctx.rules
     rows = []
     for d in _datasets(scalars, ["init", "topk"]):
-        c = compare_phases(scalars, d, "init", "topk", "specialized")
+        c = ctx.contrasts.get(CLAIMS["C8"].contrast, d)
         m, s, n = c.mean, c.std, c.n
         a, b = _paper(cfg, "specialized_init", d), _paper(cfg, "specialized_topk", d)
         paper = (f"{_paper_text(a, 0)} -> {_paper_text(b, 0)}" if a is not None and b is not None
@@ -460,7 +506,7 @@ def _l0(scalars: pd.DataFrame, dataset: str, phase: str) -> float:
 DECODER_NORMS = {"topk_auxk": "unit-norm decoder columns (Top-k has none)"}
 
 
-def _c9(scalars, rules, remedy_rules) -> list[dict]:
+def _c9(ctx: Context) -> list[dict]:
     """C9: one row per (remedy, dataset) with an end-of-stage-3 evaluation; the rule is ``claims.remedies``.
 
     At matched L0 only: a remedy whose mean evaluation L0 differs from the baseline's by more than
@@ -470,6 +516,7 @@ def _c9(scalars, rules, remedy_rules) -> list[dict]:
     of the collapse, shown); the upper bound below it: supported (the collapse persists, shown); else inconclusive.
     A baseline whose own mean dead % is below ``collapse_dead_pct`` has no collapse to persist: inconclusive.
     """
+    scalars, rules, remedy_rules = ctx.scalars, ctx.rules, ctx.remedy_rules
     rows = []
     alpha = rules["p_value"]
     floor, baseline = remedy_rules["collapse_dead_pct"], remedy_rules["baseline"]
@@ -478,7 +525,7 @@ def _c9(scalars, rules, remedy_rules) -> list[dict]:
         for d in _datasets(scalars, [method]):
             m, s, n = summarize(_phase_values(scalars, d, method, "dead_pct"))
             base_m = summarize(_phase_values(scalars, d, baseline, "dead_pct"))[0]
-            c = compare_phases(scalars, d, method, baseline, "dead_pct")  # baseline - remedy: the reduction
+            c = ctx.contrasts.get(CLAIMS["C9"].contrast("dead_pct", method, baseline), d)  # baseline - remedy
             low, high = lower_bound(c, alpha), -lower_bound(_negated(c), alpha)
             l0_r, l0_b = _l0(scalars, d, method), _l0(scalars, d, baseline)
             l0_dev = l0_r / l0_b - 1 if np.isfinite(l0_r) and np.isfinite(l0_b) and l0_b > 0 else math.nan
@@ -516,14 +563,11 @@ def _c9(scalars, rules, remedy_rules) -> list[dict]:
             elif base_m < floor:
                 missing = (f"no collapse to persist: {method_label(baseline)} itself has {base_m:.1f} % dead "
                            f"(< claims.remedies.collapse_dead_pct = {floor:g})")
-            if missing is None and abs(l0_dev) > l0_tol:
-                row.update(verdict=NOT_COMPARABLE, reason=f"not comparable: evaluation L0 {l0_r:.1f} vs "
-                                                          f"{l0_b:.1f} ({l0_dev:+.0%}, beyond ±{l0_tol:.0%})")
-                rows.append(row)
-                continue
+            far = (f"not comparable: evaluation L0 {l0_r:.1f} vs {l0_b:.1f} ({l0_dev:+.0%}, beyond ±{l0_tol:.0%})"
+                   if missing is None and abs(l0_dev) > l0_tol else None)
             ok = None if not np.isfinite(low) else (False if low > margin else True if high < margin else None)
             rows.append(_decide(row, ok, n, rules, missing, words=(SUPPORTED, CONTRADICTED), undecided=_cannot_tell(
-                "the reduction's bounds", low, high, f"{margin:g}")))
+                "the reduction's bounds", low, high, f"{margin:g}"), not_comparable=far))
     return rows
 
 
@@ -614,28 +658,28 @@ def _controls_present(scalars: pd.DataFrame) -> list[str]:
     return [m for m in method_table.controls() if m in present]
 
 
-def _c3_forced(scalars: pd.DataFrame, dataset: str, rules: dict) -> str:
-    ref, _ = reference_point(rules["mig_reference"])
-    controls = _controls_present(scalars)
+def _c3_forced(ctx: Context, dataset: str) -> str:
+    """C3 against the stop-gradient control: C3's relative MIG change, jointly and under the control."""
+    ref, _ = reference_point(ctx.rules["mig_reference"])
+    controls = _controls_present(ctx.scalars)
     if not controls:
         return UNTESTED.format(what="MIG")
     name = controls[0]
-
-    def rel(phase):
-        return relative_change(paired(scalars, dataset, ref, phase, "mig"), "", dataset, "mig").mean
-
-    return _control_label(rel("topk"), rel(name), "MIG", rules["mig_relative_tolerance"], method_label(name))
+    joint, control = (ctx.contrasts.get(CLAIMS["C3"].contrast("mig", ref, phase), dataset).mean
+                      for phase in ("topk", name))
+    return _control_label(joint, control, "MIG", ctx.rules["mig_relative_tolerance"], method_label(name))
 
 
-def _c4_forced(histories: pd.DataFrame | None, scalars: pd.DataFrame, dataset: str, method: str, rules: dict) -> str:
-    controls = _controls_present(scalars)
-    if histories is not None and len(histories):
-        controls = controls or [m for m in method_table.controls() if m in set(histories["phase"].dropna())]
+def _c4_forced(ctx: Context, dataset: str, method: str) -> str:
+    """C4 against the stop-gradient control: C4's MSE change over stage 3, jointly and under the control."""
+    controls = _controls_present(ctx.scalars)
+    if ctx.histories is not None and len(ctx.histories):
+        controls = controls or [m for m in method_table.controls() if m in set(ctx.histories["phase"].dropna())]
     if not controls:
         return UNTESTED.format(what="the MSE")
     name = controls[0]
-    return _control_label(mse_change(histories, dataset, method).mean, mse_change(histories, dataset, name).mean,
-                          "the MSE", rules["mse_relative_tolerance"], method_label(name))
+    joint, control = (ctx.contrasts.get(CLAIMS["C4"].contrast(m), dataset).mean for m in (method, name))
+    return _control_label(joint, control, "the MSE", ctx.rules["mse_relative_tolerance"], method_label(name))
 
 
 def _at_init_label(scalars: pd.DataFrame, dataset: str) -> str:
@@ -654,63 +698,51 @@ def _at_init_label(scalars: pd.DataFrame, dataset: str) -> str:
             f"h_flat's γ = ‖mean‖/‖std‖ = {gamma:.2f}")
 
 
-# The forced/finding label of every detail row, per claim (the catalog row's ``labels``), computed from this run's
-# bounds, floors and controls: f(rows, scalars, histories, sweep, rules) sets row["forced"] on each row. The claims
-# on dead neurons and specialization (C1, C2, C6, C8) also say how much of the death was there before any SAE step.
-def _c1_labels(rows, scalars, histories, sweep, rules) -> None:
-    for row in rows:
-        row["forced"] = (_floor_label(scalars, row["dataset"], "topk", rules["dead_pct_tolerance"]) + "; "
-                         + _at_init_label(scalars, row["dataset"]))
+# The forced/finding label of one detail row, per claim (the claim row's ``label``), computed from this run's
+# bounds, floors and controls. The claims on dead neurons and specialization (C1, C2, C6, C8) also say how much of the
+# death was there before any SAE step.
+def _c1_label(row: dict, ctx: Context) -> str:
+    return (_floor_label(ctx.scalars, row["dataset"], "topk", ctx.rules["dead_pct_tolerance"]) + "; "
+            + _at_init_label(ctx.scalars, row["dataset"]))
 
 
-def _c2_labels(rows, scalars, histories, sweep, rules) -> None:
-    tol = rules["dead_pct_tolerance"]
-    for row in rows:
-        a, b = _floor_label(scalars, row["dataset"], "topk", tol), _floor_label(scalars, row["dataset"], "l1", tol)
-        row["forced"] = f"Top-k: {a}; L1: {b}; {_at_init_label(scalars, row['dataset'])}"
+def _c2_label(row: dict, ctx: Context) -> str:
+    a, b = (_floor_label(ctx.scalars, row["dataset"], phase, ctx.rules["dead_pct_tolerance"]) for phase in PAPER_PAIR)
+    return f"Top-k: {a}; L1: {b}; {_at_init_label(ctx.scalars, row['dataset'])}"
 
 
-def _c3_labels(rows, scalars, histories, sweep, rules) -> None:
-    for row in rows:
-        row["forced"] = _c3_forced(scalars, row["dataset"], rules)
+def _c3_label(row: dict, ctx: Context) -> str:
+    return _c3_forced(ctx, row["dataset"])
 
 
-def _c4_labels(rows, scalars, histories, sweep, rules) -> None:
-    for row in rows:
-        row["forced"] = _c4_forced(histories, scalars, row["dataset"], row["condition"], rules)
+def _c4_label(row: dict, ctx: Context) -> str:
+    return _c4_forced(ctx, row["dataset"], row["condition"])
 
 
-def _c5_labels(rows, scalars, histories, sweep, rules) -> None:
-    for row in rows:
-        row["forced"] = ("finding: the change under extended training at the same k; the floor is the same before and "
-                         "after (" + _floor_label(scalars, row["dataset"], "topk_extended", rules["dead_pct_tolerance"])
-                         + ")")
+def _c5_label(row: dict, ctx: Context) -> str:
+    return ("finding: the change under extended training at the same k; the floor is the same before and after ("
+            + _floor_label(ctx.scalars, row["dataset"], "topk_extended", ctx.rules["dead_pct_tolerance"]) + ")")
 
 
-def _c6_labels(rows, scalars, histories, sweep, rules) -> None:
-    for row in rows:
-        row["forced"] = ("finding: a ratio of two dead %s; each is " +
-                         "; ".join(f"{dataset_label(d)} "
-                                   f"{_floor_label(scalars, d, row['condition'], rules['dead_pct_tolerance'])} "
-                                   f"({_at_init_label(scalars, d)})"
-                                   for d in DATASET_ORDER))  # fmt: skip
+def _c6_label(row: dict, ctx: Context) -> str:
+    return ("finding: a ratio of two dead %s; each is " +
+            "; ".join(f"{dataset_label(d)} "
+                      f"{_floor_label(ctx.scalars, d, row['condition'], ctx.rules['dead_pct_tolerance'])} "
+                      f"({_at_init_label(ctx.scalars, d)})"
+                      for d in DATASET_ORDER))  # fmt: skip
 
 
-def _c7_labels(rows, scalars, histories, sweep, rules) -> None:
-    for row in rows:
-        row["forced"] = _c7_forced(sweep, row["dataset"])
+def _c7_label(row: dict, ctx: Context) -> str:
+    return _c7_forced(ctx.sweep, row["dataset"])
 
 
-def _c8_labels(rows, scalars, histories, sweep, rules) -> None:
-    for row in rows:
-        row["forced"] = f"{_c8_forced(scalars, row['dataset'])}; {_at_init_label(scalars, row['dataset'])}"
+def _c8_label(row: dict, ctx: Context) -> str:
+    return f"{_c8_forced(ctx.scalars, row['dataset'])}; {_at_init_label(ctx.scalars, row['dataset'])}"
 
 
-def _c9_labels(rows, scalars, histories, sweep, rules) -> None:
-    for row in rows:
-        row["forced"] = ("finding: dead % compared with the baseline's at matched L0 (the same floor)"
-                         if row["verdict"] != NOT_COMPARABLE else
-                         "not comparable: another L0 gives another floor")  # fmt: skip
+def _c9_label(row: dict, ctx: Context) -> str:
+    return ("finding: dead % compared with the baseline's at matched L0 (the same floor)"
+            if row["verdict"] != NOT_COMPARABLE else "not comparable: another L0 gives another floor")
 
 
 #: The per-arm "bounds here" suffix of a rule text, which a claim row over several arms must not show as its own.
@@ -761,49 +793,103 @@ def _combine(claim: str, details: list[dict]) -> dict:
     return row
 
 
+def judge(claim: Claim, ctx: Context) -> list[dict]:
+    """The detail rows of one claim, each with its verdict and reason (set by :func:`_decide`) and its
+    finding-or-artefact label (the claim row's ``label``)."""
+    rows = claim.rows(ctx)
+    for row in rows:
+        row["forced"] = claim.label(row, ctx)
+        row["origin"] = ORIGIN_TEXT[claim.origin]
+    return rows
+
+
 def evaluate_claims(scalars: pd.DataFrame, histories: pd.DataFrame | None, sweep: pd.DataFrame | None,
                     cfg: dict[str, Any] | None) -> pd.DataFrame:
     """Verdicts on C1-C8 and, where a remedy ran, C9: a claim-level row per claim (dataset "all"), then its
-    per-dataset/method details.
+    per-dataset/method details (:func:`judge`).
 
     ``cfg`` is the config's ``claims:`` mapping (tolerance rules, the ``paper`` block of reported values and C9's
     ``remedies`` block).
     """
-    from vaesae.report.collect import EVAL_COLUMNS
-
-    scalars = pd.DataFrame(columns=list(EVAL_COLUMNS)) if scalars is None else scalars
-    rules = thresholds(cfg, RULE_TYPES)
-    remedy_rules = thresholds((cfg or {}).get("remedies"), REMEDY_RULE_TYPES, block="claims.remedies")
-    inputs = {"scalars": scalars, "histories": histories, "sweep": sweep, "benchmarks": None}
-    options = {"cfg": cfg, "rules": rules, "remedy_rules": remedy_rules}
-    details = {}
-    for claim, entry in CLAIMS.items():  # an optional claim (C9: only where a remedy ran) is left out without rows
-        rows = entry.build(inputs, options)
-        if rows or not entry.optional:
-            details[claim] = rows
-            if entry.labels:
-                entry.resolve(entry.labels)(rows, scalars, histories, sweep, rules)
+    ctx = context(scalars, histories, sweep, cfg)
     rows = []
-    for claim, det in details.items():
-        for row in det:
-            if row["forced"] is None:  # every label is computed (the catalog row's labels); none may be missing
-                raise AssertionError(f"claim {claim}: no forced/finding label")
-        top = _combine(claim, det)
-        if claim == "C9":
-            top.update(paper_value=NOT_IN_PAPER, measured=_c9_summary(det))
-        for row in [top, *det]:
-            row["origin"] = PIPELINE if _ours(claim) else PAPER
+    for claim in CLAIMS.values():
+        det = judge(claim, ctx)
+        if not det and claim.optional:  # an optional claim (C9: only where a remedy ran) is left out without rows
+            continue
+        top = _combine(claim.id, det)
+        if claim.summary is not None:
+            top.update(paper_value=NOT_IN_PAPER, measured=claim.summary(det))
+        top["origin"] = ORIGIN_TEXT[claim.origin]
         forced = list(dict.fromkeys(r["forced"] for r in det))
         top["forced"] = ("no data: nothing to label" if not forced else forced[0] if len(forced) == 1 else "; ".join(
             f"{dataset_label(r['dataset'])}: {r['forced']}" for r in det))
-        rows.append(top)
-        rows.extend(det)
+        rows += [top, *det]
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     for col in ("measured_mean", "measured_std", "statistic", "p_value", "effect_size"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
     df["n"] = pd.to_numeric(df["n"], errors="coerce").fillna(0).astype("int64")
     df["reason"] = df["reason"].fillna("")
     return df
+
+
+# --------------------------------------------------------------------------------------------------- the claims
+@dataclass(frozen=True)
+class Claim:
+    """One claim, as a row of :data:`CLAIMS` (the function objects themselves, so an IDE follows them).
+
+    id:        ``C1`` ...
+    title:     the statement (claims.csv's ``description``)
+    short:     the claim in a few words, for the verdict table at the top of claims.md
+    rows:      ``rows(ctx) -> [detail row]``, one per dataset (or method), each decided by :func:`_decide`
+    label:     ``label(row, ctx) -> str``: is the row a finding, or forced by the metric or the architecture?
+    contrast:  the comparison it judges (:mod:`vaesae.report.contrasts`; the tables read the same one), or the
+               function that builds it from a method or a config key; None for C7 (per-threshold means of the sweep)
+    origin:    ``catalog.PAPER`` or ``catalog.PIPELINE`` (a question beyond the paper)
+    optional:  left out of the report when it has no row (C9 without a remedy)
+    summary:   a question beyond the paper: its claim-level "measured" from its detail rows
+    """
+
+    id: str
+    title: str
+    short: str
+    rows: Callable[[Context], list[dict]]
+    label: Callable[[dict, Context], str]
+    contrast: Any = None
+    origin: str = catalog.PAPER
+    optional: bool = False
+    summary: Callable[[list[dict]], str] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.short or self.title
+
+
+#: Every claim, in report order: the paper's C1-C8 (shared/reference/method-notes.md), then the pipeline's own C9.
+CLAIMS = Catalog("claim", r"C[0-9]+")
+for _claim in (
+    Claim("C1", "Top-k dead % (conv SAE) at k_end matches the paper", "Top-k dead % at k_end", _c1, _c1_label,
+          cx.DEAD_VS_PAPER),
+    Claim("C2", "L1 gives equal or more dead neurons than Top-k", "L1 dead % ≥ Top-k's", _c2, _c2_label,
+          cx.DEAD_L1_VS_TOPK),
+    Claim("C3", "MIG at k_end is not significantly different from MIG at k_start (stable global metric)",
+          "MIG stable from k_start to k_end", _c3, _c3_label, cx.relative),
+    Claim("C4", "Validation MSE stays stable through stage 3 (no degradation as neurons die)", "MSE stable in stage 3",
+          _c4, _c4_label, cx.mse_over_stage3),
+    Claim("C5", "Extended training at k_end changes dead % as the paper reports (no real recovery)",
+          "dead % change in extended training", _c5, _c5_label, cx.DEAD_EXTENDED),
+    Claim("C6", "Complexity scaling: dead % Shapes3D / dSprites matches the paper's ratio",
+          "dead % ratio Shapes3D / dSprites", _c6, _c6_label, cx.complexity_ratio),
+    Claim("C7", "Collapse (more dead AND fewer specialized at k_end than at k_start) holds at every swept threshold",
+          "collapse at every threshold", _c7, _c7_label),
+    Claim("C8", "Specialized-neuron counts fall from k_start to k_end", "specialized neurons fall", _c8, _c8_label,
+          cx.SPECIALIZED_FALL),
+    Claim("C9", "Beyond the paper: the collapse persists under every dead-latent remedy (at matched L0, no remedy cuts "
+                "Top-k's dead % at k_end by more than the margin)", "collapse persists under every remedy", _c9,
+          _c9_label, cx.change, origin=catalog.PIPELINE, optional=True, summary=_c9_summary),
+):  # fmt: skip
+    CLAIMS.register(_claim)
+del _claim
 
 
 # --------------------------------------------------------------------------------------------------- markdown
@@ -920,9 +1006,10 @@ def claims_markdown(df: pd.DataFrame, contradictions: list[str] | None = None, a
     "finding or artefact?", and per dataset the test, statistic, rule and verdict), the pipeline's own question C9
     in a section of its own ("Beyond the paper"; a "not run" note when no remedy ran), the audit sections
     (``vaesae.report.audit``) and the paper's internal contradictions. claims.csv keeps every field."""
-    origin = df["origin"] if "origin" in df.columns else pd.Series(PAPER, index=df.index)
-    ours = df[origin == PIPELINE]
-    df = df[origin != PIPELINE]
+    pipeline = ORIGIN_TEXT[catalog.PIPELINE]
+    origin = df["origin"] if "origin" in df.columns else pd.Series(ORIGIN_TEXT[catalog.PAPER], index=df.index)
+    ours = df[origin == pipeline]
+    df = df[origin != pipeline]
     top = df[df["level"] == "claim"]
     det = df[df["level"] == "detail"]
     counts = top["verdict"].value_counts()

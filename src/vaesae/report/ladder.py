@@ -26,6 +26,7 @@ import pandas as pd
 import yaml
 
 from vaesae.io import atomic_path, write_text
+from vaesae.methods import STAGES
 
 RUNG_FILE = "rung.yaml"
 #: Result files copied per rung (relative to the results directory; globs).
@@ -58,7 +59,7 @@ def _stage_steps(cfg: dict, dataset: str) -> dict:
     else:
         n_val = int(round(n * cfg["data"]["val_fraction"]))
     per_epoch = (n - n_val) // cfg["optim"]["batch_size"]
-    return {stage: per_epoch * cfg[stage]["epochs"] for stage in ("pretrain", "init", "sparsify", "extend")}
+    return {stage: per_epoch * cfg[stage]["epochs"] for stage in STAGES}
 
 
 def rung_scale(cfg: dict) -> dict:
@@ -74,7 +75,7 @@ def rung_scale(cfg: dict) -> dict:
         "k_start": cfg["sparsify"]["k_start"],
         "k_end": cfg["sparsify"]["k_end"],
         **{f"steps_{s}": v for s, v in steps.items()},
-        **{f"lr_{s}": float(lrs.get(s) or cfg["optim"]["lr"]) for s in ("pretrain", "init", "sparsify", "extend")},
+        **{f"lr_{s}": float(lrs.get(s) or cfg["optim"]["lr"]) for s in STAGES},
         "seeds": len(cfg["seeds"]),
         "methods": ",".join(cfg["methods"]),
     }
@@ -315,8 +316,8 @@ def ladder_markdown(root: str | os.PathLike, paper: dict) -> str:
          "lr (pretrain / init / stage 3 / extend)", "Seeds", "Wall (Snakemake --cores)", "Gates"],
         [[m["rung"], m["scale"]["images"], f"{m['scale']['width']} ({m['scale']['h_flat']})",
           f"{m['scale']['k_start']} → {m['scale']['k_end']}",
-          " / ".join(str(m["scale"][f"steps_{s}"]) for s in ("pretrain", "init", "sparsify", "extend")),
-          " / ".join(f"{m['scale'][f'lr_{s}']:.2g}" for s in ("pretrain", "init", "sparsify", "extend")),
+          " / ".join(str(m["scale"][f"steps_{s}"]) for s in STAGES),
+          " / ".join(f"{m['scale'][f'lr_{s}']:.2g}" for s in STAGES),
           m["scale"]["seeds"], _wall(m),
           "n/a" if m.get("gates_total") is None else f"{m['gates_passed']}/{m['gates_total']}"] for m in rungs]))
     for dataset in [d for d in ("dsprites", "shapes3d") if d in set(df.get("dataset", []))]:

@@ -34,18 +34,16 @@ import numpy as np
 import pandas as pd
 
 from vaesae.io import atomic_path, write_text
-from vaesae.methods import METHODS, PAPER_METHODS
+from vaesae.methods import METHODS, PAPER_METHODS, STAGES
 from vaesae.report.catalog import DATASET_ORDER, TABLES
 from vaesae.report.collect import AT_INIT
 from vaesae.report.markdown import md_table
-from vaesae.report.stats import (MSE_STAGE3, Comparison, change_is_stable, compare_paired,
-                                 compare_phases, equivalence_interval, mse_change, no_increase_beyond, ordered, paired,
-                                 ratio_comparison, reference_point, relative_change, stable_rule, summarize,
-                                 thresholds)
+from vaesae.report import contrasts as cx
+from vaesae.report.stats import (MSE_STAGE3, Comparison, change_is_stable, equivalence_interval, no_increase_beyond,
+                                 ordered, paired, reference_point, stable_rule, summarize, thresholds)
 from vaesae.report.style import (data_source_note, dataset_label, is_control_method, is_paper_method, method_label,
                                  method_order)
 
-STAGE_ORDER = ("pretrain", "init", "sparsify", "extend")
 VALUE_COLUMNS = ("mean", "std", "n", "text", "fmt")
 BOUND_SUFFIX = "|bound"  # Table 4's bound cells: column "dsprites|bound" shown as "dSprites, bound"
 FLOOR_SUFFIX = "|floor"  # Table 5's floor cells: column "dsprites|floor" shown as "dSprites, forced floor"
@@ -160,11 +158,12 @@ def _change_label(c: Comparison, rel: Comparison, p_value: float, relative_toler
 GLOBAL_METRICS = (("mig", "MIG"), ("sap", "SAP"), ("dci_disentanglement", "DCI disentanglement"))
 
 
-def table2(scalars: pd.DataFrame, *, p_value: float, mig_relative_tolerance: float,
-           mig_reference: str = "init") -> pd.DataFrame:
+def table2(scalars: pd.DataFrame, contrasts: cx.Contrasts | None = None, *, p_value: float,
+           mig_relative_tolerance: float, mig_reference: str = "init") -> pd.DataFrame:
     """k_start vs k_end (phase topk): dead, specialized, MIG change, complexity scaling factor. The k_start state is
     shown at both evaluation points, the end of stage 2 (phase ``init``) and the end of the stage-3 warm-up (phase
     ``topk_warmup``); ``mig_reference`` ("init" or "warmup") says which one C3's verdict uses."""
+    contrasts = contrasts or cx.Contrasts(scalars)
     c3_phase, _ = reference_point(mig_reference)
     k0 = _k_label(scalars, "init", "k_start")
     k1 = _k_label(scalars, "topk", "k_end")
@@ -197,9 +196,8 @@ def table2(scalars: pd.DataFrame, *, p_value: float, mig_relative_tolerance: flo
                 continue  # SAP and DCI need the VAE means of an evaluation file: end of stage 2 only
             used = " [C3 uses this]" if col == "mig" and ref == c3_phase else ""
             for dataset in datasets:
-                change = compare_phases(scalars, dataset, ref, "topk", col)
-                rel = relative_change(paired(scalars, dataset, ref, "topk", col), f"(topk - {ref}) / {ref}", dataset,
-                                      col)
+                change = contrasts.get(cx.change(col, ref), dataset)
+                rel = contrasts.get(cx.relative(col, ref), dataset)
                 rows.append(_cell(*_summary(change), text=_change_label(change, rel, p_value, mig_relative_tolerance),
                                   fmt="+.3f", metric=f"{name} change (k={k1} - {label}){used}", dataset=dataset))
     for method in PAPER_METHODS:
@@ -213,8 +211,7 @@ def table2(scalars: pd.DataFrame, *, p_value: float, mig_relative_tolerance: flo
             if dataset == "dsprites" and n_base > 0:
                 rows.append(_cell(1.0, math.nan, n_base, text="baseline", fmt=".1f", metric=label, dataset=dataset))
                 continue
-            ratio = ratio_comparison(cur.loc[cur["dataset"] == dataset, "dead_pct"], base, f"{dataset} / dsprites",
-                                     dataset, method)
+            ratio = contrasts.get(cx.complexity_ratio(method), dataset)
             text = "× dSprites" if np.isfinite(ratio.mean) else ("no dSprites baseline" if n_base == 0 else "no data")
             rows.append(_cell(*_summary(ratio), text=text, fmt=".2f", metric=label, dataset=dataset))
     notes = [
@@ -234,15 +231,16 @@ def table2(scalars: pd.DataFrame, *, p_value: float, mig_relative_tolerance: flo
     return _frame(rows, ["metric"], "dataset", "table2", notes)
 
 
-def table3(scalars: pd.DataFrame) -> pd.DataFrame:
+def table3(scalars: pd.DataFrame, contrasts: cx.Contrasts | None = None) -> pd.DataFrame:
     """Extended training: phase topk (k_end after stage 3) vs phase topk_extended, paired by seed."""
+    contrasts = contrasts or cx.Contrasts(scalars)
     rows = []
     sub = scalars[scalars["phase"].isin(["topk", "topk_extended"])]
     for dataset in _datasets(sub):
         dead = paired(scalars, dataset, "topk", "topk_extended", "dead_pct")
         spec = paired(scalars, dataset, "topk", "topk_extended", "specialized")
-        dead_change = compare_paired(dead, "topk_extended - topk", dataset, "dead_pct")
-        spec_change = relative_change(spec, "(topk_extended - topk) / topk", dataset, "specialized")
+        dead_change = contrasts.get(cx.DEAD_EXTENDED, dataset)
+        spec_change = contrasts.get(cx.SPECIALIZED_EXTENDED, dataset)
         if dead.empty:  # no extended run: show the starting point only
             start = sub[(sub["dataset"] == dataset) & (sub["phase"] == "topk")]
             dead = pd.DataFrame({"a": start.set_index("seed")["dead_pct"], "b": np.nan})
@@ -329,14 +327,15 @@ def _default_threshold(scalars: pd.DataFrame, column: str) -> float | None:
     return None
 
 
-def table6(scalars: pd.DataFrame, histories: pd.DataFrame | None = None, *,
+def table6(scalars: pd.DataFrame, histories: pd.DataFrame | None = None, contrasts: cx.Contrasts | None = None, *,
            mse_relative_tolerance: float) -> pd.DataFrame:
     """MSE range across seeds at phase topk, plus an assessment computed from the data.
 
-    Assessment: relative MSE change over stage 3 (:func:`vaesae.report.stats.mse_change`: first vs last Top-k epoch
-    of history.csv, per seed, mean over seeds; without histories, phase init vs phase topk from the evaluation files)
-    within ``mse_relative_tolerance``.
+    Assessment: relative MSE change over stage 3 (:func:`vaesae.report.contrasts.mse_over_stage3`, the contrast of
+    claim C4: first vs last Top-k epoch of history.csv, per seed, mean over seeds; without histories, phase init vs
+    phase topk from the evaluation files) within ``mse_relative_tolerance``.
     """
+    contrasts = contrasts or cx.Contrasts(scalars, histories)
     rows = []
     sub = scalars[scalars["phase"] == "topk"]
     for dataset in _datasets(sub):
@@ -347,7 +346,7 @@ def table6(scalars: pd.DataFrame, histories: pd.DataFrame | None = None, *,
         rows.append(_cell(hi, math.nan, len(cur), fmt=".4f", metric="MSE max", dataset=dataset))
         rows.append(_cell(text=rng, n=len(cur), fmt="", metric="MSE range (across seeds)", dataset=dataset))
         rows.append(_cell(*summarize(cur), fmt=".4f", metric="MSE mean", dataset=dataset))
-        change = mse_change(histories, dataset, "topk", scalars)
+        change = contrasts.get(cx.mse_over_stage3("topk"), dataset)
         source = "over stage 3" if change.contrast == MSE_STAGE3 else "k_start -> k_end"
         m, s, n = _summary(change, 100.0)
         stable = no_increase_beyond(change, mse_relative_tolerance)
@@ -454,7 +453,7 @@ def table7(benchmarks: pd.DataFrame) -> pd.DataFrame:
     variants = ["shared"] + method_order(v for v in b["variant"] if v != "shared")
     keys = sorted(
         {(s, v) for s, v in b[["stage", "variant"]].itertuples(index=False)},
-        key=lambda sv: (STAGE_ORDER.index(sv[0]) if sv[0] in STAGE_ORDER else len(STAGE_ORDER), sv[0],
+        key=lambda sv: (STAGES.index(sv[0]) if sv[0] in STAGES else len(STAGES), sv[0],
                         variants.index(sv[1]), sv[1]),
     )
     per_seed = b.groupby(["dataset", "seed", "stage", "variant"])["minutes"].sum()
@@ -507,7 +506,8 @@ def build_tables(scalars: pd.DataFrame | None, histories: pd.DataFrame | None = 
     histories = pd.DataFrame(columns=list(HISTORY_COLUMNS)) if histories is None else histories
     sweep = pd.DataFrame(columns=list(SWEEP_COLUMNS)) if sweep is None else sweep
     benchmarks = pd.DataFrame(columns=list(BENCHMARK_COLUMNS)) if benchmarks is None else benchmarks
-    inputs = {"scalars": scalars, "histories": histories, "sweep": sweep, "benchmarks": benchmarks}
+    inputs = {"scalars": scalars, "histories": histories, "sweep": sweep, "benchmarks": benchmarks,
+              "contrasts": cx.Contrasts(scalars, histories)}
     tables = {name: entry.build(inputs, rules) for name, entry in TABLES.items()}
     source = data_source_note(scalars)
     for df in tables.values():
