@@ -230,3 +230,24 @@ def test_resources_follow_the_dataset_and_the_epochs():
                                                                                           "dsprites")["runtime"]
     assert wf.rule_resources(paper, "sparsify", "shapes3d", attempt=2) == {k: 2 * v for k, v in big.items()}
     assert wf.rule_resources(paper, "tables") == {"mem_mb": 2000, "runtime": 15}
+
+
+# ------------------------------------------------------------------------------------------------ the rule table
+def test_the_rule_table_is_the_workflows_rules_and_each_rule_names_only_itself():
+    """wf.RULES lists every rule with a job; each rule block of workflow/rules/*.smk passes its own name, and no
+    other, to the helpers that read the table (code, params, mem_mb, runtime); rule_params knows every rule."""
+    blocks = {}
+    for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"^(?=rule )", smk.read_text(), flags=re.M)[1:]:
+            name = block.split(":", 1)[0].removeprefix("rule ").strip()
+            blocks[name] = set(re.findall(r'\b(?:code|params|mem_mb|runtime)\("([a-z_]+)"\)', block))
+    blocks.pop("all", None)
+    assert set(blocks) == set(wf.RULES) and blocks["pretrain_vae"] == {"pretrain_vae"}
+    for name, named in blocks.items():
+        assert named <= {name}, (name, named)
+    cfg = load_config(None)
+    wildcards = {"dataset": "dsprites", "seed": "42", "method": "topk", "phase": "topk"}
+    for name in wf.RULES:
+        assert isinstance(wf.rule_params(cfg, name, **wildcards), dict), name
+    assert wf.TRAINING_RULES == ("pretrain_vae", "init_sae", "sparsify", "extend")
+    assert [wf.RULES[r].stage for r in wf.TRAINING_RULES] == list(methods.STAGES)

@@ -34,10 +34,10 @@ wildcard_constraints:
 
 def code(name):
     """Source inputs of a rule: its entry point's import closure (wf.rule_code); per method where it has one."""
-    if name in ("sparsify", "extend"):
-        return lambda wildcards: wf.rule_code(name, method=wildcards.method)
-    if name == "evaluate":
+    if name == "evaluate":  # its phase wildcard names the method
         return lambda wildcards: wf.rule_code(name, method=phase_method(wildcards))
+    if wf.RULES[name].per_method:
+        return lambda wildcards: wf.rule_code(name, method=wildcards.method)
     return wf.rule_code(name)
 
 

@@ -65,6 +65,8 @@ from vaesae.workflow.params import (  # noqa: F401
     rule_params,
 )
 from vaesae.workflow.closure import (  # noqa: F401
+    RULES,
+    RuleSpec,
     ENTRY,
     TRAINING_RULES,
     NARROWER,

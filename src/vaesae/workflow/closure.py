@@ -6,29 +6,47 @@ from __future__ import annotations
 import ast
 import functools
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from vaesae import methods as method_table
 from vaesae.workflow.sources import SRC_DIR
 
 
-#: The entry module of each rule (``python -m <entry>``).
-ENTRY = {
-    "dataset": "vaesae.data.generate",
-    "dataset_preview": "vaesae.cli.preview",
-    "pretrain_vae": "vaesae.cli.train",
-    "init_sae": "vaesae.cli.train",
-    "sparsify": "vaesae.cli.train",
-    "extend": "vaesae.cli.train",
-    "evaluate": "vaesae.cli.evaluate",
-    "global_metrics": "vaesae.cli.global_metrics",
-    "summarize": "vaesae.cli.summarize",
-    "sweep": "vaesae.cli.sweep",
-    "tables": "vaesae.cli.tables",
-    "figures": "vaesae.cli.figures",
-    "claims": "vaesae.cli.claims",
+@dataclass(frozen=True)
+class RuleSpec:
+    """What the package knows of one rule of the workflow (workflow/rules/*.smk), keyed by its name in :data:`RULES`.
+
+    entry:      the module its job runs (``python -m <entry>``): its import closure is the rule's code input
+    stage:      the training stage it runs (its config section's ``epochs`` size the job), or None
+    per_method: its jobs run one method's sparsifier, which the methods table names and the code input adds
+    """
+
+    entry: str
+    stage: str | None = None
+    per_method: bool = False
+
+
+#: Every rule with a job (not ``all``), by its name in the workflow; tests/test_workflow_contract.py checks that the
+#: .smk files define exactly these and that each rule's helpers (code, params, mem_mb, runtime) name their own rule.
+RULES = {
+    "dataset": RuleSpec("vaesae.data.generate"),
+    "dataset_preview": RuleSpec("vaesae.cli.preview"),
+    "pretrain_vae": RuleSpec("vaesae.cli.train", stage="pretrain"),
+    "init_sae": RuleSpec("vaesae.cli.train", stage="init"),
+    "sparsify": RuleSpec("vaesae.cli.train", stage="sparsify", per_method=True),
+    "extend": RuleSpec("vaesae.cli.train", stage="extend", per_method=True),
+    "evaluate": RuleSpec("vaesae.cli.evaluate", per_method=True),
+    "global_metrics": RuleSpec("vaesae.cli.global_metrics"),
+    "summarize": RuleSpec("vaesae.cli.summarize"),
+    "sweep": RuleSpec("vaesae.cli.sweep"),
+    "tables": RuleSpec("vaesae.cli.tables"),
+    "figures": RuleSpec("vaesae.cli.figures"),
+    "claims": RuleSpec("vaesae.cli.claims"),
 }
-TRAINING_RULES = ("pretrain_vae", "init_sae", "sparsify", "extend")
+#: The entry module of each rule, and the rules that train (derived from :data:`RULES`).
+ENTRY = {name: rule.entry for name, rule in RULES.items()}
+TRAINING_RULES = tuple(name for name, rule in RULES.items() if rule.stage)
 
 _MONITOR = ("vaesae.evaluation", "vaesae.metrics")
 #: Rules deliberately narrower than their imports: {rule: {module or package prefix: reason}}.
@@ -125,7 +143,7 @@ def rule_modules(rule: str, method: str | None = None, src: Path = SRC_DIR) -> l
     """Modules a rule's job runs: its entry's import closure (plus the method's sparsifier, which the methods table
     names as a string and the loop imports lazily), minus the rule's written exceptions."""
     entries = [ENTRY[rule]]
-    if rule in ("sparsify", "extend", "evaluate") and method is not None:
+    if RULES[rule].per_method and method is not None:
         entries.append(method_table.get(method).module)
     return [m for m in import_closure(*entries, src=src) if not _excluded(m, rule)]
 

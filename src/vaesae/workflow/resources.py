@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from vaesae.workflow.closure import TRAINING_RULES
+from vaesae.workflow.closure import RULES, TRAINING_RULES
 
 
 #: Seconds per training image per epoch on one GPU for the paper model (8,192 x 4,096 conv SAE): the paper's
@@ -32,8 +32,9 @@ def model_size(cfg: dict) -> float:
 
 
 def _epochs(cfg: dict, rule: str) -> int:
-    return {"pretrain_vae": cfg["pretrain"]["epochs"], "init_sae": cfg["init"]["epochs"],
-            "sparsify": cfg["sparsify"]["epochs"], "extend": cfg["extend"]["epochs"], "evaluate": 1}[rule]  # fmt: skip
+    """The epochs of a training rule's stage; an evaluation is one pass."""
+    stage = RULES[rule].stage
+    return cfg[stage]["epochs"] if stage else 1
 
 
 def rule_resources(cfg: dict, rule: str, dataset: str | None = None, attempt: int = 1) -> dict[str, int]:
