@@ -1,6 +1,7 @@
 """Every statistical comparison behind the tables and the claim verdicts, computed once.
 
-A :class:`Comparison` records one contrast (``"topk - init"``: phase b minus phase a) of one dataset and condition:
+The comparison functions here are called by :class:`vaesae.report.contrasts.Contrasts` only, which declares each
+comparison the paper makes once. A :class:`Comparison` records one contrast (``"topk - init"``: phase b minus phase a) of one dataset and condition:
 the per-seed values it summarises, their ``mean``, sample ``std`` (``ddof=1``, NaN when n = 1) and ``n``, a test
 with its statistic and p-value, an effect size, and where relevant a second test. :mod:`vaesae.report.tables`
 formats comparisons and :mod:`vaesae.report.claims` judges them; both decide "is this change stable?" with the one
@@ -166,12 +167,6 @@ def compare_paired(pairs: pd.DataFrame, contrast: str, dataset: str, condition: 
     seeds, values = _values(diff)
     return Comparison(contrast, dataset, condition, seeds, values, mean, std, n, summarize(a)[0], summarize(b)[0],
                       PAIRED_T, t, p, dz, WILCOXON if np.isfinite(pw) else "", w, pw)
-
-
-def compare_phases(scalars: pd.DataFrame, dataset: str, phase_a: str, phase_b: str, column: str) -> Comparison:
-    """:func:`compare_paired` of ``column`` at ``phase_b`` minus ``phase_a`` (evaluation scalars, paired by seed)."""
-    return compare_paired(paired(scalars, dataset, phase_a, phase_b, column), f"{phase_b} - {phase_a}", dataset,
-                          column)
 
 
 def relative_change(pairs: pd.DataFrame, contrast: str, dataset: str, condition: str = "") -> Comparison:
