@@ -1,9 +1,10 @@
 """Every statistical comparison behind the tables and the claim verdicts, computed once.
 
 The comparison functions here are called by :class:`vaesae.report.contrasts.Contrasts` only, which declares each
-comparison the paper makes once. A :class:`Comparison` records one contrast (``"topk - init"``: phase b minus phase a) of one dataset and condition:
-the per-seed values it summarises, their ``mean``, sample ``std`` (``ddof=1``, NaN when n = 1) and ``n``, a test
-with its statistic and p-value, an effect size, and where relevant a second test. :mod:`vaesae.report.tables`
+comparison the paper makes once. A :class:`Comparison` records one contrast (``"topk - init"``: phase b minus
+phase a) of one dataset and condition: the per-seed values it summarises, their ``mean``, sample ``std``
+(``ddof=1``, NaN when n = 1) and ``n``, a test with its statistic and p-value, an effect size, and where relevant a
+second test. :mod:`vaesae.report.tables`
 formats comparisons and :mod:`vaesae.report.claims` judges them; both decide "is this change stable?" with the one
 rule :func:`change_is_stable`, with thresholds taken from the config only (:func:`thresholds`).
 
