@@ -1,6 +1,7 @@
 """The scale ladder (vaesae.report.ladder): a rung's evidence folder, and the figure and table across rungs."""
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -107,12 +108,14 @@ def test_collect_chain_by_chain_keeps_every_chain_and_sums_their_wall(tmp_path):
     preset.write_text(preset_text + f"\nresults_dir: {res}\n")
     presets = [str(PRESETS[0]), str(preset)]
     out = tmp_path / "ev" / "r4" / "reading-literal"  # a reading of a rung run reading by reading
-    for dataset, cores, wall in (("dsprites", 1, 600.0), ("shapes3d", 2, 900.0)):
+    resumed = "resumed from the checkpoint of a run cut off after 500 s; this run 400 s; wall_s is their sum"
+    for dataset, cores, wall, note in (("dsprites", 1, 600.0, None), ("shapes3d", 2, 900.0, resumed)):
         collect_rung("r4/reading-literal", presets, f"snakemake all --cores {cores} --config datasets=[{dataset}]",
-                     wall, out, chain=dataset)
+                     wall, out, chain=dataset, note=note)
     assert [m["rung"] for m in read_rungs(tmp_path / "ev")] == ["r4/reading-literal"]  # the ladder finds it
     meta = yaml.safe_load((out / "rung.yaml").read_text())
     assert list(meta["chains"]) == ["dsprites", "shapes3d"]
+    assert "note" not in meta["chains"]["dsprites"] and meta["chains"]["shapes3d"]["note"] == resumed
     assert meta["chains"]["dsprites"]["wall_s"] == 600.0 and meta["wall_s"] == 1500.0
     assert _wall(meta) == "dsprites 10.0 min (1 core), shapes3d 15.0 min (2 cores)"
     # the paper's network: 8,192 neurons on a 4,096-d h_flat, 10,000 evaluation images at the paper's threshold
@@ -178,3 +181,9 @@ def test_reclaim_rejudges_a_committed_rung_with_the_current_gates(tmp_path):
 def test_render_without_rungs_names_the_folder(tmp_path):
     with pytest.raises(SystemExit, match="no rung folder"):
         cli.main(["render", "--root", str(tmp_path), "--out", str(tmp_path / "o")])
+
+
+def test_run_chain_refuses_a_resumed_time_that_is_not_whole_seconds():
+    proc = subprocess.run(["bash", str(ROOT / "benchmarks/ladder/run_chain.sh"), "r4-paper-width", "dsprites",
+                           "--resumed-after", "12min"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and "--resumed-after takes whole seconds, got '12min'" in proc.stderr

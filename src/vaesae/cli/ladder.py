@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--results-dir", default=None, help="default: the resolved config's results_dir")
     c.add_argument("--out", required=True)
     c.add_argument("--chain", default=None, help="the dataset whose chain --command ran (collected chain by chain)")
+    c.add_argument("--note", default=None, help="how the chain ran, kept in rung.yaml beside its wall time")
     rc = sub.add_parser("reclaim", help="re-judge committed rungs with the current claim and gate rules")
     rc.add_argument("rung_dirs", nargs="+", help="evidence/ladder/<rung> folders")
     r = sub.add_parser("render", help="the figure and table across the rungs")
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "collect":
             print(collect_rung(args.rung, args.presets, args.command, args.wall_s, args.out, args.results_dir,
-                               chain=args.chain))
+                               chain=args.chain, note=args.note))
         elif args.cmd == "reclaim":
             for rung_dir in args.rung_dirs:
                 for path in reclaim_rung(rung_dir):

@@ -82,12 +82,13 @@ def rung_scale(cfg: dict) -> dict:
 
 
 def collect_rung(rung: str, presets: list[str], command: str, wall_s: float | None, out: str | os.PathLike,
-                 results_dir: str | None = None, chain: str | None = None) -> Path:
+                 results_dir: str | None = None, chain: str | None = None, note: str | None = None) -> Path:
     """Copy one rung's results into ``out`` and write its ``rung.yaml`` (scale, command, wall time, gates).
 
     ``chain``: the dataset whose chain (stages 2-4 of every seed and method) ``command`` ran in ``wall_s``; the
     rung is then collected chain by chain, and rung.yaml's ``chains`` keeps every chain collected so far, this one
-    and those already in ``out``'s rung.yaml (``wall_s`` is then their sum)."""
+    and those already in ``out``'s rung.yaml (``wall_s`` is then their sum). ``note``: how the chain ran, when its
+    wall time needs saying (a chain resumed from the checkpoint of a run cut off by a session's end)."""
     from vaesae import workflow as wf
 
     cfg = wf.load_config(*presets)
@@ -117,7 +118,8 @@ def collect_rung(rung: str, presets: list[str], command: str, wall_s: float | No
     if chain is not None:
         old = out / RUNG_FILE
         chains = dict((yaml.safe_load(old.read_text()) or {}).get("chains") or {}) if old.is_file() else {}
-        chains[chain] = {"command": command, "wall_s": None if wall_s is None else float(wall_s)}
+        chains[chain] = {"command": command, "wall_s": None if wall_s is None else float(wall_s),
+                         **({"note": note} if note else {})}
         meta["chains"] = chains
         walls = [c["wall_s"] for c in chains.values()]
         meta["wall_s"] = None if None in walls else float(sum(walls))
