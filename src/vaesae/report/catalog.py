@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from vaesae import DATASETS as DATASET_ORDER  # the order in which reports show the datasets
+from vaesae import DATASETS as DATASET_ORDER  # noqa: F401 (re-exported: the order in which reports show the datasets)
 #: The loaded result frames an entry may take, by name.
 INPUTS = ("scalars", "histories", "sweep", "benchmarks", "contrasts")
 PAPER, PIPELINE = "paper", "pipeline"

@@ -422,15 +422,19 @@ def ladder_figure(root: str | os.PathLike, paper: dict):
     return fig
 
 
-def render_ladder(root: str | os.PathLike, paper: dict, out_dir: str | os.PathLike) -> list[Path]:
-    """ladder.md, ladder.csv and ladder.png/.pdf under ``out_dir`` (atomic writes)."""
+def write_study(out_dir: str | os.PathLike, stem: str, frame: pd.DataFrame, markdown: str, figure) -> list[Path]:
+    """``{stem}.md``, ``{stem}.csv`` and ``{stem}.png/.pdf`` of a study across rungs or readings (atomic writes)."""
     from vaesae.report.style import save_figure
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    df = ladder_frame(root)
-    with atomic_path(out_dir / "ladder.csv") as tmp:
-        df.to_csv(tmp, index=False, float_format="%.6g")
-    write_text(out_dir / "ladder.md", ladder_markdown(root, paper))
-    png, pdf = save_figure(ladder_figure(root, paper), out_dir / "ladder.png")
-    return [out_dir / "ladder.md", out_dir / "ladder.csv", png, pdf]
+    with atomic_path(out_dir / f"{stem}.csv") as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g")
+    write_text(out_dir / f"{stem}.md", markdown)
+    png, pdf = save_figure(figure, out_dir / f"{stem}.png")
+    return [out_dir / f"{stem}.md", out_dir / f"{stem}.csv", png, pdf]
+
+
+def render_ladder(root: str | os.PathLike, paper: dict, out_dir: str | os.PathLike) -> list[Path]:
+    """ladder.md, ladder.csv and ladder.png/.pdf under ``out_dir`` (atomic writes)."""
+    return write_study(out_dir, "ladder", ladder_frame(root), ladder_markdown(root, paper), ladder_figure(root, paper))

@@ -24,8 +24,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from vaesae.io import atomic_path, write_text
-from vaesae.report.ladder import RUNG_FILE, LadderError, paper_value
+from vaesae.report.ladder import RUNG_FILE, LadderError, paper_value, write_study
 
 #: (key, label, source, phase, column): what the table and figure follow per reading. ``source``: ``eval`` (the
 #: evaluation summary), ``at_init`` (stage 2's history row before its first step), ``history`` (a derived value of
@@ -252,13 +251,5 @@ def readings_figure(root: str | os.PathLike, paper: dict):
 
 def render_readings(root: str | os.PathLike, paper: dict, out_dir: str | os.PathLike) -> list[Path]:
     """readings.md, readings.csv and readings.png/.pdf under ``out_dir`` (atomic writes)."""
-    from vaesae.report.style import save_figure
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    df = readings_frame(root)
-    with atomic_path(out_dir / "readings.csv") as tmp:
-        df.to_csv(tmp, index=False, float_format="%.6g")
-    write_text(out_dir / "readings.md", readings_markdown(root, paper))
-    png, pdf = save_figure(readings_figure(root, paper), out_dir / "readings.png")
-    return [out_dir / "readings.md", out_dir / "readings.csv", png, pdf]
+    return write_study(out_dir, "readings", readings_frame(root), readings_markdown(root, paper),
+                       readings_figure(root, paper))
