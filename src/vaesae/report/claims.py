@@ -775,7 +775,7 @@ def _combine(claim: str, details: list[dict]) -> dict:
 
     def name(r):
         label = dataset_label(r["dataset"]) if r["dataset"] in DATASET_ORDER else r["dataset"]
-        return f"{label} {method_label(r['condition'])}" if claim in ("C4", "C6", "C9") else label
+        return f"{label} {method_label(r['condition'])}" if CLAIMS[claim].per_method else label
 
     one = len(details) == 1
     row.update(
@@ -848,6 +848,7 @@ class Claim:
     origin:    ``catalog.PAPER`` or ``catalog.PIPELINE`` (a question beyond the paper)
     optional:  left out of the report when it has no row (C9 without a remedy)
     summary:   a question beyond the paper: its claim-level "measured" from its detail rows
+    per_method: its detail rows are per method (C4, C6, C9), so the report names the method beside the dataset
     """
 
     id: str
@@ -859,6 +860,7 @@ class Claim:
     origin: str = catalog.PAPER
     optional: bool = False
     summary: Callable[[list[dict]], str] | None = None
+    per_method: bool = False
 
     @property
     def name(self) -> str:
@@ -875,18 +877,18 @@ for _claim in (
     Claim("C3", "MIG at k_end is not significantly different from MIG at k_start (stable global metric)",
           "MIG stable from k_start to k_end", _c3, _c3_label, cx.relative),
     Claim("C4", "Validation MSE stays stable through stage 3 (no degradation as neurons die)", "MSE stable in stage 3",
-          _c4, _c4_label, cx.mse_over_stage3),
+          _c4, _c4_label, cx.mse_over_stage3, per_method=True),
     Claim("C5", "Extended training at k_end changes dead % as the paper reports (no real recovery)",
           "dead % change in extended training", _c5, _c5_label, cx.DEAD_EXTENDED),
     Claim("C6", "Complexity scaling: dead % Shapes3D / dSprites matches the paper's ratio",
-          "dead % ratio Shapes3D / dSprites", _c6, _c6_label, cx.complexity_ratio),
+          "dead % ratio Shapes3D / dSprites", _c6, _c6_label, cx.complexity_ratio, per_method=True),
     Claim("C7", "Collapse (more dead AND fewer specialized at k_end than at k_start) holds at every swept threshold",
           "collapse at every threshold", _c7, _c7_label),
     Claim("C8", "Specialized-neuron counts fall from k_start to k_end", "specialized neurons fall", _c8, _c8_label,
           cx.SPECIALIZED_FALL),
     Claim("C9", "Beyond the paper: the collapse persists under every dead-latent remedy (at matched L0, no remedy cuts "
                 "Top-k's dead % at k_end by more than the margin)", "collapse persists under every remedy", _c9,
-          _c9_label, cx.change, origin=catalog.PIPELINE, optional=True, summary=_c9_summary),
+          _c9_label, cx.change, origin=catalog.PIPELINE, optional=True, summary=_c9_summary, per_method=True),
 ):  # fmt: skip
     CLAIMS.register(_claim)
 del _claim
@@ -992,10 +994,10 @@ def short_verdict(verdict: str, reason: str = "") -> str:
 
 
 def _where(r) -> str:
-    """The dataset cell of a detail row (C4 and C6 name their method too)."""
+    """The dataset cell of a detail row (a claim judged per method names its method too)."""
     label = dataset_label(r.dataset) if r.dataset in DATASET_ORDER else " / ".join(
         dataset_label(d.strip()) for d in str(r.dataset).split("/"))
-    return f"{label}, {method_label(r.condition)}" if r.claim in ("C4", "C6") else label
+    return f"{label}, {method_label(r.condition)}" if CLAIMS[r.claim].per_method else label
 
 
 def claims_markdown(df: pd.DataFrame, contradictions: list[str] | None = None, audit: list[str] | None = None,
