@@ -55,9 +55,9 @@ class Entry:
     origin: str = PAPER
     params: tuple[tuple[str, Any], ...] = ()
 
-    def resolve(self, function: str | None = None):
-        """The function a ``"module:function"`` names (default: this row's ``function``), imported on first use."""
-        module, _, name = (function or self.function).partition(":")
+    def resolve(self):
+        """The function this row's ``"module:function"`` names, imported on first use."""
+        module, _, name = self.function.partition(":")
         return getattr(importlib.import_module(module), name)
 
     def build(self, inputs: Mapping[str, Any], options: Mapping[str, Any] | None = None):
@@ -110,7 +110,8 @@ for _id, _title, _fn, _inputs, _options, _origin in (
      "table1", ("scalars",), (), PAPER),
     ("table2", "Table 2. Comparative analysis of interpretability collapse across datasets (Top-k)",
      "table2", ("scalars", "contrasts"), _TABLE_RULES, PAPER),
-    ("table3", "Table 3. Extended training recovery (extra epochs at k_end, Top-k)", "table3", ("scalars", "contrasts"), (), PAPER),
+    ("table3", "Table 3. Extended training recovery (extra epochs at k_end, Top-k)", "table3",
+     ("scalars", "contrasts"), (), PAPER),
     ("table4", "Table 4. Specialization threshold sensitivity (conv SAE, Top-k at k_end, mean over seeds)",
      "table4", ("sweep", "scalars"), (), PAPER),
     ("table5", "Table 5. Dead neuron threshold sensitivity (conv SAE, Top-k at k_end, mean over seeds)",

@@ -21,9 +21,10 @@ claim-level verdict combines: any "not reproduced" -> "not reproduced"; otherwis
 is inconclusive (for example ``too few seeds (n=1 < min_seeds=3)``).
 
 C9 is not a claim of the paper (column ``origin`` = ``ORIGIN_TEXT[catalog.PIPELINE]``, the others ``"paper"``): the
-paper runs Top-k and L1 only. It has one detail row per (remedy, dataset) with an end-of-stage-3 evaluation, where a remedy is a
-method of the methods table that is not the paper's nor a control (``vaesae.methods.remedies``). It is decided on the
-paired-by-seed reduction of dead % against ``claims.remedies.baseline`` at matched evaluation L0 (:func:`_c9`):
+paper runs Top-k and L1 only. It has one detail row per (remedy, dataset) with an end-of-stage-3 evaluation, where a
+remedy is a method of the methods table that is not the paper's nor a control (``vaesae.methods.remedies``). It is
+decided on the paired-by-seed reduction of dead % against ``claims.remedies.baseline`` at matched evaluation L0
+(:func:`_c9`):
 "supported" (the collapse persists: the reduction is shown to be below ``claims.remedies.reduction_points``),
 "contradicted" (shown above it), "inconclusive" (the bounds straddle it, fewer seeds than ``claims.min_seeds``, or a
 baseline with no collapse) or "not comparable" (the remedy's L0 is more than ``claims.remedies.l0_match_tolerance``
@@ -54,7 +55,6 @@ from vaesae.report.stats import (MSE_STAGE3, Comparison, change_is_stable, detec
 from vaesae.report.style import dataset_label, method_label
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
-PAPER_PAIR = ("topk", "l1")  # C2's two methods, in the order its label names them
 #: The verdicts of the pipeline's own question C9 (nothing of the paper to reproduce).
 SUPPORTED, CONTRADICTED, NOT_COMPARABLE = "supported", "contradicted", "not comparable"
 PAPER_VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
@@ -707,7 +707,8 @@ def _c1_label(row: dict, ctx: Context) -> str:
 
 
 def _c2_label(row: dict, ctx: Context) -> str:
-    a, b = (_floor_label(ctx.scalars, row["dataset"], phase, ctx.rules["dead_pct_tolerance"]) for phase in PAPER_PAIR)
+    tol = ctx.rules["dead_pct_tolerance"]
+    a, b = (_floor_label(ctx.scalars, row["dataset"], phase, tol) for phase in method_table.PAPER_METHODS)
     return f"Top-k: {a}; L1: {b}; {_at_init_label(ctx.scalars, row['dataset'])}"
 
 
