@@ -37,7 +37,6 @@ VAE_COPIED = ("runs/*/*/vae/history.csv", "benchmarks/pretrain_*.tsv")
 #: The measurements the ladder follows: (phase in summary/evaluations.csv, label).
 POINTS = (("init", "k_start"), ("topk", "Top-k k_end"), ("l1", "L1 k_end"), ("topk_extended", "Top-k extended"))
 METRICS = ("dead_pct", "dead_floor", "specialized", "specialized_bound", "mig", "mse")
-METRIC_LABELS = {"dead_pct": "dead %", "specialized": "specialized neurons", "mig": "MIG", "mse": "MSE"}
 #: The paper's values (config claims.paper key) per (phase, metric), for the marks in the figure and table.
 PAPER_KEYS = {("topk", "dead_pct"): "dead_pct_topk", ("l1", "dead_pct"): "dead_pct_l1",
               ("topk_extended", "dead_pct"): "extended_dead_pct", ("topk", "mig"): "mig_topk",

@@ -260,12 +260,6 @@ def thresholds(cfg: dict | None, types: dict[str, type], block: str = "claims") 
     return {key: kind(cfg[key]) for key, kind in types.items()}
 
 
-def relative_size(c: Comparison) -> float:
-    """|mean change| / |mean of a| (inf when the mean of a is 0)."""
-    base = abs(c.mean_a)
-    return abs(c.mean) / base if base > 0 else math.inf
-
-
 def _t_interval(c: Comparison, alpha: float) -> tuple[float, float]:
     """The two-sided (1 − 2·alpha) interval of the mean of the per-seed values (each side a one-sided (1 − alpha)
     bound; Student t with n − 1 degrees of freedom; the common value when the seeds agree exactly); NaN below n = 2."""
