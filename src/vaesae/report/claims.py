@@ -605,9 +605,10 @@ def _floor_label(scalars: pd.DataFrame, dataset: str, phase: str, tol: float) ->
     return f"partly forced: at least {f:.1f} % of the {m:.1f} % dead is forced by the activation budget"
 
 
-def _c7_forced(sweep: pd.DataFrame | None, dataset: str) -> str:
+def _c7_label(row: dict, ctx: Context) -> str:
     """C7 per threshold: forced where the floor at k_end exceeds the dead % at k_start (dead thresholds) or the bound
     at k_end is below the count at k_start (specialization thresholds)."""
+    sweep, dataset = ctx.sweep, row["dataset"]
     if sweep is None or sweep.empty:
         return "unknown: no sweep"
     sw = sweep[(sweep["dataset"] == dataset) & (sweep["sae"] == "conv")]
@@ -658,8 +659,9 @@ def _controls_present(scalars: pd.DataFrame) -> list[str]:
     return [m for m in method_table.controls() if m in present]
 
 
-def _c3_forced(ctx: Context, dataset: str) -> str:
+def _c3_label(row: dict, ctx: Context) -> str:
     """C3 against the stop-gradient control: C3's relative MIG change, jointly and under the control."""
+    dataset = row["dataset"]
     ref, _ = reference_point(ctx.rules["mig_reference"])
     controls = _controls_present(ctx.scalars)
     if not controls:
@@ -670,8 +672,9 @@ def _c3_forced(ctx: Context, dataset: str) -> str:
     return _control_label(joint, control, "MIG", ctx.rules["mig_relative_tolerance"], method_label(name))
 
 
-def _c4_forced(ctx: Context, dataset: str, method: str) -> str:
+def _c4_label(row: dict, ctx: Context) -> str:
     """C4 against the stop-gradient control: C4's MSE change over stage 3, jointly and under the control."""
+    dataset, method = row["dataset"], row["condition"]
     controls = _controls_present(ctx.scalars)
     if ctx.histories is not None and len(ctx.histories):
         controls = controls or [m for m in method_table.controls() if m in set(ctx.histories["phase"].dropna())]
@@ -712,14 +715,6 @@ def _c2_label(row: dict, ctx: Context) -> str:
     return f"Top-k: {a}; L1: {b}; {_at_init_label(ctx.scalars, row['dataset'])}"
 
 
-def _c3_label(row: dict, ctx: Context) -> str:
-    return _c3_forced(ctx, row["dataset"])
-
-
-def _c4_label(row: dict, ctx: Context) -> str:
-    return _c4_forced(ctx, row["dataset"], row["condition"])
-
-
 def _c5_label(row: dict, ctx: Context) -> str:
     return ("finding: the change under extended training at the same k; the floor is the same before and after ("
             + _floor_label(ctx.scalars, row["dataset"], "topk_extended", ctx.rules["dead_pct_tolerance"]) + ")")
@@ -731,10 +726,6 @@ def _c6_label(row: dict, ctx: Context) -> str:
                       f"{_floor_label(ctx.scalars, d, row['condition'], ctx.rules['dead_pct_tolerance'])} "
                       f"({_at_init_label(ctx.scalars, d)})"
                       for d in DATASET_ORDER))  # fmt: skip
-
-
-def _c7_label(row: dict, ctx: Context) -> str:
-    return _c7_forced(ctx.sweep, row["dataset"])
 
 
 def _c8_label(row: dict, ctx: Context) -> str:
