@@ -432,3 +432,22 @@ def test_the_readings_table_and_figure_compare_readings_beside_the_paper(tmp_pat
     assert "**the VAE hashes differ**" in readings_markdown(root, paper)
     paths = render_readings(root, paper, tmp_path / "out")
     assert (tmp_path / "out/readings.png").stat().st_size > 10_000 and len(paths) == 4
+
+
+def test_compare_puts_named_folders_side_by_side_and_rejects_a_bad_folder(tmp_path):
+    from vaesae.cli.ladder import main
+
+    _fake_reading(tmp_path / "a", "reading-literal", dead_init=80.0, alive=0.0)
+    _fake_reading(tmp_path / "b", "reading-literal", dead_init=60.0, alive=0.0, sha="other")
+    out = tmp_path / "compare.md"
+    main(["compare", "--folder", f"40 epochs={tmp_path / 'a/reading-literal'}",
+          f"80 epochs={tmp_path / 'b/reading-literal'}", "--title", "Stage 1 twice as long", "--out", str(out)])
+    text = out.read_text()
+    assert text.startswith("# Stage 1 twice as long")
+    assert "| Quantity | 40 epochs | 80 epochs | paper |" in text  # the columns keep the given names, in order
+    assert "| dead % before any SAE step | 80.0 ± 0.0 | 60.0 ± 0.0 | 1.2 (k = 500) |" in text
+    assert "different stage-1 VAEs" in text
+    with pytest.raises(SystemExit, match="holds no rung.yaml"):
+        main(["compare", "--folder", f"x={tmp_path}", "--title", "t", "--out", str(out)])
+    with pytest.raises(SystemExit, match="NAME=PATH"):
+        main(["compare", "--folder", str(tmp_path / "a/reading-literal"), "--title", "t", "--out", str(out)])

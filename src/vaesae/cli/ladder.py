@@ -7,12 +7,14 @@ Usage::
     python -m vaesae.cli.ladder reclaim evidence/ladder/r1-steps [evidence/ladder/r2-width ...]
     python -m vaesae.cli.ladder render --root evidence/ladder --out evidence/ladder
     python -m vaesae.cli.ladder readings --root evidence/readings/r3-converged --out evidence/readings/r3-converged
+    python -m vaesae.cli.ladder compare --folder "40 epochs=evidence/ladder/r4-paper-width/reading-literal" \\
+        "80 epochs=evidence/ladder/r4-paper-width/stage1-probe-80ep/reading-literal" --title "..." --out compare.md
 
 ``collect`` copies claims, gates, tables, figures, summaries, histories and benchmarks (no checkpoint, no dataset)
 and writes rung.yaml; ``reclaim`` re-judges committed rungs (claims.md, claims.csv, gates.csv, rung.yaml's gate
 counts) with the current claim and gate rules from their own evidence files; ``render`` writes ladder.md, ladder.csv and ladder.png/.pdf across every rung under --root;
 ``readings`` writes readings.md, readings.csv and readings.png/.pdf across the readings of one rung
-(``vaesae.report.readings``). ``benchmarks/ladder/run_rung.sh RUNG`` runs a rung, times it and calls ``collect``;
+(``vaesae.report.readings``); ``compare`` writes the readings table over any named committed folders. ``benchmarks/ladder/run_rung.sh RUNG`` runs a rung, times it and calls ``collect``;
 ``benchmarks/readings/run_reading.sh RUNG READING...`` does the same for a reading of the paper's text on a rung.
 """
 
@@ -45,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     rd = sub.add_parser("readings", help="the table and figure across the readings of one rung")
     rd.add_argument("--root", required=True, help="folder of reading folders (evidence/readings/<rung>)")
     rd.add_argument("--out", required=True)
+    cp = sub.add_parser("compare", help="the readings table over named committed folders, one column each")
+    cp.add_argument("--folder", nargs="+", required=True, metavar="NAME=PATH",
+                    help="a column name and a committed rung or reading folder (one holding rung.yaml)")
+    cp.add_argument("--title", required=True)
+    cp.add_argument("--out", required=True, help="the Markdown file to write")
     args = p.parse_args(argv)
     try:
         if args.cmd == "collect":
@@ -58,7 +65,18 @@ def main(argv: list[str] | None = None) -> int:
             from vaesae import workflow as wf
 
             paper = wf.load_config()["claims"]["paper"]  # the paper's values (config.yaml claims.paper)
-            if args.cmd == "readings":
+            if args.cmd == "compare":
+                from vaesae.io import write_text
+                from vaesae.report.readings import compare_markdown, read_folder
+
+                pairs = [f.split("=", 1) for f in args.folder]
+                bad = [f for f, pair in zip(args.folder, pairs) if len(pair) != 2 or not all(pair)]
+                if bad:
+                    raise LadderError(f"--folder takes NAME=PATH, got {bad[0]!r}")
+                write_text(args.out, compare_markdown([read_folder(path, name) for name, path in pairs], paper,
+                                                      args.title))
+                paths = [args.out]
+            elif args.cmd == "readings":
                 from vaesae.report.readings import render_readings
 
                 paths = render_readings(args.root, paper, args.out)

@@ -56,14 +56,20 @@ PAPER = {"dead_topk": ("topk", "dead_pct"), "dead_l1": ("l1", "dead_pct"), "dead
 PAPER_K_START_DEAD = {"dsprites": 1.2, "shapes3d": 4.8}
 
 
+def read_folder(folder: str | os.PathLike, name: str | None = None) -> dict:
+    """One committed folder's rung.yaml, with its ``dir`` and the name its column gets (default: the folder's)."""
+    meta_path = Path(folder) / RUNG_FILE
+    if not meta_path.is_file():
+        raise LadderError(f"{folder} holds no {RUNG_FILE}: not a committed rung or reading")
+    meta = yaml.safe_load(meta_path.read_text())
+    meta["dir"] = meta_path.parent
+    meta["reading"] = name or meta_path.parent.name
+    return meta
+
+
 def read_readings(root: str | os.PathLike) -> list[dict]:
     """Every reading folder under ``root`` (one holding rung.yaml), the literal reading first, then by name."""
-    found = []
-    for meta_path in sorted(Path(root).glob(f"*/{RUNG_FILE}")):
-        meta = yaml.safe_load(meta_path.read_text())
-        meta["dir"] = meta_path.parent
-        meta["reading"] = meta_path.parent.name
-        found.append(meta)
+    found = [read_folder(meta_path.parent) for meta_path in sorted(Path(root).glob(f"*/{RUNG_FILE}"))]
     if not found:
         raise LadderError(f"no reading folder (*/{RUNG_FILE}) under {root}")
     return sorted(found, key=lambda m: (m["reading"] != "reading-literal", m["reading"]))
@@ -113,10 +119,11 @@ def _alive_share(hist: pd.DataFrame, phase: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["dataset", "seed", "reinit_alive_1"])
 
 
-def readings_frame(root: str | os.PathLike) -> pd.DataFrame:
-    """reading x dataset x quantity -> mean, std (ddof 1), n over seeds, with the reading's wall time."""
+def readings_frame(root: str | os.PathLike | list[dict]) -> pd.DataFrame:
+    """reading x dataset x quantity -> mean, std (ddof 1), n over seeds, with the reading's wall time; ``root`` is a
+    folder of readings (:func:`read_readings`) or the folders' metadata in column order (:func:`read_folder`)."""
     rows = []
-    for order, meta in enumerate(read_readings(root)):
+    for order, meta in enumerate(read_readings(root) if isinstance(root, (str, os.PathLike)) else root):
         per_seed = _per_seed(meta)
         for (dataset, quantity), g in per_seed.groupby(["dataset", "quantity"], sort=False):
             v = g["value"].to_numpy(dtype=float)
@@ -144,13 +151,25 @@ def _paper_cell(paper: dict, key: str, dataset: str) -> str:
     return _fmt(paper_value(paper, *PAPER[key], dataset), math.nan, key)
 
 
+def quantity_rows(df: pd.DataFrame, names: list[str], paper: dict, dataset: str) -> list[list[str]]:
+    """One dataset's table body: one row per quantity (:data:`QUANTITIES`), a column per name, the paper's value."""
+    rows = []
+    for key, label, *_ in QUANTITIES:
+        sub = df[(df["dataset"] == dataset) & (df["quantity"] == key)].set_index("reading")
+        if sub.empty:
+            continue
+        rows.append([label] + [_fmt(sub.loc[n, "mean"], sub.loc[n, "std"], key) if n in sub.index else "–"
+                               for n in names] + [_paper_cell(paper, key, dataset)])  # fmt: skip
+    return rows
+
+
 def readings_markdown(root: str | os.PathLike, paper: dict) -> str:
     """Per dataset: one row per quantity, one column per reading, and the paper's value."""
     from vaesae.report.markdown import md_table
     from vaesae.report.style import dataset_label
 
     readings = read_readings(root)
-    df = readings_frame(root)
+    df = readings_frame(readings)
     names = [m["reading"] for m in readings]
     first = readings[0]
     vae = {m["reading"]: m.get("vae_sha256") or {} for m in readings}
@@ -170,14 +189,28 @@ def readings_markdown(root: str | os.PathLike, paper: dict) -> str:
                           "–" if m.get("wall_s") is None else f"{m['wall_s'] / 60:.1f} min"] for m in readings]))
     for dataset in [d for d in ("dsprites", "shapes3d") if d in set(df["dataset"])]:
         out += ["", f"## {dataset_label(dataset)}", ""]
-        rows = []
-        for key, label, *_ in QUANTITIES:
-            sub = df[(df["dataset"] == dataset) & (df["quantity"] == key)].set_index("reading")
-            if sub.empty:
-                continue
-            rows.append([label] + [_fmt(sub.loc[n, "mean"], sub.loc[n, "std"], key) if n in sub.index else "–"
-                                   for n in names] + [_paper_cell(paper, key, dataset)])  # fmt: skip
-        out.append(md_table(["Quantity"] + names + ["paper"], rows))
+        out.append(md_table(["Quantity"] + names + ["paper"], quantity_rows(df, names, paper, dataset)))
+    return "\n".join(out) + "\n"
+
+
+def compare_markdown(metas: list[dict], paper: dict, title: str) -> str:
+    """The readings table over any committed folders (:func:`read_folder`), one column each: e.g. one reading on two
+    stage-1 VAEs. Says whether the folders share their stage-1 VAE (rung.yaml's sha256)."""
+    from vaesae.report.markdown import md_table
+    from vaesae.report.style import dataset_label
+
+    df = readings_frame(metas)
+    names = [m["reading"] for m in metas]
+    hashes = {tuple(sorted((m.get("vae_sha256") or {}).items())) for m in metas}
+    out = [f"# {title}", "", "Mean ± std over seeds; the paper's value where it has one. "
+           + ("Every folder trains from the same stage-1 VAE." if len(hashes) == 1 else
+              "The folders train from different stage-1 VAEs (rung.yaml's sha256)."), "",
+           md_table(["Column", "Folder", "Wall"],
+                    [[m["reading"], f"`{m['dir']}`", "–" if m.get("wall_s") is None else f"{m['wall_s'] / 60:.1f} min"]
+                     for m in metas])]
+    for dataset in [d for d in ("dsprites", "shapes3d") if d in set(df["dataset"])]:
+        out += ["", f"## {dataset_label(dataset)}", "",
+                md_table(["Quantity"] + names + ["paper"], quantity_rows(df, names, paper, dataset))]
     return "\n".join(out) + "\n"
 
 
