@@ -13,7 +13,8 @@
   counts;
 
 plus ``sources`` (the checkout's files and a private copy of them) and ``messages`` (what the user is told).
-Everything is re-exported here (``from vaesae import workflow as wf; wf.rule_params(...)``).
+What the Snakefile and the package's other callers use is re-exported here (``from vaesae import workflow as
+wf; wf.rule_params(...)``); the rest is read from its module.
 
 Methods are data: everything method-specific comes from :mod:`vaesae.methods`. This package imports neither torch
 nor Snakemake at import time, so the Snakefile parses fast.
@@ -22,28 +23,21 @@ nor Snakemake at import time, so the Snakefile parses fast.
 from __future__ import annotations
 
 from vaesae.workflow.sources import (  # noqa: F401
-    PACKAGE_DIR,
     SRC_DIR,
-    WORKFLOW_SOURCES,
     copy_workflow,
 )
 from vaesae.workflow.config import (  # noqa: F401
     ConfigError,
     coerce,
-    validate_config,
-    check_config,
     prepare_config,
     deep_merge,
     load_config,
 )
 from vaesae.workflow.paths import (  # noqa: F401
-    READING_KEYS,
-    reading_variant,
     Paths,
     extended_methods,
     phases,
     wildcard_constraints,
-    phase_subdir,
     eval_files,
     global_files,
     history_files,
@@ -52,21 +46,15 @@ from vaesae.workflow.paths import (  # noqa: F401
     benchmark_files,
     table_files,
     figure_files,
-    preview_files,
     all_outputs,
 )
 from vaesae.workflow.params import (  # noqa: F401
     MEASURE_KEYS,
     REPORTING_KEYS,
-    revival_params,
-    dataset_params,
-    MODEL_KEY_RULES,
-    model_params,
     rule_params,
 )
 from vaesae.workflow.closure import (  # noqa: F401
     RULES,
-    RuleSpec,
     ENTRY,
     TRAINING_RULES,
     NARROWER,
@@ -77,12 +65,7 @@ from vaesae.workflow.closure import (  # noqa: F401
     rule_code,
 )
 from vaesae.workflow.resources import (  # noqa: F401
-    GPU_SECONDS_PER_IMAGE_EPOCH,
-    GRID_SIZE,
-    CHANNELS,
     n_images,
-    dataset_mb,
-    model_size,
     rule_resources,
 )
 from vaesae.workflow.messages import (  # noqa: F401
