@@ -12,10 +12,12 @@ Usage::
 
 ``collect`` copies claims, gates, tables, figures, summaries, histories and benchmarks (no checkpoint, no dataset)
 and writes rung.yaml; ``reclaim`` re-judges committed rungs (claims.md, claims.csv, gates.csv, rung.yaml's gate
-counts) with the current claim and gate rules from their own evidence files; ``render`` writes ladder.md, ladder.csv and ladder.png/.pdf across every rung under --root;
-``readings`` writes readings.md, readings.csv and readings.png/.pdf across the readings of one rung
-(``vaesae.report.readings``); ``compare`` writes the readings table over any named committed folders. ``benchmarks/ladder/run_rung.sh RUNG`` runs a rung, times it and calls ``collect``;
-``benchmarks/readings/run_reading.sh RUNG READING...`` does the same for a reading of the paper's text on a rung.
+counts) with the current claim and gate rules from their own evidence files; ``render`` writes ladder.md,
+ladder.csv and ladder.png/.pdf across every rung under --root; ``readings`` writes readings.md, readings.csv and
+readings.png/.pdf across the readings of one rung (``vaesae.report.readings``); ``compare`` writes the readings
+table over any named committed folders. ``benchmarks/ladder/run_rung.sh RUNG`` runs a rung, times it and calls
+``collect``; ``benchmarks/readings/run_reading.sh RUNG READING...`` does the same for a reading of the paper's text
+on a rung.
 """
 
 from __future__ import annotations

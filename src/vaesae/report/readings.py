@@ -151,6 +151,10 @@ def _paper_cell(paper: dict, key: str, dataset: str) -> str:
     return _fmt(paper_value(paper, *PAPER[key], dataset), math.nan, key)
 
 
+def _wall(meta: dict) -> str:
+    return "–" if meta.get("wall_s") is None else f"{meta['wall_s'] / 60:.1f} min"
+
+
 def quantity_rows(df: pd.DataFrame, names: list[str], paper: dict, dataset: str) -> list[list[str]]:
     """One dataset's table body: one row per quantity (:data:`QUANTITIES`), a column per name, the paper's value."""
     rows = []
@@ -186,7 +190,7 @@ def readings_markdown(root: str | os.PathLike, paper: dict) -> str:
            "", "## Readings", ""]
     out.append(md_table(["Reading", "Presets", "Wall"],
                         [[m["reading"], " ".join(Path(p).name for p in m.get("presets", [])[2:]) or "–",
-                          "–" if m.get("wall_s") is None else f"{m['wall_s'] / 60:.1f} min"] for m in readings]))
+                          _wall(m)] for m in readings]))
     for dataset in [d for d in ("dsprites", "shapes3d") if d in set(df["dataset"])]:
         out += ["", f"## {dataset_label(dataset)}", ""]
         out.append(md_table(["Quantity"] + names + ["paper"], quantity_rows(df, names, paper, dataset)))
@@ -206,8 +210,7 @@ def compare_markdown(metas: list[dict], paper: dict, title: str) -> str:
            + ("Every folder trains from the same stage-1 VAE." if len(hashes) == 1 else
               "The folders train from different stage-1 VAEs (rung.yaml's sha256)."), "",
            md_table(["Column", "Folder", "Wall"],
-                    [[m["reading"], f"`{m['dir']}`", "–" if m.get("wall_s") is None else f"{m['wall_s'] / 60:.1f} min"]
-                     for m in metas])]
+                    [[m["reading"], f"`{m['dir']}`", _wall(m)] for m in metas])]
     for dataset in [d for d in ("dsprites", "shapes3d") if d in set(df["dataset"])]:
         out += ["", f"## {dataset_label(dataset)}", "",
                 md_table(["Quantity"] + names + ["paper"], quantity_rows(df, names, paper, dataset))]
