@@ -187,3 +187,15 @@ def test_run_chain_refuses_a_resumed_time_that_is_not_whole_seconds():
     proc = subprocess.run(["bash", str(ROOT / "benchmarks/ladder/run_chain.sh"), "r4-paper-width", "dsprites",
                            "--resumed-after", "12min"], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2 and "--resumed-after takes whole seconds, got '12min'" in proc.stderr
+
+
+def test_collect_takes_only_the_configs_datasets_and_seeds_from_a_shared_results_folder():
+    from vaesae.report.ladder import _of_run
+
+    cfg = {"datasets": ["dsprites"], "seeds": [42, 43]}
+    kept = ["eval/dsprites/seed43/topk.global.csv", "runs/dsprites/seed42/vae/history.csv", "claims.md",
+            "benchmarks/init_dsprites_seed43_shared.tsv", "figures/dataset_dsprites.png", "summary/history.csv"]
+    dropped = ["eval/shapes3d/seed42/topk.global.csv", "benchmarks/sparsify_shapes3d_seed42_l1.tsv",
+               "figures/dataset_shapes3d.png", "runs/dsprites/seed44/topk/history.csv"]
+    assert [p for p in kept if _of_run(p, cfg)] == kept
+    assert [p for p in dropped if _of_run(p, cfg)] == []

@@ -106,6 +106,8 @@ def collect_rung(rung: str, presets: list[str], command: str, wall_s: float | No
         sources += [(vae_dir, pattern) for pattern in VAE_COPIED]
     for root, pattern in sources:
         for src in sorted(glob.glob(str(root / pattern))):
+            if not _of_run(os.path.relpath(src, root), cfg):
+                continue
             dst = staging / os.path.relpath(src, root)
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
@@ -113,7 +115,7 @@ def collect_rung(rung: str, presets: list[str], command: str, wall_s: float | No
     gates = pd.read_csv(res / "gates.csv") if (res / "gates.csv").is_file() else None
     meta = {"rung": rung, "command": command, "presets": list(presets),
             "wall_s": None if wall_s is None else float(wall_s), "scale": rung_scale(cfg), **_gate_counts(gates),
-            "vae_sha256": _vae_hashes(vae_dir)}
+            "vae_sha256": _vae_hashes(vae_dir, cfg)}
     if chain is not None:
         old = out / RUNG_FILE
         chains = dict((yaml.safe_load(old.read_text()) or {}).get("chains") or {}) if old.is_file() else {}
@@ -130,13 +132,26 @@ def collect_rung(rung: str, presets: list[str], command: str, wall_s: float | No
     return out
 
 
-def _vae_hashes(vae_dir: Path) -> dict:
+def _of_run(relpath: str, cfg: dict) -> bool:
+    """Does a results file belong to the config's datasets and seeds? A results folder shared by several runs (a
+    second seed beside a rung's, one dataset's chain beside another's) holds other runs' files too."""
+    from vaesae.workflow.resources import GRID_SIZE
+
+    others = [d for d in GRID_SIZE if d not in cfg["datasets"]]
+    seeds = {int(s) for s in re.findall(r"seed(\d+)", relpath)}
+    return not (seeds - {int(s) for s in cfg["seeds"]}) and not any(
+        re.search(rf"(^|[/_]){d}([/_.]|$)", relpath) for d in others)
+
+
+def _vae_hashes(vae_dir: Path, cfg: dict) -> dict:
     """{dataset/seed: sha256 of the stage-1 model.pt}: the same hash in two readings' evidence shows they trained
     from one VAE, bit for bit."""
     import hashlib
 
     out = {}
     for path in sorted(vae_dir.glob("runs/*/*/vae/model.pt")):
+        if not _of_run(str(path.relative_to(vae_dir)), cfg):
+            continue
         out[f"{path.parts[-4]}/{path.parts[-3]}"] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
 
@@ -147,7 +162,7 @@ def _specialization_readings(res: Path, staging: Path, cfg: dict) -> None:
     threshold, from the evaluation files (which the evidence does not keep): reporting choices, no retraining."""
     from vaesae.summary import summarize_evaluations
 
-    files = sorted(glob.glob(str(res / "eval/*/*/*.h5")))
+    files = [f for f in sorted(glob.glob(str(res / "eval/*/*/*.h5"))) if _of_run(os.path.relpath(f, res), cfg)]
     if not files:
         return
     frames = []
