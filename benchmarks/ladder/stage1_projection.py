@@ -1,9 +1,10 @@
 """How long would stage 1 have to run for gate G1 to pass? A projection from a committed stage-1 history.
 
-G1 asks the trend of the VAE's validation MSE over the last fifth of stage 1 to change by at most
-``claims.gates.vae_mse_change`` (2 %). If the MSE falls as a power law, MSE(t) = b t^-c, that change is
-1 - 0.8^c at any stage length T: training longer never passes G1. It passes only once the MSE nears a floor a,
-MSE(t) = a + b t^-c, and then at the T where (MSE(0.8 T) - MSE(T)) / MSE(0.8 T) <= 2 %. This script fits both
+G1 asks the trend of the VAE's validation MSE over the last fraction f of stage 1 (``claims.gates.window_fraction``,
+a fifth) to change by at most ``claims.gates.vae_mse_change`` (2 %); both are read from config.yaml. If the MSE falls
+as a power law, MSE(t) = b t^-c, that change is 1 - (1 - f)^c at any stage length T: training longer never passes
+G1. It passes only once the MSE nears a floor a, MSE(t) = a + b t^-c, and then at the T where
+(MSE((1 - f) T) - MSE(T)) / MSE((1 - f) T) <= 2 %. This script fits both
 curves to the epochs from --from-epoch on (least squares, scipy) and prints, per history, the pure power law's
 exponent and its G1 change, the floor fit, and the projected G1 change at longer stages.
 
@@ -24,8 +25,10 @@ import pandas as pd
 from scipy.optimize import curve_fit
 
 from vaesae.report.gates import convergence_gates
+from vaesae.workflow import load_config
 
-RULES = {"window_fraction": 0.2, "vae_mse_min_drop": 0.25, "vae_mse_change": 0.02, "init_dead_points": 2.0}
+RULES = load_config()["claims"]["gates"]  # the gates' rules, as the workflow reads them
+KEEP = 1 - RULES["window_fraction"]  # the window starts at this fraction of the stage
 
 
 def floor_law(t, a, b, c):
@@ -33,8 +36,8 @@ def floor_law(t, a, b, c):
 
 
 def last_fifth_change(mse, epochs: float) -> float:
-    """Relative fall of a fitted curve from epoch 0.8 T to T."""
-    return float((mse(0.8 * epochs) - mse(epochs)) / mse(0.8 * epochs))
+    """Relative fall of a fitted curve over G1's window, from epoch (1 - f) T to T."""
+    return float((mse(KEEP * epochs) - mse(epochs)) / mse(KEEP * epochs))
 
 
 def project(history: Path, from_epoch: int, lengths: list[int]) -> list[str]:
@@ -47,7 +50,7 @@ def project(history: Path, from_epoch: int, lengths: list[int]) -> list[str]:
     out = [f"{history}: {len(mse)} epochs, G1 (trend over the last {g1['window']}) {100 * g1['change']:.1f} % "
            f"{g1['status']}"]
     slope, _ = np.polyfit(np.log(t[keep]), np.log(mse[keep]), 1)
-    out.append(f"  pure power law: c = {-slope:.3f}; its G1 change at any length: {100 * (1 - 0.8 ** -slope):.1f} %")
+    out.append(f"  pure power law: c = {-slope:.3f}; its G1 change at any length: {100 * (1 - KEEP ** -slope):.1f} %")
     try:
         (a, b, c), _ = curve_fit(floor_law, t[keep], mse[keep], p0=[mse[-1] / 2, mse[keep][0] * 10, 0.5],
                                  maxfev=20000)

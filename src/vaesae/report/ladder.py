@@ -106,9 +106,10 @@ def collect_rung(rung: str, presets: list[str], command: str, wall_s: float | No
         sources += [(vae_dir, pattern) for pattern in VAE_COPIED]
     for root, pattern in sources:
         for src in sorted(glob.glob(str(root / pattern))):
-            if not _of_run(os.path.relpath(src, root), cfg):
+            rel = os.path.relpath(src, root)
+            if not _of_run(rel, cfg):
                 continue
-            dst = staging / os.path.relpath(src, root)
+            dst = staging / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
     _specialization_readings(res, staging, cfg)
