@@ -1,35 +1,18 @@
 """Verdicts on the paper's claims C1-C8 (shared/reference/method-notes.md), from this run's results, and on the
 pipeline's own question C9 (beyond the paper): does the collapse persist under every dead-latent remedy?
 
-Nothing here hard-codes a number of the paper: the reported values come from the config's ``claims.paper`` block
-and the tolerance rules from the other ``claims:`` keys, so a reader sees and can change both. Each claim is a
-:class:`Claim` row of :data:`CLAIMS` (at the end of this module) naming its functions and its contrast; the
-comparisons come from :class:`vaesae.report.contrasts.Contrasts`, the very ones the tables show; :func:`_decide` is
-the one function that sets a verdict and its reason, and :func:`judge` decides and labels one claim. C3 and Table 2's
-"MIG change" label share one rule (:func:`vaesae.report.stats.change_is_stable`): an equivalence test (TOST) of the
-relative MIG change against ±``claims.mig_relative_tolerance``, so that "stable" needs evidence (a null result at 3
-seeds does not pass), and C3's row says the smallest margin its seeds could have confirmed. C4 is one-sided, as the
-paper states it (:func:`vaesae.report.stats.no_increase_beyond`: no degradation beyond ``claims.mse_relative_tolerance``),
-which is Table 6's "no degradation" too. C1's margin is fixed (it is not widened by the seeds' spread), and C2 needs
-evidence for "L1 >= Top-k": the one-sided lower confidence bound of mean(L1 − Top-k) above −``dead_pct_tolerance``
-(:func:`vaesae.report.stats.lower_bound`).
+Each claim is a :class:`Claim` row of :data:`CLAIMS` (at the end of this module) holding its functions and its
+contrast as objects; the comparisons come from :class:`vaesae.report.contrasts.Contrasts`, the very ones the tables
+show (C3 and Table 2's "MIG change" share :func:`vaesae.report.stats.change_is_stable`, C4 and Table 6's assessment
+:func:`vaesae.report.stats.no_increase_beyond`). :func:`_decide` is the one function that sets a verdict and its
+reason; each claim's rule is written out in its rows' ``tolerance`` text. Nothing here hard-codes a number of the
+paper: the reported values come from the config's ``claims.paper`` block, the rules from the other ``claims:`` keys.
 
-:func:`evaluate_claims` returns one row per verdict. ``level == "claim"`` rows (``dataset == "all"``) give one
-verdict per claim C1-C8; ``level == "detail"`` rows give the verdict of each dataset (C6: each method) that the
-claim-level verdict combines: any "not reproduced" -> "not reproduced"; otherwise any "inconclusive" ->
-"inconclusive"; otherwise "reproduced". ``verdict`` is always one of :data:`VERDICTS`; ``reason`` says why a row
-is inconclusive (for example ``too few seeds (n=1 < min_seeds=3)``).
-
-C9 is not a claim of the paper (column ``origin`` = ``ORIGIN_TEXT[catalog.PIPELINE]``, the others ``"paper"``): the
-paper runs Top-k and L1 only. It has one detail row per (remedy, dataset) with an end-of-stage-3 evaluation, where a
-remedy is a method of the methods table that is not the paper's nor a control (``vaesae.methods.remedies``). It is
-decided on the paired-by-seed reduction of dead % against ``claims.remedies.baseline`` at matched evaluation L0
-(:func:`_c9`):
-"supported" (the collapse persists: the reduction is shown to be below ``claims.remedies.reduction_points``),
-"contradicted" (shown above it), "inconclusive" (the bounds straddle it, fewer seeds than ``claims.min_seeds``, or a
-baseline with no collapse) or "not comparable" (the remedy's L0 is more than ``claims.remedies.l0_match_tolerance``
-from the baseline's: it keeps another number of neurons active). Not-comparable rows are left out of the claim-level
-verdict, which is combined like the paper's. A run without a remedy has no C9 rows; ``claims.md`` says so.
+:func:`evaluate_claims` returns one row per verdict: ``level == "claim"`` rows (``dataset == "all"``) combine the
+``level == "detail"`` rows of each dataset (C4, C6, C9: each method): any "not reproduced" -> "not reproduced";
+otherwise any "inconclusive" -> "inconclusive"; otherwise "reproduced". ``verdict`` is one of :data:`VERDICTS`;
+``reason`` says why a row is inconclusive (``too few seeds (n=1 < min_seeds=3)``). C9 (``origin`` "pipeline") has
+the verdicts supported / contradicted / inconclusive / not comparable (:func:`_c9`) and no rows where no remedy ran.
 """
 
 from __future__ import annotations
@@ -153,10 +136,16 @@ def _measured(mean, std, n, digits=1, unit="", signed=False) -> str:
     return f"{_fmt(mean, std, digits, signed)}{unit} (n={n})"
 
 
-def _row(claim: str, dataset: str, condition: str = "", **values) -> dict:
+def _row(claim: str, dataset: str, condition: str = "", c: Comparison | None = None, of: Comparison | None = None,
+         **values) -> dict:
+    """A detail row: ``c``'s statistic, p and effect, the mean, std and n of ``of`` (default ``c``), then ``values``."""
     row = {col: None for col in COLUMNS}
     row.update({"claim": claim, "level": "detail", "description": CLAIMS[claim].title, "dataset": dataset,
                 "condition": condition})
+    if c is not None:
+        of = of or c
+        row.update(measured_mean=of.mean, measured_std=of.std, n=of.n, statistic=c.statistic, p_value=c.p,
+                   effect_size=c.effect)
     row.update(values)
     return row
 
@@ -215,10 +204,9 @@ def _c1(ctx: Context) -> list[dict]:
         c = ctx.contrasts.get(CLAIMS["C1"].contrast, d, reference=pm)
         m, s, n = c.mean, c.std, c.n
         ok = bool(abs(m - pm) <= tol) if np.isfinite(pm) else None  # a fixed margin: our own spread never widens it
-        row = _row("C1", d, "topk", paper_value=_paper_text(_paper(cfg, "dead_pct_topk", d), 1, " %"),
-                   measured=_measured(m, s, n, 1, " %"), measured_mean=m, measured_std=s, n=n,
+        row = _row("C1", d, "topk", c, paper_value=_paper_text(_paper(cfg, "dead_pct_topk", d), 1, " %"),
+                   measured=_measured(m, s, n, 1, " %"),
                    test="one-sample t-test vs the paper's mean (informative); effect = Cohen's d",
-                   statistic=c.statistic, p_value=c.p, effect_size=c.effect,
                    tolerance=f"|measured - paper| <= {tol:g} points (claims.dead_pct_tolerance; fixed, not widened by "
                              "the seeds' spread)")
         rows.append(_decide(row, ok, n, rules, None if np.isfinite(pm) else "paper value missing from config"))
@@ -230,7 +218,7 @@ def _c2(ctx: Context) -> list[dict]:
     rows, tol, alpha = [], rules["dead_pct_tolerance"], rules["p_value"]
     for d in _datasets(scalars, ["topk", "l1"]):
         c = ctx.contrasts.get(CLAIMS["C2"].contrast, d)
-        m, s, n, p = c.mean, c.std, c.n, c.p
+        m, s, n = c.mean, c.std, c.n
         low, high = lower_bound(c, alpha), -lower_bound(_negated(c), alpha)
         # "L1 >= Top-k" needs evidence for it: the (1 - alpha) lower bound of mean(L1 - Top-k) above -tol; evidence
         # against it: the upper bound below -tol; neither: inconclusive (the seeds cannot tell)
@@ -239,11 +227,9 @@ def _c2(ctx: Context) -> list[dict]:
         pt, _ = _mean_std(_paper(cfg, "dead_pct_topk", d))
         paper = (f"L1 {pl:.1f} % >= Top-k {pt:.1f} % (difference {pl - pt:+.1f} points)"
                  if np.isfinite(pl) and np.isfinite(pt) else "L1 >= Top-k (values not in config)")
-        row = _row("C2", d, "l1 - topk", paper_value=paper,
-                   measured=_measured(m, s, n, 1, " points (L1 - Top-k)", signed=True), measured_mean=m,
-                   measured_std=s, n=n,
+        row = _row("C2", d, "l1 - topk", c, paper_value=paper,
+                   measured=_measured(m, s, n, 1, " points (L1 - Top-k)", signed=True),
                    test="paired t-test over seeds, L1 vs Top-k dead %; effect = Cohen's d_z",
-                   statistic=c.statistic, p_value=p, effect_size=c.effect,
                    tolerance=f"L1 >= Top-k within {tol:g} points, shown: the one-sided {1 - alpha:.0%} lower bound of "
                              f"mean(L1 - Top-k) > -{tol:g} (reproduced); its upper bound < -{tol:g}: not reproduced; "
                              f"else inconclusive. Bounds here: {_fmt(low, digits=1, signed=True)} / "
@@ -281,8 +267,7 @@ def _c3(ctx: Context) -> list[dict]:
             paper += f"; MIG at k=50: {_paper_text(mig, 3)}"
         measured = (_measured(m * 100, s * 100, n, 1, " % (relative MIG change)", signed=True)
                     + (f"; absolute {c.mean:+.3f}" if c.n else ""))
-        row = _row("C3", d, f"(topk - {ref}) / {ref}", paper_value=paper, measured=measured, measured_mean=m,
-                   measured_std=s, n=n, test=test, statistic=c.statistic, p_value=c.p, effect_size=c.effect,
+        row = _row("C3", d, f"(topk - {ref}) / {ref}", c, rel, paper_value=paper, measured=measured, test=test,
                    tolerance=stable_rule(alpha, rel_tol) + " (claims.mig_relative_tolerance, claims.p_value)")
         missing = "no seed with both k_start and k_end" if c.n == 0 else (
             "MIG at k_start is 0: no relative change" if n == 0 else None)
@@ -312,14 +297,12 @@ def _c4(ctx: Context) -> list[dict]:
             paper = "stable, no degradation (Table 6" + (
                 f": {float(rng[0]):.4f} - {float(rng[1]):.4f} across seeds at k=50)" if rng else ")")
             over = c.contrast == MSE_STAGE3
-            row = _row("C4", d, method, paper_value=paper,
+            row = _row("C4", d, method, c, paper_value=paper,
                        measured=_measured(m * 100, s * 100, n, 1, " % (relative MSE change "
                                           + ("over stage 3)" if over else "k_start -> k_end)"), signed=True),
-                       measured_mean=m, measured_std=s, n=n,
                        test=("relative change of MSE, first vs last stage-3 epoch of history.csv" if over else
                              f"relative change of MSE, phase init vs phase {method} of the evaluation files (no run "
                              "with two stage-3 epochs)") + "; paired t-test (informative); effect = Cohen's d_z",
-                       statistic=c.statistic, p_value=c.p, effect_size=c.effect,
                        tolerance=f"no degradation: mean relative change <= +{tol:.0%} (one-sided: an improvement "
                                  "of any size passes)")
             rows.append(_decide(row, ok, n, rules, "fewer than 2 stage-3 epochs, and no seed evaluated at init and "
@@ -341,11 +324,10 @@ def _c5(ctx: Context) -> list[dict]:
         if final is not None and start is not None:
             paper += f" ({_paper_text(start)} -> {_paper_text(final)} %)"
         ok = bool(abs(m - pc) <= tol) if (n and np.isfinite(pc)) else None
-        row = _row("C5", d, "topk_extended - topk", paper_value=paper,
-                   measured=_measured(m, s, n, 1, " points", signed=True), measured_mean=m, measured_std=s, n=n,
+        row = _row("C5", d, "topk_extended - topk", c, paper_value=paper,
+                   measured=_measured(m, s, n, 1, " points", signed=True),
                    test="paired t-test of dead % before vs after extended training (informative); "
                         "effect = Cohen's d_z",
-                   statistic=c.statistic, p_value=c.p, effect_size=c.effect,
                    tolerance=f"|measured change - paper change| <= {tol:g} points")
         missing = ("no seed with both topk and topk_extended" if n == 0
                    else None if np.isfinite(pc) else "paper value missing from config")
@@ -378,12 +360,11 @@ def _c6(ctx: Context) -> list[dict]:
             missing = (f"the run cannot reach the paper's ratio: with dSprites at {a.mean():.1f} % dead, Shapes3D "
                        f"(at most 100 %) gives at most {100.0 / a.mean():.2f}x, below the rule's "
                        f"{pr * (1 - tol):.2f}x")
-        row = _row("C6", "shapes3d / dsprites", method,
+        row = _row("C6", "shapes3d / dsprites", method, c,
                    paper_value="n/a (not in config)" if not np.isfinite(pr) else f"{pr:g}x",
-                   measured=_measured(r, s, n, 2, "x"), measured_mean=r, measured_std=s, n=n,
+                   measured=_measured(r, s, n, 2, "x"), effect_size=dev,
                    test="ratio of mean dead % (std by error propagation); Welch t-test Shapes3D vs dSprites "
                         "(informative); effect = relative deviation from the paper's ratio",
-                   statistic=c.statistic, p_value=c.p, effect_size=dev,
                    tolerance=f"|measured / paper - 1| <= {tol:g}")
         rows.append(_decide(row, ok, n, rules, missing))
     return rows
@@ -456,13 +437,11 @@ def _c8(ctx: Context) -> list[dict]:
         a, b = _paper(cfg, "specialized_init", d), _paper(cfg, "specialized_topk", d)
         paper = (f"{_paper_text(a, 0)} -> {_paper_text(b, 0)}" if a is not None and b is not None
                  else "fall (values not in config)")
-        row = _row("C8", d, "topk - init", paper_value=paper,
+        row = _row("C8", d, "topk - init", c, paper_value=paper,
                    measured=_measured(m, s, n, 0, " neurons (k_end - k_start)", signed=True)
                    + (f"; {c.mean_a:,.0f} -> {c.mean_b:,.0f}" if n else ""),
-                   measured_mean=m, measured_std=s, n=n,
                    test="paired t-test over seeds, specialized at k_start vs k_end (informative); "
                         "effect = Cohen's d_z",
-                   statistic=c.statistic, p_value=c.p, effect_size=c.effect,
                    tolerance="mean specialized at k_end < mean at k_start")
         missing = "no seed with both k_start and k_end" if n == 0 else None
         if n and c.mean_a <= 0:
@@ -536,14 +515,11 @@ def _c9(ctx: Context) -> list[dict]:
             if np.isfinite(l0_dev):
                 measured += f"; evaluation L0 {l0_r:.1f} vs {l0_b:.1f} ({l0_dev:+.0%})"
             norms = DECODER_NORMS.get(method)
-            row = _row("C9", d, method,
-                       paper_value=NOT_IN_PAPER,
+            row = _row("C9", d, method, c, paper_value=NOT_IN_PAPER,
                        measured=measured + (f"; note: {norms}" if norms else ""), measured_mean=m, measured_std=s,
-                       n=n,
-                       test=f"paired by seed against {method_label(baseline)} (claims.remedies.baseline) at matched "
-                            "evaluation L0: reduction of dead % (baseline − remedy), one-sided "
-                            f"{1 - alpha:.0%} bounds; paired t-test (informative); effect = Cohen's d_z",
-                       statistic=c.statistic, p_value=c.p, effect_size=c.effect,
+                       n=n, test=f"paired by seed against {method_label(baseline)} (claims.remedies.baseline) at "
+                                 "matched evaluation L0: reduction of dead % (baseline − remedy), one-sided "
+                                 f"{1 - alpha:.0%} bounds; paired t-test (informative); effect = Cohen's d_z",
                        tolerance=f"L0 within ±{l0_tol:.0%} of the baseline's (else not comparable); the collapse "
                                  f"persists when the upper bound of the reduction < {margin:g} points, is prevented "
                                  f"when its lower bound > {margin:g} points (claims.remedies.reduction_points); "

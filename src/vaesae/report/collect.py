@@ -18,20 +18,9 @@ from vaesae.columns import EVALUATION_COLUMNS, GLOBAL_COLUMNS
 
 #: Columns of summary/evaluations.csv (``vaesae.summary``) that the report needs.
 EVAL_REQUIRED_ATTRS = (
-    "dataset",
-    "seed",
-    "phase",
-    "method",
-    "k",
-    "k_latent",
-    "mig",
-    "mse",
-    "dead_pct",
-    "specialized",
-    "latent_dead_pct",
-    "latent_specialized",
-    "n_neurons",
-)
+    "dataset", "seed", "phase", "method", "k", "k_latent", "mig", "mse", "dead_pct", "specialized", "latent_dead_pct",
+    "latent_specialized", "n_neurons",
+)  # fmt: skip
 #: Read when present, NaN otherwise: every other column the summary writes (``vaesae.columns``), then SAP and DCI.
 EVAL_OPTIONAL_ATTRS = (*(c for c in EVALUATION_COLUMNS if c not in EVAL_REQUIRED_ATTRS and c != "path"),
                        *GLOBAL_COLUMNS)
@@ -39,58 +28,17 @@ EVAL_COLUMNS = EVAL_REQUIRED_ATTRS + EVAL_OPTIONAL_ATTRS + ("path",)
 
 #: history.csv columns the report cannot do without.
 HISTORY_REQUIRED_COLUMNS = (
-    "dataset",
-    "seed",
-    "phase",
-    "stage",
-    "method",
-    "epoch",
-    "k",
-    "dead_pct",
-    "specialized",
-    "mig",
-    "mse",
-)
+    "dataset", "seed", "phase", "stage", "method", "epoch", "k", "dead_pct", "specialized", "mig", "mse",
+)  # fmt: skip
 #: The other FORMATS.md columns: added as NaN when a file lacks them.
 HISTORY_OPTIONAL_COLUMNS = (
-    "boosted",
-    "boost_mean",
-    "boost_to_spread",
-    "active",
-    "reinit_alive_1",
-    "reinit_alive_5",
-    "k_latent",
-    "l1_lambda",
-    "beta",
-    "loss",
-    "loss_vae",
-    "loss_sae_conv",
-    "loss_sae_latent",
-    "recon",
-    "kl",
-    "loss_aux",
-    "l0",
-    "l0_latent",
-    "latent_dead_pct",
-    "latent_specialized",
-    "reinit",
-    "seconds",
-    "dead_floor",
-    "h_norm_mean",
-    "h_norm_std",
-    "dec_norm_min",
-    "dec_norm_median",
-    "dec_norm_max",
-    "a_l1",
-    "conv_input_mean_norm",
-    "conv_input_std_norm",
-    "conv_input_gamma",
-    "latent_input_mean_norm",
-    "latent_input_std_norm",
-    "latent_input_gamma",
-    "dead_pct_centred",
+    "boosted", "boost_mean", "boost_to_spread", "active", "reinit_alive_1", "reinit_alive_5", "k_latent", "l1_lambda",
+    "beta", "loss", "loss_vae", "loss_sae_conv", "loss_sae_latent", "recon", "kl", "loss_aux", "l0", "l0_latent",
+    "latent_dead_pct", "latent_specialized", "reinit", "seconds", "dead_floor", "h_norm_mean", "h_norm_std",
+    "dec_norm_min", "dec_norm_median", "dec_norm_max", "a_l1", "conv_input_mean_norm", "conv_input_std_norm",
+    "conv_input_gamma", "latent_input_mean_norm", "latent_input_std_norm", "latent_input_gamma", "dead_pct_centred",
     "latent_dead_pct_centred",
-)
+)  # fmt: skip
 HISTORY_COLUMNS = HISTORY_REQUIRED_COLUMNS + HISTORY_OPTIONAL_COLUMNS
 
 SWEEP_COLUMNS = ("dataset", "seed", "phase", "sae", "kind", "threshold", "value")
@@ -217,13 +165,9 @@ def load_histories(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
     out = pd.concat(frames, ignore_index=True)
     extra = [c for c in out.columns if c not in columns]
     out = out[columns + extra]
-    for col in ("epoch", "k", "k_latent", "dead_pct", "specialized", "mig", "mse", "latent_dead_pct",
-                "latent_specialized", "reinit", "seconds", "l1_lambda", "boosted", "boost_mean", "boost_to_spread",
-                "active", "reinit_alive_1", "reinit_alive_5", "dead_floor", "h_norm_mean", "h_norm_std",
-                "dec_norm_min", "dec_norm_median", "dec_norm_max", "a_l1", "conv_input_mean_norm",
-                "conv_input_std_norm", "conv_input_gamma", "latent_input_mean_norm", "latent_input_std_norm",
-                "latent_input_gamma", "dead_pct_centred", "latent_dead_pct_centred"):
-        out[col] = pd.to_numeric(out[col], errors="coerce")
+    for col in HISTORY_COLUMNS:
+        if col not in _STR_COLS + ("seed",):
+            out[col] = pd.to_numeric(out[col], errors="coerce")
     return _normalise_dtypes(out)
 
 
@@ -272,8 +216,6 @@ def load_benchmarks(paths: Iterable[str | os.PathLike]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=list(BENCHMARK_COLUMNS))
     df["seconds"] = df["seconds"].astype(float)
     return _normalise_dtypes(df)
-
-
 
 
 def merge_global_metrics(scalars: pd.DataFrame, paths: Iterable[str | os.PathLike]) -> pd.DataFrame:

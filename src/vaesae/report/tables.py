@@ -7,21 +7,10 @@ column (``df.attrs["column"]``), then ``mean``, ``std`` (sample std over seeds, 
 Markdown cell). :func:`to_markdown` pivots it into the paper's layout with ``mean ± std`` cells; :func:`write_tables`
 writes ``table{N}.csv`` (the long frame) and ``table{N}.md``.
 
-The statistics (paired differences and their tests, the relative MSE change, ratios) come from
-:mod:`vaesae.report.stats`; this module only formats them. The computed labels follow the config's thresholds,
-passed to :func:`build_tables` (no defaults here):
-
-- Table 2 "MIG change" (and SAP, DCI): phase ``topk`` - phase ``init`` per seed; "stable" by
-  :func:`vaesae.report.stats.change_is_stable`, an equivalence test (TOST at level ``claims.p_value``) of the
-  per-seed relative change against the margin ±``claims.mig_relative_tolerance`` -- the rule of claim C3.
-- Table 6 "Assessment": no degradation when the mean relative MSE change over stage 3 is at most
-  +``claims.mse_relative_tolerance`` (:func:`vaesae.report.stats.no_increase_beyond`, one-sided, the rule of claim C4).
-
-Table 8 has no computed label: one row per (dataset, method) present in the evaluations, the paper's methods first,
-then the remedies in the order of the methods table (``vaesae.methods``), its column "Origin" saying which is which.
-
-Datasets, methods and seeds are taken from the data: a run with one dataset or one seed gives the same tables with
-fewer rows / blank std.
+The comparisons come from :class:`vaesae.report.contrasts.Contrasts`, the ones the claims judge, and the computed
+labels follow the claims' rules with the config's thresholds (no defaults here): Table 2's "MIG change" is C3's
+equivalence test, Table 6's "Assessment" C4's one-sided rule. Datasets, methods and seeds are taken from the data:
+a run with one dataset or one seed gives the same tables with fewer rows / blank std.
 """
 
 from __future__ import annotations
@@ -424,19 +413,13 @@ def table8(scalars: pd.DataFrame) -> pd.DataFrame:
     return _frame(rows, ["dataset", "origin", "method"], "metric", "table8", notes)
 
 
-STAGE_LABELS = {
-    ("pretrain", "shared"): "Stage 1: VAE pretraining",
-    ("init", "shared"): "Stage 2: SAE init",
-    ("sparsify", "topk"): "Stage 3: joint training, Top-k",
-    ("sparsify", "l1"): "Stage 3: joint training, L1",
-    ("extend", "topk"): "Extended training, Top-k",
-    ("extend", "l1"): "Extended training, L1",
-}
 BASELINE = (("pretrain", "shared"), ("init", "shared"), ("sparsify", "topk"))
 
 
 def _stage_label(stage: str, variant: str) -> str:
-    """Table 7's label of a run not in :data:`STAGE_LABELS` (a remedy's stage 3 or extended training)."""
+    """Table 7's label of a run (stage, variant: ``shared`` or the method)."""
+    if (stage, variant) in (("pretrain", "shared"), ("init", "shared")):
+        return "Stage 1: VAE pretraining" if stage == "pretrain" else "Stage 2: SAE init"
     if stage == "sparsify":
         return f"Stage 3: joint training, {method_label(variant)}"
     if stage == "extend":
@@ -467,7 +450,7 @@ def table7(benchmarks: pd.DataFrame) -> pd.DataFrame:
         return out
 
     for stage, variant in keys:
-        label = STAGE_LABELS.get((stage, variant)) or _stage_label(stage, variant)
+        label = _stage_label(stage, variant)
         for dataset in datasets:
             vals = [per_seed.get((dataset, seed, stage, variant), math.nan)
                     for seed in sorted(b.loc[b["dataset"] == dataset, "seed"].unique())]
