@@ -1,4 +1,4 @@
-"""The scale ladder (vaesae.report.ladder): a rung's evidence folder, and the figure and table across rungs."""
+"""The scale ladder (vaesae.studies.ladder): a rung's evidence folder, and the figure and table across rungs."""
 
 import shutil
 import subprocess
@@ -11,7 +11,7 @@ import yaml
 
 from vaesae import workflow as wf
 from vaesae.cli import ladder as cli
-from vaesae.report.ladder import (LadderError, collect_rung, ladder_frame, ladder_markdown, paper_value, read_rungs,
+from vaesae.studies.ladder import (LadderError, collect_rung, ladder_frame, ladder_markdown, paper_value, read_rungs,
                                   render_ladder, rung_scale)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,7 +99,7 @@ def test_collect_copies_evidence_but_no_checkpoint(tmp_path):
 
 
 def test_collect_chain_by_chain_keeps_every_chain_and_sums_their_wall(tmp_path):
-    from vaesae.report.ladder import _wall
+    from vaesae.studies.ladder import _wall
 
     preset_text = (ROOT / "workflow/presets/ladder/r4-paper-width.yaml").read_text()
     res = tmp_path / "results" / "r4"
@@ -190,7 +190,7 @@ def test_run_chain_refuses_a_resumed_time_that_is_not_whole_seconds():
 
 
 def test_collect_takes_only_the_configs_datasets_and_seeds_from_a_shared_results_folder():
-    from vaesae.report.ladder import _of_run
+    from vaesae.studies.ladder import _of_run
 
     cfg = {"datasets": ["dsprites"], "seeds": [42, 43]}
     kept = ["eval/dsprites/seed43/topk.global.csv", "runs/dsprites/seed42/vae/history.csv", "claims.md",

@@ -1,6 +1,6 @@
-"""The package's layers: the models and the sparsifiers sit below training, and the config below all of them. An
-``ast`` walk of every module (function-level and ``TYPE_CHECKING`` imports included) checks that nothing imports
-upwards."""
+"""The package's layers: the models and the sparsifiers sit below training, the config below all of them, and the
+report below the workflow, the CLI and the studies across runs. An ``ast`` walk of every module (function-level and
+``TYPE_CHECKING`` imports included) checks that nothing imports upwards."""
 
 from __future__ import annotations
 
@@ -46,6 +46,8 @@ LAYERS = {
     "vaesae/sparsifiers": ("vaesae.train", "vaesae.cli"),
     "vaesae/models": ("vaesae.train", "vaesae.cli", "vaesae.sparsifiers"),
     "vaesae/config": ("vaesae.train", "vaesae.cli", "vaesae.sparsifiers", "vaesae.models"),
+    # the report renders one run's results; the workflow reads its catalogs, and the studies across runs read it
+    "vaesae/report": ("vaesae.train", "vaesae.cli", "vaesae.workflow", "vaesae.studies"),
 }
 
 

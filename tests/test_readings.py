@@ -407,7 +407,7 @@ def _fake_reading(root, name, dead_init, alive, sha="abc"):
 
 
 def test_the_readings_table_and_figure_compare_readings_beside_the_paper(tmp_path):
-    from vaesae.report.readings import readings_frame, readings_markdown, render_readings
+    from vaesae.studies.readings import readings_frame, readings_markdown, render_readings
 
     root = tmp_path / "r3"
     _fake_reading(root, "reading-centred", dead_init=5.0, alive=8.0)

@@ -14,7 +14,7 @@ Usage::
 and writes rung.yaml; ``reclaim`` re-judges committed rungs (claims.md, claims.csv, gates.csv, rung.yaml's gate
 counts) with the current claim and gate rules from their own evidence files; ``render`` writes ladder.md,
 ladder.csv and ladder.png/.pdf across every rung under --root; ``readings`` writes readings.md, readings.csv and
-readings.png/.pdf across the readings of one rung (``vaesae.report.readings``); ``compare`` writes the readings
+readings.png/.pdf across the readings of one rung (``vaesae.studies.readings``); ``compare`` writes the readings
 table over any named committed folders. ``benchmarks/ladder/run_rung.sh RUNG`` runs a rung, times it and calls
 ``collect``; ``benchmarks/readings/run_reading.sh RUNG READING...`` does the same for a reading of the paper's text
 on a rung.
@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vaesae.report.ladder import LadderError, collect_rung, reclaim_rung, render_ladder
+from vaesae.studies.ladder import LadderError, collect_rung, reclaim_rung, render_ladder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             paper = wf.load_config()["claims"]["paper"]  # the paper's values (config.yaml claims.paper)
             if args.cmd == "compare":
                 from vaesae.io import write_text
-                from vaesae.report.readings import compare_markdown, read_folder
+                from vaesae.studies.readings import compare_markdown, read_folder
 
                 pairs = [f.split("=", 1) for f in args.folder]
                 bad = [f for f, pair in zip(args.folder, pairs) if len(pair) != 2 or not all(pair)]
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                                                       args.title))
                 paths = [args.out]
             elif args.cmd == "readings":
-                from vaesae.report.readings import render_readings
+                from vaesae.studies.readings import render_readings
 
                 paths = render_readings(args.root, paper, args.out)
             else:

@@ -2,7 +2,7 @@
 
 A reading is a preset of ``workflow/presets/readings/`` stacked on a rung of the scale ladder; its results land in
 ``results/ladder/<rung>/reading-<values>/`` and ``benchmarks/readings/run_reading.sh`` commits them, as a rung is
-committed, to ``evidence/readings/<rung>/<variant>/`` (``vaesae.report.ladder.collect_rung``: the summaries, the
+committed, to ``evidence/readings/<rung>/<variant>/`` (``vaesae.studies.ladder.collect_rung``: the summaries, the
 histories, ``summary/specialization_readings.csv``, rung.yaml with the shared VAE's sha256). :func:`readings_frame`
 reads every reading folder under a root into one tidy table
 
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from vaesae.report.ladder import RUNG_FILE, LadderError, paper_value, write_study
+from vaesae.studies.ladder import RUNG_FILE, LadderError, paper_value, write_study
 
 #: (key, label, source, phase, column): what the table and figure follow per reading. ``source``: ``eval`` (the
 #: evaluation summary), ``at_init`` (stage 2's history row before its first step), ``history`` (a derived value of
@@ -48,7 +48,7 @@ QUANTITIES = (
     ("alive_topk", "re-initialised alive 1 epoch later, Top-k (%)", "history", "topk", "reinit_alive_1"),
     ("alive_l1", "re-initialised alive 1 epoch later, L1 (%)", "history", "l1", "reinit_alive_1"),
 )
-#: The paper's value of a quantity, as (phase, metric) of ``vaesae.report.ladder.paper_value``.
+#: The paper's value of a quantity, as (phase, metric) of ``vaesae.studies.ladder.paper_value``.
 PAPER = {"dead_topk": ("topk", "dead_pct"), "dead_l1": ("l1", "dead_pct"), "dead_extended": ("topk_extended", "dead_pct"),
          "spec_init": ("init", "specialized"), "spec_topk": ("topk", "specialized"), "mig_topk": ("topk", "mig"),
          "mse_topk": ("topk", "mse")}  # fmt: skip
