@@ -30,7 +30,7 @@ from vaesae import methods as method_table
 from vaesae.report import catalog
 from vaesae.report import contrasts as cx
 from vaesae.report.catalog import DATASET_ORDER, Catalog
-from vaesae.report.collect import AT_INIT
+from vaesae.report.collect import AT_INIT, load_evaluations
 from vaesae.report.markdown import md_table
 from vaesae.report.stats import (MSE_STAGE3, Comparison, change_is_stable, detectable_margin, equivalence_interval,
                                  lower_bound, no_increase_beyond, ordered, reference_point, stable_rule, summarize,
@@ -89,9 +89,7 @@ class Context:
 def context(scalars: pd.DataFrame | None, histories: pd.DataFrame | None, sweep: pd.DataFrame | None,
             cfg: dict[str, Any] | None) -> Context:
     """The :class:`Context` of a run; the rules come from ``cfg`` (a missing key is an error naming it)."""
-    from vaesae.report.collect import EVAL_COLUMNS
-
-    scalars = pd.DataFrame(columns=list(EVAL_COLUMNS)) if scalars is None else scalars
+    scalars = load_evaluations(None) if scalars is None else scalars
     return Context(scalars, histories, sweep, cx.Contrasts(scalars, histories), cfg or {}, thresholds(cfg, RULE_TYPES),
                    thresholds((cfg or {}).get("remedies"), REMEDY_RULE_TYPES, block="claims.remedies"))
 

@@ -14,15 +14,14 @@ import matplotlib as mpl
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from vaesae import methods as method_table
+from vaesae import DATASETS, methods as method_table
 from vaesae.io import atomic_path
 
 DPI = 150
 
-#: Display names; a method or phase not listed here takes its label from the methods table
+#: Display names; a method or a phase not listed here takes its label from the methods table
 #: (``vaesae.methods``), and any other id is shown as it is.
 DATASET_LABELS = {"dsprites": "dSprites", "shapes3d": "Shapes3D"}
-METHOD_LABELS = {"topk": "Top-k", "l1": "L1", "none": "none"}
 PHASE_LABELS = {
     "init": "k_start (end of stage 2)",
     "topk": "Top-k (k_end)",
@@ -54,11 +53,9 @@ def dataset_label(name) -> str:
 
 
 def method_label(name) -> str:
-    """Display name of a method: :data:`METHOD_LABELS`, else the methods table's ``label`` (``Top-k + AuxK``); a
-    phase ``{method}_extended`` reads "<label> extended"; any other id is shown as it is."""
+    """Display name of a method: the methods table's ``label`` (``Top-k + AuxK``); a phase ``{method}_extended``
+    reads "<label> extended"; any other id is shown as it is."""
     name = str(name)
-    if name in METHOD_LABELS:
-        return METHOD_LABELS[name]
     if name in method_table.METHODS:
         return method_table.METHODS[name].label
     if name.endswith("_extended") and name[: -len("_extended")] in method_table.METHODS:
@@ -170,10 +167,9 @@ def save_figure(fig: Figure, path_png: str | os.PathLike, dpi: int = DPI) -> tup
 
 
 def _datasets_of(scalars) -> list[str]:
-    """The datasets of a frame, dSprites first, then Shapes3D, then any other by name."""
-    order = ("dsprites", "shapes3d")
+    """The datasets of a frame in report order (``vaesae.DATASETS``), then any other by name."""
     present = list(dict.fromkeys(scalars["dataset"].dropna().tolist()))
-    return sorted(present, key=lambda d: (order.index(d) if d in order else len(order), d))
+    return sorted(present, key=lambda d: (DATASETS.index(d) if d in DATASETS else len(DATASETS), d))
 
 
 def data_source_note(scalars) -> str:

@@ -25,7 +25,7 @@ import pandas as pd
 from vaesae.io import atomic_path, write_text
 from vaesae.methods import METHODS, PAPER_METHODS, STAGES
 from vaesae.report.catalog import DATASET_ORDER, TABLES
-from vaesae.report.collect import AT_INIT
+from vaesae.report.collect import AT_INIT, load_evaluations
 from vaesae.report.markdown import md_table
 from vaesae.report import contrasts as cx
 from vaesae.report.stats import (MSE_STAGE3, Comparison, change_is_stable, equivalence_interval, no_increase_beyond,
@@ -83,12 +83,6 @@ def _datasets(*frames) -> list[str]:
         if frame is not None and len(frame) and "dataset" in frame.columns:
             values.extend(frame["dataset"].dropna().tolist())
     return ordered(values, DATASET_ORDER)
-
-
-def _empty_scalars() -> pd.DataFrame:
-    from vaesae.report.collect import EVAL_COLUMNS
-
-    return pd.DataFrame(columns=list(EVAL_COLUMNS))
 
 
 # --------------------------------------------------------------------------------------------------- tables
@@ -485,7 +479,7 @@ def build_tables(scalars: pd.DataFrame | None, histories: pd.DataFrame | None = 
     rules = thresholds({"p_value": p_value, "mse_relative_tolerance": mse_relative_tolerance,
                         "mig_relative_tolerance": mig_relative_tolerance, "mig_reference": mig_reference}, RULE_TYPES)
 
-    scalars = _empty_scalars() if scalars is None else scalars
+    scalars = load_evaluations(None) if scalars is None else scalars
     histories = pd.DataFrame(columns=list(HISTORY_COLUMNS)) if histories is None else histories
     sweep = pd.DataFrame(columns=list(SWEEP_COLUMNS)) if sweep is None else sweep
     benchmarks = pd.DataFrame(columns=list(BENCHMARK_COLUMNS)) if benchmarks is None else benchmarks

@@ -25,8 +25,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from vaesae import DATASETS
 from vaesae.io import atomic_path, write_text
 from vaesae.methods import STAGES
+from vaesae.report.stats import summarize
 
 RUNG_FILE = "rung.yaml"
 #: Result files copied per rung (relative to the results directory; globs).
@@ -136,9 +138,7 @@ def collect_rung(rung: str, presets: list[str], command: str, wall_s: float | No
 def _of_run(relpath: str, cfg: dict) -> bool:
     """Does a results file belong to the config's datasets and seeds? A results folder shared by several runs (a
     second seed beside a rung's, one dataset's chain beside another's) holds other runs' files too."""
-    from vaesae.workflow.resources import GRID_SIZE
-
-    others = [d for d in GRID_SIZE if d not in cfg["datasets"]]
+    others = [d for d in DATASETS if d not in cfg["datasets"]]
     seeds = {int(s) for s in re.findall(r"seed(\d+)", relpath)}
     return not (seeds - {int(s) for s in cfg["seeds"]}) and not any(
         re.search(rf"(^|[/_]){d}([/_.]|$)", relpath) for d in others)
@@ -261,12 +261,10 @@ def ladder_frame(root: str | os.PathLike) -> pd.DataFrame:
             for metric in METRICS:
                 if metric not in g:
                     continue
-                v = g[metric].to_numpy(dtype=float)
-                v = v[np.isfinite(v)]
+                mean, std, n = summarize(g[metric])
                 rows.append({"order": order, "rung": meta["rung"], "dataset": dataset, "phase": phase,
-                             "metric": metric, "mean": float(v.mean()) if len(v) else math.nan,
-                             "std": float(v.std(ddof=1)) if len(v) > 1 else math.nan, "n": int(len(v)),
-                             "gates": gate_text, "wall_s": meta.get("wall_s"), **meta["scale"]})
+                             "metric": metric, "mean": mean, "std": std, "n": n, "gates": gate_text,
+                             "wall_s": meta.get("wall_s"), **meta["scale"]})
     return pd.DataFrame(rows)
 
 
@@ -323,7 +321,8 @@ def ladder_markdown(root: str | os.PathLike, paper: dict) -> str:
     out = ["# The scale ladder: what the paper's numbers do as the run grows", "",
            "CPU runs on procedural data, every one trained far shorter than the paper (57,600 stage-3 steps of 512 "
            "images); the rungs grow toward the paper's network, and `r4-paper-width` is it (8,192 neurons on a "
-           "4,096-d h_flat, 10,000 evaluation images), run reading by reading. Mean ± std over seeds. Dead = fewer than 10 firings on the evaluation images, as "
+           "4,096-d h_flat, 10,000 evaluation images), run reading by reading. Mean ± std over seeds. Dead = fewer "
+           "than 10 firings on the evaluation images, as "
            "the paper's 0.001 on 10,000; with fewer evaluation images that is a higher firing rate, so the dead-% "
            "floor the activation budget forces (1 - floor(k/τ)/M, claims.md audit) is not the paper's 0 %: it is "
            "shown per rung. Gates: convergence gates passed (claims.md \"Convergence gates\").", "",
@@ -337,7 +336,7 @@ def ladder_markdown(root: str | os.PathLike, paper: dict) -> str:
           " / ".join(f"{m['scale'][f'lr_{s}']:.2g}" for s in STAGES),
           m["scale"]["seeds"], _wall(m),
           "n/a" if m.get("gates_total") is None else f"{m['gates_passed']}/{m['gates_total']}"] for m in rungs]))
-    for dataset in [d for d in ("dsprites", "shapes3d") if d in set(df.get("dataset", []))]:
+    for dataset in [d for d in DATASETS if d in set(df.get("dataset", []))]:
         out += ["", f"## {dataset_label(dataset)}", ""]
         header = ["Rung", "Gates"] + [f"dead % {label}" for _, label in POINTS] + [
             "dead-% floor k_end (forced)", "specialized k_start", "specialized k_end (bound)", "MIG k_end", "MSE k_end"]
@@ -383,7 +382,7 @@ def ladder_figure(root: str | os.PathLike, paper: dict):
     apply_style()
     rungs = read_rungs(root)
     df = ladder_frame(root)
-    datasets = [d for d in ("dsprites", "shapes3d") if d in set(df["dataset"])]
+    datasets = [d for d in DATASETS if d in set(df["dataset"])]
     panels = (("dead_pct", "dead % (conv SAE)"), ("specialized", "specialized neurons"), ("mig", "MIG"),
               ("mse", "MSE (validation)"))
     fig = new_figure(figsize=(4.6 * len(panels), 4.0 * len(datasets) + 0.8))

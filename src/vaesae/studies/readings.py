@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from vaesae import DATASETS
+from vaesae.report.stats import summarize
 from vaesae.studies.ladder import RUNG_FILE, LadderError, paper_value, write_study
 
 #: (key, label, source, phase, column): what the table and figure follow per reading. ``source``: ``eval`` (the
@@ -52,8 +54,11 @@ QUANTITIES = (
 PAPER = {"dead_topk": ("topk", "dead_pct"), "dead_l1": ("l1", "dead_pct"), "dead_extended": ("topk_extended", "dead_pct"),
          "spec_init": ("init", "specialized"), "spec_topk": ("topk", "specialized"), "mig_topk": ("topk", "mig"),
          "mse_topk": ("topk", "mse")}  # fmt: skip
-#: Table 2's dead % at k = 500 (the paper's only number before k falls), per dataset.
-PAPER_K_START_DEAD = {"dsprites": 1.2, "shapes3d": 4.8}
+
+
+def _paper_k_start_dead(paper: dict, dataset: str) -> float | None:
+    """Table 2's dead % at k_start (the paper's only number before k falls): config.yaml claims.paper.dead_pct_init."""
+    return (paper.get("dead_pct_init") or {}).get(dataset)
 
 
 def read_folder(folder: str | os.PathLike, name: str | None = None) -> dict:
@@ -126,12 +131,9 @@ def readings_frame(root: str | os.PathLike | list[dict]) -> pd.DataFrame:
     for order, meta in enumerate(read_readings(root) if isinstance(root, (str, os.PathLike)) else root):
         per_seed = _per_seed(meta)
         for (dataset, quantity), g in per_seed.groupby(["dataset", "quantity"], sort=False):
-            v = g["value"].to_numpy(dtype=float)
-            v = v[np.isfinite(v)]
+            mean, std, n = summarize(g["value"])
             rows.append({"order": order, "reading": meta["reading"], "dataset": dataset, "quantity": quantity,
-                         "mean": float(v.mean()) if len(v) else math.nan,
-                         "std": float(v.std(ddof=1)) if len(v) > 1 else math.nan, "n": int(len(v)),
-                         "wall_s": meta.get("wall_s")})  # fmt: skip
+                         "mean": mean, "std": std, "n": n, "wall_s": meta.get("wall_s")})
     return pd.DataFrame(rows, columns=["order", "reading", "dataset", "quantity", "mean", "std", "n", "wall_s"])
 
 
@@ -145,7 +147,8 @@ def _fmt(mean: float, std: float, key: str) -> str:
 
 def _paper_cell(paper: dict, key: str, dataset: str) -> str:
     if key in ("dead_at_init", "dead_init"):
-        return f"{PAPER_K_START_DEAD[dataset]:.1f} (k = 500)" if dataset in PAPER_K_START_DEAD else "–"
+        value, k = _paper_k_start_dead(paper, dataset), (paper.get("bound") or {}).get("k_start")
+        return "–" if value is None else f"{float(value):.1f} (k = {k})"
     if key not in PAPER:
         return "–"
     return _fmt(paper_value(paper, *PAPER[key], dataset), math.nan, key)
@@ -191,7 +194,7 @@ def readings_markdown(root: str | os.PathLike, paper: dict) -> str:
     out.append(md_table(["Reading", "Presets", "Wall"],
                         [[m["reading"], " ".join(Path(p).name for p in m.get("presets", [])[2:]) or "–",
                           _wall(m)] for m in readings]))
-    for dataset in [d for d in ("dsprites", "shapes3d") if d in set(df["dataset"])]:
+    for dataset in [d for d in DATASETS if d in set(df["dataset"])]:
         out += ["", f"## {dataset_label(dataset)}", ""]
         out.append(md_table(["Quantity"] + names + ["paper"], quantity_rows(df, names, paper, dataset)))
     return "\n".join(out) + "\n"
@@ -211,7 +214,7 @@ def compare_markdown(metas: list[dict], paper: dict, title: str) -> str:
               "The folders train from different stage-1 VAEs (rung.yaml's sha256)."), "",
            md_table(["Column", "Folder", "Wall"],
                     [[m["reading"], f"`{m['dir']}`", _wall(m)] for m in metas])]
-    for dataset in [d for d in ("dsprites", "shapes3d") if d in set(df["dataset"])]:
+    for dataset in [d for d in DATASETS if d in set(df["dataset"])]:
         out += ["", f"## {dataset_label(dataset)}", "",
                 md_table(["Quantity"] + names + ["paper"], quantity_rows(df, names, paper, dataset))]
     return "\n".join(out) + "\n"
@@ -230,7 +233,7 @@ def readings_figure(root: str | os.PathLike, paper: dict):
     apply_style()
     readings = read_readings(root)
     df = readings_frame(root)
-    datasets = [d for d in ("dsprites", "shapes3d") if d in set(df["dataset"])]
+    datasets = [d for d in DATASETS if d in set(df["dataset"])]
     fig = new_figure(figsize=(13.5, 3.6 * len(datasets) + 0.8))
     axes = fig.subplots(len(datasets), 3, squeeze=False)
     colors = [f"C{i}" for i in range(len(readings))]
@@ -259,8 +262,8 @@ def readings_figure(root: str | os.PathLike, paper: dict):
             pv = paper_value(paper, *PAPER[key], dataset)
             if np.isfinite(pv):  # the paper's L1 end (grey) beside its Top-k k_end (black)
                 ax.plot([xi - 0.3, xi + 0.3], [pv, pv], color=color, ls=(0, (2, 2)), lw=1)
-        if dataset in PAPER_K_START_DEAD:
-            ax.plot([0.7, 1.3], [PAPER_K_START_DEAD[dataset]] * 2, color="k", ls=(0, (2, 2)), lw=1,
+        if _paper_k_start_dead(paper, dataset) is not None:
+            ax.plot([0.7, 1.3], [float(_paper_k_start_dead(paper, dataset))] * 2, color="k", ls=(0, (2, 2)), lw=1,
                     label="paper (dashed)")
         ax.set_xticks(x)
         ax.set_xticklabels([label for _, label in TRAJECTORY], fontsize=7)
