@@ -12,6 +12,8 @@ import pytest
 import yaml
 
 from vaesae import methods, workflow as wf
+from vaesae.workflow.closure import _excluded, _module_file
+from vaesae.workflow.paths import SRC_DIR
 
 from conftest import ROOT, load_config
 from test_workflow import snakemake
@@ -201,8 +203,7 @@ def test_every_rule_lists_its_import_closure_minus_the_written_exceptions():
     runs = {"sparsify": cfg["methods"], "evaluate": cfg["methods"], "extend": wf.extended_methods(cfg)}
     for rule, entry in wf.ENTRY.items():
         closure = wf.import_closure(entry, *[methods.get(m).module for m in runs.get(rule, [])])
-        expected = {str(wf._module_file(m, wf.SRC_DIR).relative_to(ROOT)) for m in closure
-                    if not wf._excluded(m, rule)}  # fmt: skip
+        expected = {str(_module_file(m, SRC_DIR).relative_to(ROOT)) for m in closure if not _excluded(m, rule)}
         assert declared[rule] == expected, (rule, declared[rule] ^ expected)
     # the written exceptions: training leaves out only the monitor behind history.csv, with a reason
     assert declared["sparsify"] >= {"src/vaesae/models/sae.py", "src/vaesae/methods.py",

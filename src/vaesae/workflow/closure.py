@@ -10,21 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vaesae import methods as method_table
-from vaesae.workflow.sources import SRC_DIR
+from vaesae.workflow.paths import SRC_DIR
 
 
 @dataclass(frozen=True)
 class RuleSpec:
-    """What the package knows of one rule of the workflow (workflow/rules/*.smk), keyed by its name in :data:`RULES`.
+    """What the package knows of one rule of the workflow (workflow/rules/*.smk), keyed by its name in :data:`RULES`."""
 
-    entry:      the module its job runs (``python -m <entry>``): its import closure is the rule's code input
-    stage:      the training stage it runs (its config section's ``epochs`` size the job), or None
-    per_method: its jobs run one method's sparsifier, which the methods table names and the code input adds
-    """
-
-    entry: str
-    stage: str | None = None
-    per_method: bool = False
+    entry: str  # the module its job runs (``python -m <entry>``): its import closure is the rule's code input
+    stage: str | None = None  # the training stage it runs (its config section's ``epochs`` size the job), or None
+    per_method: bool = False  # its jobs run one method's sparsifier, which the methods table names, the code input adds
 
 
 #: Every rule with a job (not ``all``), by its name in the workflow; tests/test_workflow_contract.py checks that the
@@ -48,17 +43,11 @@ RULES = {
 ENTRY = {name: rule.entry for name, rule in RULES.items()}
 TRAINING_RULES = tuple(name for name, rule in RULES.items() if rule.stage)
 
-_MONITOR = ("vaesae.evaluation", "vaesae.metrics")
+_MONITOR_ONLY = ("training imports the metrics only for the per-epoch monitor columns of history.csv; the final "
+                 "numbers of every table come from the evaluate rule, which lists them, so a metrics edit reruns "
+                 "evaluation, not 24 GPU trainings")  # fmt: skip
 #: Rules deliberately narrower than their imports: {rule: {module or package prefix: reason}}.
-NARROWER = {
-    rule: {
-        prefix: "training imports the metrics only for the per-epoch monitor columns of history.csv; the final numbers "
-        "of every table come from the evaluate rule, which lists them, so a metrics edit reruns evaluation, not "
-        "24 GPU trainings"
-        for prefix in _MONITOR
-    }
-    for rule in TRAINING_RULES
-}
+NARROWER = {rule: dict.fromkeys(("vaesae.evaluation", "vaesae.metrics"), _MONITOR_ONLY) for rule in TRAINING_RULES}
 
 
 def _module_file(name: str, src: Path) -> Path | None:
@@ -69,38 +58,22 @@ def _module_file(name: str, src: Path) -> Path | None:
     return None
 
 
-def _module_name(path: Path, src: Path) -> str:
-    rel = path.relative_to(src).with_suffix("")
-    parts = list(rel.parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
-
-
-def _imports(path: Path, src: Path, top: str) -> frozenset[str]:
-    """Names of the ``top`` package's modules ``path`` imports anywhere (function-level imports included)."""
-    st = path.stat()
-    return _parsed_imports(str(path), st.st_mtime_ns, st.st_size, str(src), top)
-
-
 @functools.lru_cache(maxsize=None)
-def _parsed_imports(file: str, mtime_ns: int, size: int, src: str, top: str) -> frozenset[str]:
-    """:func:`_imports` of one version of a file (its mtime and size in the key): the ~14 closures of a workflow
-    share most of their modules: parsing each module once, not once per closure, takes a tiny dry run from 3.3 to
-    2.0 CPU s."""
+def _imports(file: str, mtime_ns: int, size: int, src: str, top: str) -> frozenset[str]:
+    """Names of the ``top`` package's modules ``file`` imports anywhere (function-level imports included), parsed once
+    per version of the file (its mtime and size in the key): the ~14 closures of a workflow share most of their
+    modules, and parsing each once, not once per closure, takes a tiny dry run from 3.3 to 2.0 CPU s."""
     path, src = Path(file), Path(src)
     tree = ast.parse(path.read_text(), filename=str(path))
-    own = _module_name(path, src)
-    package = own if path.name == "__init__.py" else own.rpartition(".")[0]
+    package = path.relative_to(src).parent.parts  # the package a relative import starts from
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = package.split(".")
-                base = base[: len(base) - node.level + 1]
-                mod = ".".join(base + ([node.module] if node.module else []))
+                base = package[: len(package) - node.level + 1]
+                mod = ".".join(base + ((node.module,) if node.module else ()))
             else:
                 mod = node.module or ""
             names.add(mod)
@@ -110,9 +83,8 @@ def _parsed_imports(file: str, mtime_ns: int, size: int, src: str, top: str) -> 
 
 @functools.lru_cache(maxsize=None)
 def _closure(entries: tuple[str, ...], src: str) -> tuple[str, ...]:
-    src_path = Path(src)
     top = entries[0].split(".")[0]
-    seen: dict[str, Path] = {}
+    seen: set[str] = set()
     todo = list(entries)
     while todo:
         name = todo.pop()
@@ -120,13 +92,11 @@ def _closure(entries: tuple[str, ...], src: str) -> tuple[str, ...]:
         parts = name.split(".")
         for i in range(1, len(parts) + 1):
             sub = ".".join(parts[:i])
-            if sub in seen:
-                continue
-            path = _module_file(sub, src_path)
-            if path is None:
-                continue  # an attribute imported with `from x import y`, not a module
-            seen[sub] = path
-            todo.extend(_imports(path, src_path, top))
+            if sub in seen or (path := _module_file(sub, Path(src))) is None:
+                continue  # None: an attribute imported with `from x import y`, not a module
+            seen.add(sub)
+            st = path.stat()
+            todo.extend(_imports(str(path), st.st_mtime_ns, st.st_size, src, top))
     return tuple(sorted(seen))
 
 
@@ -150,6 +120,4 @@ def rule_modules(rule: str, method: str | None = None, src: Path = SRC_DIR) -> l
 
 def rule_code(rule: str, method: str | None = None, src: Path = SRC_DIR, relative_to: Path | None = None) -> list[str]:
     """The source files of :func:`rule_modules`, as paths relative to ``relative_to`` (default: the working dir)."""
-    base = Path(relative_to) if relative_to is not None else Path.cwd()
-    files = [_module_file(m, src) for m in rule_modules(rule, method, src)]
-    return sorted(os.path.relpath(f, base) for f in files)
+    return sorted(os.path.relpath(_module_file(m, src), relative_to) for m in rule_modules(rule, method, src))

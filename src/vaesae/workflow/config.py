@@ -1,6 +1,5 @@
-"""The config: command-line strings coerced to the schema's types, schema defaults, validation whose errors name the
-key path (``optim.lr``), the cross-key checks the schema cannot express (:func:`prepare_config`), and the loader
-the tests and tools use (:func:`load_config`)."""
+"""The config: :func:`prepare_config`, run on it before any rule (strings typed, defaults filled, validation and the
+cross-key checks, errors naming the key path: ``optim.lr``), and :func:`load_config`, the loader of tests and tools."""
 
 from __future__ import annotations
 
@@ -9,14 +8,13 @@ import re
 from pathlib import Path
 
 from vaesae import methods as method_table
-from vaesae.workflow.sources import SRC_DIR
+from vaesae.workflow.paths import SRC_DIR
 
 
 class ConfigError(ValueError):
     """A config value the workflow cannot run with; the message names the key."""
 
 
-# ============================================================================================ config
 def _load_yaml(path) -> dict:
     import yaml
 
@@ -31,11 +29,6 @@ def _resolve(schema: dict, root: dict) -> dict:
             target = target[part]
         schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
     return schema
-
-
-def _types(schema: dict) -> list[str]:
-    kind = schema.get("type", [])
-    return [kind] if isinstance(kind, str) else list(kind)
 
 
 _TRUE, _FALSE, _NULL = {"true", "yes", "on"}, {"false", "no", "off"}, {"null", "none", "~", ""}
@@ -67,7 +60,8 @@ def coerce(value, schema: dict, root: dict | None = None):
     """
     root = schema if root is None else root
     schema = _resolve(schema, root)
-    kinds = _types(schema)
+    kinds = schema.get("type", [])
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
     if isinstance(value, str) and kinds and "string" not in kinds:
         return _coerce_scalar(value, kinds)
     if isinstance(value, list) and "items" in schema:
@@ -95,46 +89,27 @@ def _validator(schema: dict):
 
 def _key_path(error) -> str:
     path = ".".join(str(p) for p in error.absolute_path)
-    if error.validator == "additionalProperties":
-        extra = re.findall(r"'([^']+)' was unexpected", error.message)
-        if extra:
-            path = ".".join(filter(None, [path, extra[0]]))
-    if error.validator == "required":
-        missing = re.findall(r"'([^']+)' is a required property", error.message)
-        if missing:
-            path = ".".join(filter(None, [path, missing[0]]))
+    # an unexpected or a missing key is named by the message, not the path (which ends at the key's parent)
+    key = re.findall(r"'([^']+)' (?:was unexpected|is a required property)", error.message)
+    if error.validator in ("additionalProperties", "required") and key:
+        path = ".".join(filter(None, [path, key[0]]))
     return path or "(top level)"
-
-
-def validate_config(config: dict, schema: dict) -> dict:
-    """Coerce, fill the schema's defaults and validate ``config`` in place; raise :class:`ConfigError` naming the
-    key path of the first error (``config key optim.lr: 'fast' is not of type 'number'``)."""
-    coerced = coerce(config, schema)
-    config.clear()
-    config.update(coerced)
-    validator = _validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
-    if errors:
-        lines = [f"config key {_key_path(e)}: {e.message}" for e in errors[:10]]
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
-    return config
 
 
 def check_config(cfg: dict) -> None:
     """The cross-key rules the schema cannot express; each error names its keys."""
     unknown = [m for m in cfg["methods"] if m not in method_table.METHODS]
     if unknown:
-        raise ConfigError(
-            f"config key methods: unknown method(s) {', '.join(map(repr, unknown))}; "
-            f"the methods table (src/vaesae/methods.py) has {', '.join(method_table.METHODS)}"
-        )
-    for method in cfg["methods"]:
-        from vaesae.workflow.params import revival_params  # here: params imports ConfigError from this module
+        raise ConfigError(f"config key methods: unknown method(s) {', '.join(map(repr, unknown))}; the methods table "
+                          f"(src/vaesae/methods.py) has {', '.join(method_table.METHODS)}")  # fmt: skip
+    from vaesae.workflow.params import revival_params  # here: params imports ConfigError from this module
 
+    for method in cfg["methods"]:
         revival_params(cfg, method)  # an unknown method under revival.per_method fails here, naming the key
     sp = cfg["sparsify"]
     if sp["k_end"] > sp["k_start"]:
-        raise ConfigError(f"config key sparsify.k_end ({sp['k_end']}) must not exceed sparsify.k_start ({sp['k_start']})")
+        raise ConfigError(f"config key sparsify.k_end ({sp['k_end']}) must not exceed sparsify.k_start "
+                          f"({sp['k_start']})")  # fmt: skip
     if sp["k_start"] > cfg["model"]["conv_sae_neurons"]:
         raise ConfigError(f"config key sparsify.k_start ({sp['k_start']}) exceeds model.conv_sae_neurons "
                           f"({cfg['model']['conv_sae_neurons']})")  # fmt: skip
@@ -152,8 +127,17 @@ def check_config(cfg: dict) -> None:
 
 
 def prepare_config(config: dict, schema_path) -> dict:
-    """What the Snakefile runs on ``config`` before any rule: :func:`validate_config` then :func:`check_config`."""
-    validate_config(config, _load_yaml(schema_path))
+    """What the Snakefile runs on ``config`` before any rule, in place: coerce, fill the schema's defaults, validate
+    (a :class:`ConfigError` names the key path of each error: ``config key optim.lr: 'fast' is not of type
+    'number'``), then :func:`check_config`."""
+    schema = _load_yaml(schema_path)
+    coerced = coerce(config, schema)
+    config.clear()
+    config.update(coerced)
+    errors = sorted(_validator(schema).iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        lines = [f"config key {_key_path(e)}: {e.message}" for e in errors[:10]]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
     check_config(config)
     return config
 

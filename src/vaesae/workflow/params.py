@@ -1,29 +1,18 @@
 """The config slice each rule receives (:func:`rule_params`): only the keys it reads, so editing one key reruns only
-the rules that read it."""
+the rules that read it; :func:`as_json` writes it for the rule's ``--params``."""
 
 from __future__ import annotations
 
+import json
+
 from vaesae import methods as method_table
 from vaesae.workflow.config import ConfigError
-
-
-def _split(cfg: dict) -> dict:
-    d = cfg["data"]
-    return {"val_fraction": d["val_fraction"], "shapes3d_n_val": d["shapes3d_n_val"]}
 
 
 #: The ``eval`` keys behind the raw measurements (training's monitor and the evaluate rule). The thresholds and the
 #: reading are reporting choices (:data:`REPORTING_KEYS`): only the summarize rule and the renderers get them.
 MEASURE_KEYS = ("n_samples", "n_bins", "batch_size")
 REPORTING_KEYS = ("dead_threshold", "specialization_threshold", "specialization_activations", "specialization_mi")
-
-
-def _monitor(cfg: dict) -> dict:
-    return {k: cfg["eval"][k] for k in MEASURE_KEYS}
-
-
-def _reporting(cfg: dict) -> dict:
-    return {k: cfg["eval"][k] for k in REPORTING_KEYS}
 
 
 def _free_bits(cfg: dict) -> dict:
@@ -59,33 +48,29 @@ def dataset_params(cfg: dict, dataset: str) -> dict:
     return params
 
 
+_SAE_RULES = ("init_sae", "sparsify", "extend", "evaluate")  # where SAE weights are trained or loaded
 #: ``model`` keys that only some rules read: {key: the rules that get it}. Every other ``model`` key (the
 #: architecture) reaches every rule that builds the model, so editing one of these reruns only its rules. The SAE
 #: tying and the SAE bias reading matter wherever SAE weights are trained or loaded (not stage 1: every reading of a
 #: run starts from the same VAE); the SAE gradient only where the VAE trains with the SAEs.
-MODEL_KEY_RULES = {
-    "tied_sae": ("init_sae", "sparsify", "extend", "evaluate"),
-    "sae_bias": ("init_sae", "sparsify", "extend", "evaluate"),
-    "sae_gradient": ("sparsify", "extend"),
-}
+MODEL_KEY_RULES = {"tied_sae": _SAE_RULES, "sae_bias": _SAE_RULES, "sae_gradient": ("sparsify", "extend")}
 
 
 def model_params(cfg: dict, rule: str, method: str | None = None) -> dict:
     """The ``model`` keys of a rule's params: the architecture, plus the keys of :data:`MODEL_KEY_RULES` that name
     the rule. ``sae_gradient`` stays out of the runs of a method that detaches whatever it says (``detach_sae``)."""
-    out = {}
-    for key, value in cfg["model"].items():
-        if key in MODEL_KEY_RULES and rule not in MODEL_KEY_RULES[key]:
-            continue
-        if key == "sae_gradient" and method is not None and method_table.get(method).detach_sae:
-            continue
-        out[key] = value
-    return out
+    left_out = {key for key, rules in MODEL_KEY_RULES.items() if rule not in rules}
+    if method is not None and method_table.get(method).detach_sae:
+        left_out.add("sae_gradient")
+    return {key: value for key, value in cfg["model"].items() if key not in left_out}
 
 
-def _training(cfg: dict, rule: str, method: str | None = None, **sections) -> dict:
+def _model_rule(cfg: dict, rule: str, method: str | None = None, **sections) -> dict:
+    """The params of a rule that builds the model (training, evaluation): the device, the model, the optimiser, the
+    data split and the measurement keys, then ``sections`` (which may replace any of these)."""
     return {"device": cfg["device"], "model": model_params(cfg, rule, method), "optim": cfg["optim"],
-            "data": _split(cfg), **sections}  # fmt: skip
+            "data": {k: cfg["data"][k] for k in ("val_fraction", "shapes3d_n_val")},
+            "eval": {k: cfg["eval"][k] for k in MEASURE_KEYS}, **sections}  # fmt: skip
 
 
 def rule_params(cfg: dict, rule: str, **wildcards) -> dict:
@@ -94,25 +79,21 @@ def rule_params(cfg: dict, rule: str, **wildcards) -> dict:
     if rule == "dataset":
         return dataset_params(cfg, wildcards["dataset"])
     if rule == "pretrain_vae":
-        return _training(cfg, rule, pretrain=cfg["pretrain"], eval=_monitor(cfg))
+        return _model_rule(cfg, rule, pretrain=cfg["pretrain"])
     if rule == "init_sae":
-        return _training(cfg, rule, pretrain=_free_bits(cfg), init=cfg["init"], sparsify=_sparsify_keys(cfg, "init"),
-                         eval=_monitor(cfg), loss=cfg["loss"])  # fmt: skip
-    if rule == "sparsify":
-        return _training(cfg, rule, method, pretrain=_free_bits(cfg), sparsify=_sparsify_keys(cfg, rule, method),
-                         revival=revival_params(cfg, method), eval=_monitor(cfg), loss=cfg["loss"])  # fmt: skip
-    if rule == "extend":
-        return _training(cfg, rule, method, pretrain=_free_bits(cfg), sparsify=_sparsify_keys(cfg, rule, method),
-                         extend=cfg["extend"], revival=revival_params(cfg, method), eval=_monitor(cfg),
-                         loss=cfg["loss"])  # fmt: skip
-    if rule == "evaluate":
-        return {"device": cfg["device"], "model": model_params(cfg, rule), "optim": {"tf32": cfg["optim"]["tf32"]},
-                "data": _split(cfg), "eval": _monitor(cfg)}  # fmt: skip
+        return _model_rule(cfg, rule, pretrain=_free_bits(cfg), init=cfg["init"], sparsify=_sparsify_keys(cfg, "init"),
+                           loss=cfg["loss"])  # fmt: skip
+    if rule in ("sparsify", "extend"):
+        extend = {"extend": cfg["extend"]} if rule == "extend" else {}
+        return _model_rule(cfg, rule, method, pretrain=_free_bits(cfg), sparsify=_sparsify_keys(cfg, rule, method),
+                           revival=revival_params(cfg, method), loss=cfg["loss"], **extend)  # fmt: skip
+    if rule == "evaluate":  # only the optimiser's tf32 switch
+        return _model_rule(cfg, rule, optim={"tf32": cfg["optim"]["tf32"]})
     if rule == "global_metrics":
         g = cfg["global_metrics"]
         return {"dci_model": g["dci_model"], "train_fraction": g["train_fraction"]}
     if rule == "summarize":
-        return _reporting(cfg)
+        return {k: cfg["eval"][k] for k in REPORTING_KEYS}
     if rule == "sweep":
         return {**cfg["sweep"], "specialization_activations": cfg["eval"]["specialization_activations"],
                 "specialization_mi": cfg["eval"]["specialization_mi"]}
@@ -128,3 +109,8 @@ def rule_params(cfg: dict, rule: str, **wildcards) -> dict:
     if rule == "dataset_preview":
         return {}
     raise ValueError(f"no params for rule {rule!r}")
+
+
+def as_json(obj) -> str:
+    """A rule's ``--params`` value (sorted keys: the same config gives the same string, so no spurious reruns)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))

@@ -31,20 +31,15 @@ def model_size(cfg: dict) -> float:
     return m["conv_sae_neurons"] * h_dim / (8192 * 4096)
 
 
-def _epochs(cfg: dict, rule: str) -> int:
-    """The epochs of a training rule's stage; an evaluation is one pass."""
-    stage = RULES[rule].stage
-    return cfg[stage]["epochs"] if stage else 1
-
-
 def rule_resources(cfg: dict, rule: str, dataset: str | None = None, attempt: int = 1) -> dict[str, int]:
     """``mem_mb`` and ``runtime`` (minutes) of one job; a retried job (``attempt`` 2, 3, ...) gets that many times
     more. Training holds the images twice on the host while they go to the device, the model with its AdamW state
     and checkpoints (about 1.1 GB at paper scale) and torch itself (about 1.5 GB)."""
     if rule in TRAINING_RULES or rule == "evaluate":
-        mem = 2000 + 2 * dataset_mb(cfg, dataset) + 3000 * model_size(cfg)
-        images = n_images(cfg, dataset)
-        seconds = _epochs(cfg, rule) * images * GPU_SECONDS_PER_IMAGE_EPOCH * max(model_size(cfg), 0.05)
+        stage, size = RULES[rule].stage, model_size(cfg)
+        epochs = cfg[stage]["epochs"] if stage else 1  # an evaluation is one pass
+        mem = 2000 + 2 * dataset_mb(cfg, dataset) + 3000 * size
+        seconds = epochs * n_images(cfg, dataset) * GPU_SECONDS_PER_IMAGE_EPOCH * max(size, 0.05)
         minutes = 15 + 2 * seconds / 60
     elif rule == "dataset":
         mem, minutes = 1500 + min(dataset_mb(cfg, dataset), 6000), 60
