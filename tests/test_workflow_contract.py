@@ -162,13 +162,13 @@ def test_phases_and_targets_come_from_the_methods_table():
 
 
 # ------------------------------------------------------------------------------------------------ source inputs
-ENTRY_RULES = sorted(wf.ENTRY)
+ENTRY_RULES = sorted(wf.RULES)
 
 
 @pytest.mark.parametrize("rule", ENTRY_RULES)
 def test_the_ast_closure_contains_every_module_the_entry_point_imports(rule):
     """Run the entry point's imports for real: every vaesae module loaded is in the ast closure."""
-    entry = wf.ENTRY[rule]
+    entry = wf.RULES[rule].entry
     code = f"import sys, {entry}; print('\\n'.join(m for m in sys.modules if m.split('.')[0] == 'vaesae'))"
     loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                                 cwd=ROOT).stdout.split())  # fmt: skip
@@ -201,8 +201,8 @@ def test_every_rule_lists_its_import_closure_minus_the_written_exceptions():
     declared = _declared_code(proc.stdout + proc.stderr)
     cfg = load_config(None)
     runs = {"sparsify": cfg["methods"], "evaluate": cfg["methods"], "extend": wf.extended_methods(cfg)}
-    for rule, entry in wf.ENTRY.items():
-        closure = wf.import_closure(entry, *[methods.get(m).module for m in runs.get(rule, [])])
+    for rule, spec in wf.RULES.items():
+        closure = wf.import_closure(spec.entry, *[methods.get(m).module for m in runs.get(rule, [])])
         expected = {str(_module_file(m, SRC_DIR).relative_to(ROOT)) for m in closure if not _excluded(m, rule)}
         assert declared[rule] == expected, (rule, declared[rule] ^ expected)
     # the written exceptions: training leaves out only the monitor behind history.csv, with a reason

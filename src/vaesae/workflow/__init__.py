@@ -12,7 +12,7 @@ the rest is read from its module. Methods are data: everything method-specific c
 This package imports neither torch nor Snakemake at import time, so the Snakefile parses fast."""
 # ruff: noqa: F401
 
-from vaesae.workflow.closure import ENTRY, NARROWER, RULES, TRAINING_RULES, import_closure, rule_code, rule_modules
+from vaesae.workflow.closure import NARROWER, RULES, TRAINING_RULES, import_closure, rule_code, rule_modules
 from vaesae.workflow.config import ConfigError, coerce, deep_merge, load_config, prepare_config
 from vaesae.workflow.params import MEASURE_KEYS, REPORTING_KEYS, as_json, rule_params
 from vaesae.workflow.paths import (Paths, all_outputs, benchmark_files, copy_workflow, eval_files, extended_methods,

@@ -39,8 +39,7 @@ RULES = {
     "figures": RuleSpec("vaesae.cli.figures"),
     "claims": RuleSpec("vaesae.cli.claims"),
 }
-#: The entry module of each rule, and the rules that train (derived from :data:`RULES`).
-ENTRY = {name: rule.entry for name, rule in RULES.items()}
+#: The rules that train (derived from :data:`RULES`).
 TRAINING_RULES = tuple(name for name, rule in RULES.items() if rule.stage)
 
 _MONITOR_ONLY = ("training imports the metrics only for the per-epoch monitor columns of history.csv; the final "
@@ -112,7 +111,7 @@ def _excluded(module: str, rule: str) -> bool:
 def rule_modules(rule: str, method: str | None = None, src: Path = SRC_DIR) -> list[str]:
     """Modules a rule's job runs: its entry's import closure (plus the method's sparsifier, which the methods table
     names as a string and the loop imports lazily), minus the rule's written exceptions."""
-    entries = [ENTRY[rule]]
+    entries = [RULES[rule].entry]
     if RULES[rule].per_method and method is not None:
         entries.append(method_table.get(method).module)
     return [m for m in import_closure(*entries, src=src) if not _excluded(m, rule)]

@@ -146,10 +146,9 @@ def preview_files(cfg: dict) -> list[str]:
 
 def all_outputs(cfg: dict) -> list[str]:
     p = Paths.of(cfg)
-    res = p.results_dir
     return (table_files(cfg) + figure_files(cfg, "png") + figure_files(cfg, "pdf")
-            + [f"{res}/claims.md", f"{res}/claims.csv", f"{res}/gates.csv", p.sweep_file, p.epoch_sweep_file,
-               p.summary_evaluations, p.summary_history]
+            + [f"{p.results_dir}/{name}" for name in ("claims.md", "claims.csv", "gates.csv")]
+            + [p.sweep_file, p.epoch_sweep_file, p.summary_evaluations, p.summary_history]
             + preview_files(cfg) + eval_files(cfg))  # fmt: skip
 
 
