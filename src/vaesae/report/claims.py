@@ -12,7 +12,8 @@ paper: the reported values come from the config's ``claims.paper`` block, the ru
 ``level == "detail"`` rows of each dataset (C4, C6, C9: each method): any "not reproduced" -> "not reproduced";
 otherwise any "inconclusive" -> "inconclusive"; otherwise "reproduced". ``verdict`` is one of :data:`VERDICTS`;
 ``reason`` says why a row is inconclusive (``too few seeds (n=1 < min_seeds=3)``). C9 (``origin`` "pipeline") has
-the verdicts supported / contradicted / inconclusive / not comparable (:func:`_c9`) and no rows where no remedy ran.
+the verdicts supported / contradicted / inconclusive / not comparable (:func:`_c9`; not-comparable rows are left out
+of the claim-level verdict) and no rows where no remedy ran.
 """
 
 from __future__ import annotations
